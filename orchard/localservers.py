@@ -1,0 +1,182 @@
+"""Run Debian's Mosquitto and InfluxDB natively from the deploy/ configs, on free loopback ports in a temp dir.
+
+Used by the tests and by ``orchard bench``; the configs are the very files docker-compose mounts, with only
+their paths, ports and log destination replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from orchard.store import influxql
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+class ServerMissing(RuntimeError):
+    """The server binary is not installed."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"server did not open port {port} within {timeout_s}s: {log.read_text()[-2000:]}")
+
+
+def _set(text: str, key: str, value: str) -> str:
+    """Replace the value of every `key value` line of a mosquitto config."""
+    pattern = re.compile(rf"^{re.escape(key)}\s.*$", re.M)
+    if not pattern.search(text):
+        raise KeyError(f"{key} not found in mosquitto config")
+    return pattern.sub(lambda m: f"{key} {value}", text)
+
+
+def _set_toml(text: str, section: str, key: str, value: str) -> str:
+    """Replace `key = ...` inside `[section]` ("" for the top level) of a flat TOML file."""
+    out, current, done = [], "", False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = stripped[1:-1]
+        elif current == section and re.match(rf"{re.escape(key)}\s*=", stripped):
+            line = f"{line[: len(line) - len(line.lstrip())]}{key} = {value}"
+            done = True
+        out.append(line)
+    if not done:
+        raise KeyError(f"[{section}] {key} not found in influxdb config")
+    return "\n".join(out) + "\n"
+
+
+class _Server:
+    binary = ""
+    port = 0
+
+    def __init__(self, workdir: Path) -> None:
+        if not shutil.which(self.binary):
+            raise ServerMissing(f"{self.binary} is not installed (Debian package: see README)")
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self._argv(), stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+        _wait_port(self.port, 30, self.proc, self.log)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> _Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Mosquitto(_Server):
+    binary = "mosquitto"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(workdir)
+        self.port = port or free_port()
+        text = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
+        text = _set(text, "listener", f"{self.port} 127.0.0.1")
+        text = _set(text, "persistence_location", f"{workdir}/")
+        text = _set(text, "log_dest", f"file {self.log}")
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(text)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _argv(self) -> list[str]:
+        return ["mosquitto", "-c", str(self.conf)]
+
+
+class InfluxDB(_Server):
+    binary = "influxd"
+
+    def __init__(self, workdir: Path, *, auth: tuple[str, str] | None = None, database: str = "orchard") -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.auth = auth
+        self.database = database
+        text = (DEPLOY / "influxdb" / "influxdb.conf").read_text()
+        for section, key, value in (
+            ("", "bind-address", f'"127.0.0.1:{free_port()}"'),
+            ("meta", "dir", f'"{workdir}/meta"'),
+            ("data", "dir", f'"{workdir}/data"'),
+            ("data", "wal-dir", f'"{workdir}/wal"'),
+            ("http", "bind-address", f'"127.0.0.1:{self.port}"'),
+            ("http", "auth-enabled", "true" if auth else "false"),
+        ):
+            text = _set_toml(text, section, key, value)
+        self.conf = workdir / "influxdb.conf"
+        self.conf.write_text(text)
+
+    @property
+    def url(self) -> str:
+        cred = f"{self.auth[0]}:{self.auth[1]}@" if self.auth else ""
+        return f"influxdb://{cred}127.0.0.1:{self.port}/{self.database}"
+
+    def _argv(self) -> list[str]:
+        return ["influxd", "run", "-config", str(self.conf)]
+
+    def start(self) -> None:
+        super().start()
+        base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the port opens a moment before /ping answers
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/ping", timeout=1).status_code == 204:
+                    break
+            time.sleep(0.05)
+        if self.auth:
+            # The first admin may be created without credentials; after that, auth is enforced.
+            user, pw = self.auth
+            q = f"CREATE USER {influxql.ident(user)} WITH PASSWORD {influxql.literal(pw)} WITH ALL PRIVILEGES"
+            r = httpx.post(f"{base}/query", data={"q": q}, auth=(user, pw), timeout=10)
+            r.raise_for_status()
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)

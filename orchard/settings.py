@@ -1,0 +1,141 @@
+"""Settings for every service, read from the environment (prefix ``ORCHARD_``) and nowhere else.
+
+One pydantic model per section, ``extra="forbid"`` so a typo is an error, every field described.
+Nested sections use ``__``: ``ORCHARD_INGEST__BATCH_SIZE=2000``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UnknownDevicePolicy(StrEnum):
+    """What ingest does with telemetry from a device that is not in the registry."""
+
+    ACCEPT = "accept"  # store it and list the device as new (demo, benchmark)
+    HOLD = "hold"  # keep it in the dead-letter until an operator approves the device (production)
+    REJECT = "reject"  # dead-letter it for good
+
+
+class IngestSettings(BaseModel):
+    """The ``orchard ingest`` service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str = Field("orchard-ingest", description="MQTT client id; the persistent session is keyed on it.")
+    shared_group: str | None = Field(
+        None, description="Subscribe through $share/<group>/... so several ingest processes split the load."
+    )
+    batch_size: int = Field(2000, ge=1, description="Most messages written to the store in one batch.")
+    batch_wait_ms: int = Field(100, ge=1, description="Longest a received message waits for its batch to fill.")
+    queue_limit: int = Field(20000, ge=100, description="Received-but-unwritten messages held before reading pauses.")
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="How long the broker keeps the session (and its queue) while ingest is away."
+    )
+    stats_interval_s: float = Field(10.0, gt=0, description="Seconds between counter log lines and stats points.")
+    future_tolerance_s: int = Field(300, ge=0, description="Timestamps further ahead than this are rejected.")
+
+
+class Settings(BaseSettings):
+    """Everything a service needs to find its peers. Secrets come only from these variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORCHARD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port, or mqtts:// for TLS."
+    )
+    mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version spoken by the services.")
+    mqtt_prefix: str = Field("orchard", description="First topic level of every orchard topic.")
+    store_url: str = Field(
+        "sqlite:///./orchard-data/timeseries.sqlite",
+        description="influxdb://[user:pass@]host:port/<db>[?token=...] (influxdbs:// for TLS) or sqlite:///<path>.",
+    )
+    data_dir: Path = Field(Path("./orchard-data"), description="Spool, dead-letter and registry files live here.")
+    site: str = Field("sunzigou", description="Site id: the second topic level and the `site` tag.")
+    timezone: str = Field("Asia/Shanghai", description="Site time zone for display and daily buckets.")
+    unknown_devices: UnknownDevicePolicy = Field(
+        UnknownDevicePolicy.HOLD, description="accept, hold (production default) or reject unknown devices."
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="The ingest service.")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt(cls, v: str) -> str:
+        parse_mqtt_url(v)
+        return v
+
+    @field_validator("store_url")
+    @classmethod
+    def _check_store(cls, v: str) -> str:
+        parse_store_url(v)
+        return v
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTarget:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTarget:
+    kind: Literal["influxdb", "sqlite"]
+    path: Path | None = None  # sqlite
+    base_url: str = ""  # influxdb: http(s)://host:port
+    database: str = ""
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"ORCHARD_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"ORCHARD_MQTT_URL has no host: {url!r}")
+    tls = parts.scheme == "mqtts"
+    return MqttTarget(
+        host=parts.hostname,
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def parse_store_url(url: str) -> StoreTarget:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative/or/absolute -> everything after the third slash, as SQLAlchemy does
+        raw = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not raw:
+            raise ValueError(f"ORCHARD_STORE_URL sqlite needs a path, like sqlite:///data/ts.sqlite: {url!r}")
+        return StoreTarget(kind="sqlite", path=Path(raw))
+    if parts.scheme in ("influxdb", "influxdbs"):
+        db = parts.path.strip("/")
+        if not parts.hostname or not db:
+            raise ValueError(f"ORCHARD_STORE_URL must look like influxdb://host:8086/<database>: {url!r}")
+        token = parse_qs(parts.query).get("token", [None])[0]
+        http = "https" if parts.scheme == "influxdbs" else "http"
+        return StoreTarget(
+            kind="influxdb",
+            base_url=f"{http}://{parts.hostname}:{parts.port or 8086}",
+            database=db,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            token=token,
+        )
+    raise ValueError(f"ORCHARD_STORE_URL must start with influxdb://, influxdbs:// or sqlite:///, got {url!r}")

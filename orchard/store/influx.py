@@ -1,0 +1,237 @@
+"""InfluxDB through its v1 HTTP API: line protocol to /write, InfluxQL to /query.
+
+Every InfluxDB generation serves this API (1.x natively, 2.4+ through v1 compatibility, 3.x Core), while
+influxdb-client's /api/v2 + Flux exists only in 1.8+ and 2.x; DESIGN.md has the full reasoning.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+from orchard.models import Point
+from orchard.settings import StoreTarget
+from orchard.store import influxql as q
+from orchard.store.base import (
+    Aggregate,
+    LatestValue,
+    Rejected,
+    Row,
+    StoreError,
+    StoreUnavailable,
+    Where,
+    WriteResult,
+    matches_nothing,
+)
+from orchard.store.lineproto import line
+
+log = logging.getLogger(__name__)
+
+
+class InfluxStore:
+    def __init__(
+        self,
+        target: StoreTarget,
+        *,
+        batch_lines: int = 5000,
+        timeout_s: float = 10.0,
+        gzip_level: int = 1,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.database = target.database
+        self.batch_lines = batch_lines
+        self.gzip_level = gzip_level
+        headers = {"Authorization": f"Token {target.token}"} if target.token else {}
+        auth = (target.username, target.password or "") if target.username else None
+        self._http = client or httpx.Client(
+            base_url=target.base_url, headers=headers, auth=auth, timeout=timeout_s
+        )
+        self._db_checked = False
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.TransportError as e:  # refused, reset, timeout: the store is away, not wrong
+            raise StoreUnavailable(f"InfluxDB unreachable: {e!r}") from e
+        if resp.status_code >= 500:
+            raise StoreUnavailable(f"InfluxDB {resp.status_code}: {resp.text[:300]}")
+        if resp.status_code in (401, 403):
+            raise StoreError(f"InfluxDB refused the credentials ({resp.status_code}): {resp.text[:200]}")
+        return resp
+
+    def _query(self, statement: str) -> list[dict[str, Any]]:
+        params = {"q": statement, "epoch": "ns"}
+        if self.database:
+            params["db"] = self.database
+        resp = self._request("POST", "/query", data=params)
+        body = orjson.loads(resp.content or b"{}")
+        if resp.status_code >= 400 or "error" in body:
+            raise StoreError(f"InfluxQL failed: {body.get('error', resp.text[:300])} (query: {statement[:300]})")
+        results: list[dict[str, Any]] = body.get("results", [])
+        for r in results:
+            if "error" in r:
+                raise StoreError(f"InfluxQL failed: {r['error']} (query: {statement[:300]})")
+        return results
+
+    # -- interface --------------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        resp = self._request("GET", "/ping")
+        if resp.status_code != 204:
+            raise StoreUnavailable(f"InfluxDB /ping answered {resp.status_code}")
+
+    def ensure_ready(self) -> None:
+        # CREATE DATABASE is idempotent in 1.x; on 2.x/3.x the bucket is created by the operator.
+        self._query(f"CREATE DATABASE {q.ident(self.database)}")
+        self._db_checked = True
+
+    def write(self, points: Sequence[Point]) -> WriteResult:
+        rejected: list[Rejected] = []
+        batch_p: list[Point] = []
+        batch_l: list[str] = []
+        written = 0
+        for p in points:
+            try:
+                s = line(p)
+            except ValueError as e:
+                rejected.append(Rejected(p, str(e)))
+                continue
+            if not s:
+                rejected.append(Rejected(p, "point has no writable field (all empty or not finite)"))
+                continue
+            batch_p.append(p)
+            batch_l.append(s)
+            if len(batch_l) >= self.batch_lines:
+                written += self._write_lines(batch_p, batch_l, rejected)
+                batch_p, batch_l = [], []
+        if batch_l:
+            written += self._write_lines(batch_p, batch_l, rejected)
+        return WriteResult(written=written, rejected=tuple(rejected))
+
+    def _post_lines(self, lines: list[str]) -> httpx.Response:
+        body = gzip.compress("\n".join(lines).encode(), compresslevel=self.gzip_level)
+        return self._request(
+            "POST",
+            "/write",
+            params={"db": self.database, "precision": "ns"},
+            content=body,
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
+        )
+
+    def _write_lines(self, points: list[Point], lines: list[str], rejected: list[Rejected]) -> int:
+        resp = self._post_lines(lines)
+        if resp.status_code == 404 and not self._db_checked:  # "database not found": create it once, retry
+            self.ensure_ready()
+            resp = self._post_lines(lines)
+        if resp.status_code in (200, 204):
+            return len(lines)
+        if resp.status_code != 400:
+            raise StoreError(f"InfluxDB /write answered {resp.status_code}: {resp.text[:300]}")
+        # 400 is a partial write (type conflict, parse error, outside retention): the good points of the batch
+        # are stored, the bad ones dropped, and the message does not say which. Writes are idempotent, so
+        # halving and rewriting finds exactly the bad points at the cost of rewriting some good ones.
+        if len(lines) == 1:
+            reason = _error_text(resp)
+            log.warning("store rejected point: %s", reason)
+            rejected.append(Rejected(points[0], f"InfluxDB rejected the point: {reason}"))
+            return 0
+        mid = len(lines) // 2
+        return self._write_lines(points[:mid], lines[:mid], rejected) + self._write_lines(
+            points[mid:], lines[mid:], rejected
+        )
+
+    def latest(
+        self, measurement: str, fields: Sequence[str], where: Where | None = None, since_ns: int | None = None
+    ) -> list[LatestValue]:
+        if not fields or matches_nothing(where):
+            return []
+        # One statement per field: with several selectors in one SELECT, InfluxQL returns time 0.
+        cond = q.where_clause(where, since_ns)
+        stmts = [
+            f"SELECT last({q.ident(f)}) AS {q.ident('value')} FROM {q.ident(measurement)}{cond} GROUP BY *"
+            for f in fields
+        ]
+        out: list[LatestValue] = []
+        for f, result in zip(fields, self._query("; ".join(stmts)), strict=True):
+            for tags, cols, values in _series(result):
+                for v in values:
+                    out.append(LatestValue(tags, f, int(v[0]), v[cols.index("value")]))
+        return out
+
+    def aggregate(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        fns: Sequence[Aggregate],
+        start_ns: int,
+        end_ns: int,
+        every_ns: int | None = None,
+        group_by: Sequence[str] = (),
+        where: Where | None = None,
+        offset_ns: int = 0,
+    ) -> list[Row]:
+        if not fields or not fns or matches_nothing(where):
+            return []
+        select = ", ".join(f"{fn}({q.ident(f)}) AS {q.ident(f'{f}.{fn}')}" for f in fields for fn in fns)
+        groups = [q.ident(g) for g in group_by]
+        if every_ns:
+            groups.insert(0, f"time({int(every_ns)}ns, {int(offset_ns) % int(every_ns)}ns)")
+        group = f" GROUP BY {', '.join(groups)} fill(none)" if groups else ""
+        stmt = f"SELECT {select} FROM {q.ident(measurement)}{q.where_clause(where, start_ns, end_ns)}{group}"
+        rows: list[Row] = []
+        for tags, cols, values in _series(self._query(stmt)[0]):
+            for v in values:
+                vals = {c: x for c, x in zip(cols[1:], v[1:], strict=True) if x is not None}
+                if vals:
+                    rows.append(Row(int(v[0]), tags, vals))
+        rows.sort(key=lambda r: (sorted(r.tags.items()), r.time_ns))
+        return rows
+
+    def range(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start_ns: int,
+        end_ns: int,
+        where: Where | None = None,
+    ) -> list[Row]:
+        if not fields or matches_nothing(where):
+            return []
+        select = ", ".join(q.ident(f) for f in fields)
+        stmt = f"SELECT {select} FROM {q.ident(measurement)}{q.where_clause(where, start_ns, end_ns)} GROUP BY *"
+        rows: list[Row] = []
+        for tags, cols, values in _series(self._query(stmt)[0]):
+            for v in values:
+                vals = {c: x for c, x in zip(cols[1:], v[1:], strict=True) if x is not None}
+                if vals:
+                    rows.append(Row(int(v[0]), tags, vals))
+        rows.sort(key=lambda r: (sorted(r.tags.items()), r.time_ns))
+        return rows
+
+    def tag_values(self, measurement: str, key: str, where: Where | None = None) -> list[str]:
+        if matches_nothing(where):
+            return []
+        stmt = f"SHOW TAG VALUES FROM {q.ident(measurement)} WITH KEY = {q.ident(key)}{q.where_clause(where)}"
+        found = {str(v[1]) for _, _, values in _series(self._query(stmt)[0]) for v in values}
+        return sorted(found)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _series(result: dict[str, Any]) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
+    for s in result.get("series", []):
+        tags = {k: v for k, v in (s.get("tags") or {}).items() if v != ""}  # GROUP BY * pads missing tags
+        yield tags, s["columns"], s.get("values", [])
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        return str(orjson.loads(resp.content).get("error", resp.text))[:500]
+    except orjson.JSONDecodeError:
+        return resp.text[:500]

@@ -1,0 +1,99 @@
+"""Real servers for the tests: Debian's Mosquitto and InfluxDB on free loopback ports in temp dirs.
+
+A missing server skips on a developer laptop but fails in CI (CI=true): a green CI run never hides one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchard.localservers import InfluxDB, Mosquitto, ServerMissing
+from orchard.store import TimeSeriesStore, open_store
+
+
+def _missing(e: ServerMissing) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{e}: CI must have every test server")
+    pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    try:
+        server = InfluxDB(tmp_path_factory.mktemp("influx"))
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def influx_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    try:
+        server = InfluxDB(tmp_path_factory.mktemp("influx-auth"), auth=("orchard-admin", "s3cret pass'\""))
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """One broker for the session: tests keep apart by unique topics and client ids."""
+    try:
+        server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of the test's own, for tests that stop or restart it."""
+    try:
+        server = Mosquitto(tmp_path / "mosquitto")
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def own_influx(tmp_path: Path) -> Iterator[InfluxDB]:
+    """An InfluxDB of the test's own, for tests that stop or restart it."""
+    try:
+        server = InfluxDB(tmp_path / "influx")
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def influx_url(server: InfluxDB, database: str) -> str:
+    return server.url.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture(params=["sqlite", "influxdb", "influxdb-auth"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
+    """Every store adapter, fresh and empty: the contract suite runs once per adapter."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
+    else:
+        server = request.getfixturevalue("influx" if request.param == "influxdb" else "influx_auth")
+        s = open_store(influx_url(server, unique("db")))
+    s.ensure_ready()
+    yield s
+    s.close()
+
+
+StoreFactory = Callable[[], TimeSeriesStore]
