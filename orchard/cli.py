@@ -1,0 +1,170 @@
+"""The `orchard` command: one sub-command per service, plus demo, bench and device administration.
+
+Services are imported inside their command so that starting one never loads (or connects) another.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from orchard import logs
+from orchard.settings import Settings
+
+app = typer.Typer(help="智慧果园指挥中心 Smart-orchard command center.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
+devices_app = typer.Typer(help="设备登记 Device registry.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(devices_app, name="devices")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        typer.echo("配置有误 / invalid settings (ORCHARD_* environment variables):\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO") -> None:
+    logs.setup(log_level.upper())
+
+
+@app.command()
+def ingest() -> None:
+    """Run the ingest service: MQTT telemetry into the time-series store."""
+    from sensors.service import run_ingest
+
+    run_ingest(load_settings())
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(help="Number of devices (a weather station and soil probe per plot).")] = 24,
+    interval: Annotated[float, typer.Option(help="Seconds between readings of one device (simulated time).")] = 60,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same weather, faults and messages.")] = 1,
+    backfill_days: Annotated[int, typer.Option(help="Write this many past days straight to the store and exit.")] = 0,
+    duration: Annotated[float, typer.Option(help="Stop after this many real seconds (0: run until Ctrl-C).")] = 0,
+) -> None:
+    """Simulate the orchard's sensors for Cangxi, Sichuan: publish telemetry over MQTT (or backfill the store)."""
+    from sensors.simulate import run_simulator
+
+    run_simulator(load_settings(), devices=devices, interval_s=interval, speed=speed, seed=seed,
+                  backfill_days=backfill_days, duration_s=duration)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
+    backfill_days: Annotated[int, typer.Option(help="Days of history written before the live simulation.")] = 7,
+) -> None:
+    """Run everything on this machine: embedded broker, SQLite store, simulator, ingest, dashboard."""
+    from orchard.demo import run_demo
+
+    run_demo(port=port, backfill_days=backfill_days)
+
+
+@app.command()
+def dashboard(port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501) -> None:
+    """Serve the Streamlit command center."""
+    import subprocess
+
+    app_py = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command(hidden=True)
+def broker(port: Annotated[int, typer.Option()] = 1883) -> None:
+    """The embedded MQTT broker (amqtt) that `orchard demo` uses when no ORCHARD_MQTT_URL is given."""
+    from orchard.embedded_broker import run_broker
+
+    run_broker(port)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    messages: Annotated[int, typer.Option("--messages", "-n", help="Messages queued for the drain test.")] = 50_000,
+    devices: Annotated[int, typer.Option(help="Devices the messages come from.")] = 100,
+    rate: Annotated[int, typer.Option(help="Live test publish rate, messages/s.")] = 2000,
+    live_seconds: Annotated[float, typer.Option(help="Live test duration.")] = 15,
+    repeat: Annotated[int, typer.Option(help="Drain runs each for ingest and the bare subscriber (median).")] = 3,
+    mqtt_url: Annotated[str | None, typer.Option(help="Use this broker instead of starting Mosquitto.")] = None,
+    store_url: Annotated[str | None, typer.Option(help="Use this store instead of starting InfluxDB.")] = None,
+) -> None:
+    """Drain rate vs a bare paho subscriber, and live publish-to-stored latency. Prints one JSON line."""
+    from sensors.bench import run_bench
+
+    run_bench(messages=messages, devices=devices, rate=rate, live_seconds=live_seconds, repeat=repeat,
+              mqtt_url=mqtt_url, store_url=store_url)
+
+
+@devices_app.command("list")
+def devices_list() -> None:
+    """List registered devices with status, online state and last seen."""
+    from orchard.records import Records
+
+    s = load_settings()
+    for d in Records.in_data_dir(s.data_dir).devices():
+        online = {None: "?", True: "online", False: "offline"}[d.online]
+        typer.echo(f"{d.device:24} {d.site:12} {d.plot:10} {d.status:9} {online:8} {d.last_seen_ns or '-'}")
+
+
+@devices_app.command("add")
+def devices_add(
+    device: str,
+    plot: str,
+    site: Annotated[str | None, typer.Option(help="Defaults to ORCHARD_SITE.")] = None,
+    kind: Annotated[str, typer.Option(help="weather_station, soil_probe, ...")] = "",
+    dev_eui: Annotated[str | None, typer.Option(help="LoRaWAN devEUI for ChirpStack uplinks.")] = None,
+) -> None:
+    """Register (approve) a device."""
+    from orchard.models import Device
+    from orchard.records import Records
+
+    s = load_settings()
+    Records.in_data_dir(s.data_dir).upsert_device(
+        Device(device, site or s.site, plot, "approved", kind, dev_eui.lower() if dev_eui else None)
+    )
+    typer.echo(f"已登记 registered {device}")
+
+
+@devices_app.command("approve")
+def devices_approve(device: str) -> None:
+    """Approve a pending device and replay the readings held for it into the store."""
+    from orchard.records import Records
+    from orchard.store import open_store
+    from sensors.registry import approve
+
+    s = load_settings()
+    try:
+        r = approve(device, s, Records.in_data_dir(s.data_dir), open_store(s.store_url))
+    except KeyError as e:
+        typer.echo(str(e.args[0]), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"已批准 approved {device}: {r.replayed} 条暂存数据已写入 held messages stored, "
+               f"{r.still_refused} 条仍无效 still invalid")
+
+
+@devices_app.command("reject")
+def devices_reject(device: str) -> None:
+    """Reject a device: its telemetry goes to the dead-letter from now on."""
+    from orchard.records import Records
+
+    s = load_settings()
+    if not Records.in_data_dir(s.data_dir).set_device_status(device, "rejected"):
+        typer.echo(f"设备 {device} 不在登记表中 / device {device} is not in the registry", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"已拒绝 rejected {device}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Field sensors: simulator, ingest service, payload mappings, device registry and status."""

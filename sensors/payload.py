@@ -1,0 +1,201 @@
+"""Topic routing and payload validation: raw MQTT message in, validated Telemetry (and reasons) out.
+
+Every refusal is a reason string ``"<kind>: <detail>"``; the kind is what operators count by.
+A message with some good and some bad readings keeps the good ones and dead-letters itself with the reasons.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from orchard.catalogue import CATALOGUE, TELEMETRY
+from orchard.models import Device, Point, Reading, Telemetry
+
+MAX_PAYLOAD = 64 * 1024
+_ID = re.compile(r"^[\w.:-]{1,64}$")  # letters (any script), digits, _ . : - ; no line-protocol or quote chars
+_MIN_TS_NS = 946_684_800 * 10**9  # 2000-01-01: anything older is a unit mistake (seconds sent as ms)
+
+# Decoder output names seen in ChirpStack codecs, mapped to the catalogue; a device's own map wins.
+CHIRPSTACK_ALIASES = {
+    "temperature": "air_temp_c",
+    "humidity": "rh_pct",
+    "battery": "battery_v",
+    "soil_moisture": "soil_vwc_pct",
+    "soil_temperature": "soil_temp_c",
+    "conductivity": "soil_ec_dsm",
+    "leaf_wetness": "leaf_wetness_pct",
+    "illuminance_wm2": "solar_wm2",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    kind: str  # telemetry | status | chirpstack
+    site: str = ""
+    plot: str = ""
+    device: str = ""
+
+
+class Refused(Exception):
+    """The whole message is refused; str(self) is the reason."""
+
+
+def route(topic: str, prefix: str) -> Route:
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[0] == prefix and parts[4] in ("telemetry", "status"):
+        _, site, plot, device, kind = parts
+        for what, value in (("site", site), ("plot", plot), ("device", device)):
+            if not _ID.match(value):
+                raise Refused(f"bad_id: {what} {value[:80]!r} must be 1-64 letters, digits or _ . : -")
+        return Route(kind, site, plot, device)
+    if len(parts) == 6 and parts[0] == "application" and parts[2] == "device" and parts[4:] == ["event", "up"]:
+        return Route("chirpstack", device=parts[3].lower())
+    raise Refused(f"bad_topic: {topic[:200]!r} is not <prefix>/<site>/<plot>/<device>/telemetry|status")
+
+
+def _load(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD:
+        raise Refused(f"too_large: {len(payload)} bytes, limit {MAX_PAYLOAD}")
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as e:
+        raise Refused(f"bad_json: {e}") from None
+    if not isinstance(body, dict):
+        raise Refused(f"not_object: payload is a JSON {type(body).__name__}, expected an object")
+    return body
+
+
+def parse_time(ts: object, now_ns: int, future_tolerance_ns: int) -> int:
+    if isinstance(ts, bool):
+        raise Refused(f"bad_timestamp: {ts!r}")
+    if isinstance(ts, int):
+        t = ts * 1_000_000  # epoch milliseconds
+    elif isinstance(ts, str):
+        try:
+            d = datetime.fromisoformat(ts)
+        except ValueError:
+            raise Refused(f"bad_timestamp: {ts[:60]!r} is not ISO 8601 or epoch milliseconds") from None
+        if d.tzinfo is None:
+            raise Refused(f"bad_timestamp: {ts[:60]!r} has no time zone (use Z or +08:00)")
+        t = int(d.timestamp() * 1e6) * 1000
+    else:
+        raise Refused(f"bad_timestamp: {str(ts)[:60]!r} is not ISO 8601 or epoch milliseconds")
+    if t > now_ns + future_tolerance_ns:
+        raise Refused(f"future_timestamp: {ts} is {(t - now_ns) / 1e9:.0f} s ahead of the ingest clock")
+    if t < _MIN_TS_NS:
+        raise Refused(f"bad_timestamp: {ts} is before 2000 (seconds sent instead of milliseconds?)")
+    return t
+
+
+def _number(name: str, v: object, problems: list[str]) -> float | None:
+    spec = CATALOGUE[name]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        problems.append(f"bad_reading: {name}={str(v)[:40]!r} is not a number")
+        return None
+    f = float(v)
+    if not math.isfinite(f) or not spec.low <= f <= spec.high:
+        problems.append(f"out_of_range: {name}={str(v)[:40]} outside {spec.low:g}..{spec.high:g} {spec.unit}")
+        return None
+    return f
+
+
+def _readings(raw: object, problems: list[str]) -> list[Reading]:
+    if not isinstance(raw, dict) or not raw:
+        raise Refused("no_readings: 'readings' must be a non-empty object of name: value")
+    out: list[Reading] = []
+    for name, v in raw.items():
+        spec = CATALOGUE.get(name)
+        if spec is None or name in ("battery_v", "rssi_dbm"):
+            problems.append(f"unknown_reading: {str(name)[:40]!r} is not in the catalogue")
+            continue
+        if isinstance(v, dict | list):
+            if not spec.depth:
+                problems.append(f"bad_reading: {name} takes a plain number, not a depth list")
+                continue
+            for item in v if isinstance(v, list) else [v]:
+                depth = item.get("depth_cm") if isinstance(item, dict) else None
+                if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 500:
+                    problems.append(f"bad_reading: {name} needs {{'value': x, 'depth_cm': 0..500}}")
+                    continue
+                f = _number(name, item.get("value"), problems)
+                if f is not None:
+                    out.append(Reading(name, f, depth))
+            continue
+        f = _number(name, v, problems)
+        if f is not None:
+            out.append(Reading(name, f))
+    return out
+
+
+def _optional(body: Mapping[str, Any], name: str, problems: list[str]) -> float | None:
+    v = body.get(name)
+    return None if v is None else _number(name, v, problems)
+
+
+def parse_native(
+    r: Route, payload: bytes, received_ns: int, future_tolerance_ns: int
+) -> tuple[Telemetry | None, list[str]]:
+    """The DESIGN.md telemetry contract. Returns what can be stored and the reasons for what cannot."""
+    body = _load(payload)
+    problems: list[str] = []
+    readings = _readings(body.get("readings"), problems)
+    ts = body.get("ts")
+    t = received_ns if ts is None else parse_time(ts, received_ns, future_tolerance_ns)
+    seq = body.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63):
+        problems.append(f"bad_reading: seq={str(seq)[:40]!r} is not a non-negative integer")
+        seq = None
+    battery, rssi = _optional(body, "battery_v", problems), _optional(body, "rssi_dbm", problems)
+    if not readings and battery is None and rssi is None:
+        return None, problems or ["no_readings: nothing valid to store"]
+    return Telemetry(r.site, r.plot, r.device, t, tuple(readings), seq, battery, rssi), problems
+
+
+def parse_chirpstack(
+    payload: bytes, device: Device, received_ns: int, future_tolerance_ns: int
+) -> tuple[Telemetry | None, list[str]]:
+    """A ChirpStack v4 `up` event with a decoded `object`, for a device registered with this devEUI."""
+    body = _load(payload)
+    obj = body.get("object")
+    if not isinstance(obj, dict):
+        raise Refused("no_readings: ChirpStack uplink without a decoded 'object' (set a codec on the profile)")
+    names = {**CHIRPSTACK_ALIASES, **device.extra}
+    readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
+    battery = readings.pop("battery_v", None)
+    problems: list[str] = []
+    found = _readings(readings, problems) if readings else []
+    t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
+    rssis = [rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)]
+    rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
+    rssi = _number("rssi_dbm", max(rssi_vals), problems) if rssi_vals else None
+    bat = None if battery is None else _number("battery_v", battery, problems)
+    fcnt = body.get("fCnt")
+    seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
+    if not found and bat is None:
+        return None, problems or ["no_readings: the decoded object has no catalogue reading"]
+    return Telemetry(device.site, device.plot, device.device, t, tuple(found), seq, bat, rssi), problems
+
+
+def to_points(t: Telemetry) -> list[Point]:
+    """One point for the plain readings (+ battery, rssi, seq) and one per soil depth."""
+    tags = {"site": t.site, "plot": t.plot, "device": t.device}
+    plain: dict[str, float | int] = {}
+    by_depth: dict[int, dict[str, float | int]] = {}
+    for r in t.readings:
+        (plain if r.depth_cm is None else by_depth.setdefault(r.depth_cm, {}))[r.name] = r.value
+    if t.battery_v is not None:
+        plain["battery_v"] = t.battery_v
+    if t.rssi_dbm is not None:
+        plain["rssi_dbm"] = t.rssi_dbm
+    if t.seq is not None and (plain or not by_depth):
+        plain["seq"] = t.seq
+    points = [Point(TELEMETRY, tags, plain, t.time_ns)] if plain else []
+    points.extend(Point(TELEMETRY, {**tags, "depth_cm": str(d)}, f, t.time_ns) for d, f in sorted(by_depth.items()))
+    return points
