@@ -1,0 +1,1 @@
+"""The Streamlit command center (issue 3 builds it out; this is the first page)."""

@@ -1,0 +1,94 @@
+"""`orchard demo`: the whole system on one machine, no Docker, no system packages.
+
+Order: embedded broker (unless ORCHARD_MQTT_URL is set) -> backfill of the store (SQLite unless ORCHARD_STORE_URL
+is set) -> ingest -> live simulator -> dashboard. Each runs as its own `orchard <service>` process, as in
+production; Ctrl-C stops them all, newest first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from orchard.localservers import free_port
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_port(port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def run_demo(*, port: int, backfill_days: int) -> None:
+    env = dict(os.environ)
+    data_dir = Path(env.get("ORCHARD_DATA_DIR", "./orchard-data")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env["ORCHARD_DATA_DIR"] = str(data_dir)
+    env.setdefault("ORCHARD_STORE_URL", f"sqlite:///{data_dir}/timeseries.sqlite")
+    env.setdefault("ORCHARD_UNKNOWN_DEVICES", "accept")
+    orchard = [sys.executable, "-m", "orchard"]
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = threading.Event()
+
+    def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([*orchard, *args], env=env)
+        children.append((name, proc))
+        return proc
+
+    def stop_all(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        if "ORCHARD_MQTT_URL" not in os.environ:
+            mqtt_port = 1883 if _port_free(1883) else free_port()
+            spawn("broker", "broker", "--port", str(mqtt_port))
+            if not _wait_port(mqtt_port, 15):
+                raise SystemExit("内置 MQTT 代理未能启动 / the embedded MQTT broker did not start")
+            env["ORCHARD_MQTT_URL"] = f"mqtt://127.0.0.1:{mqtt_port}"
+            env["ORCHARD_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
+        if backfill_days:
+            print(f"正在回填 {backfill_days} 天历史数据 / backfilling {backfill_days} days ...", flush=True)
+            code = subprocess.call([*orchard, "simulate", "--backfill-days", str(backfill_days)], env=env)
+            if code != 0:
+                raise SystemExit(f"回填失败 / backfill failed (exit {code})")
+        spawn("ingest", "ingest")
+        spawn("simulate", "simulate")
+        spawn("dashboard", "dashboard", "--port", str(port))
+        print(f"\n智慧果园指挥中心已启动 / command center running: http://localhost:{port}\n"
+              f"MQTT: {env['ORCHARD_MQTT_URL']}  store: {env['ORCHARD_STORE_URL']}\n按 Ctrl-C 停止 / Ctrl-C stops",
+              flush=True)
+        while not stopping.wait(1):
+            for name, proc in children:
+                if proc.poll() is not None:
+                    print(f"{name} 已退出 / exited with {proc.returncode}; 正在停止 / stopping", flush=True)
+                    stopping.set()
+    finally:
+        for _, proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in reversed(children):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()

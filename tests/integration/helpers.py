@@ -1,0 +1,149 @@
+"""Run `orchard ingest` as a real process and publish numbered readings to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from paho.mqtt.client import Client, MQTTMessageInfo
+
+from orchard.mqtt import connect_to, make_client
+from orchard.store import TimeSeriesStore
+from tests.conftest import unique
+
+T_BASE_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the 5-minute future tolerance, always
+
+
+class IngestProcess:
+    def __init__(self, tmp: Path, mqtt_url: str, store_url: str, prefix: str, **extra_env: str) -> None:
+        self.env = {
+            **os.environ,
+            "ORCHARD_MQTT_URL": mqtt_url,
+            "ORCHARD_STORE_URL": store_url,
+            "ORCHARD_DATA_DIR": str(tmp / "ingest-data"),
+            "ORCHARD_MQTT_PREFIX": prefix,
+            "ORCHARD_UNKNOWN_DEVICES": "accept",
+            "ORCHARD_INGEST__CLIENT_ID": unique("ingest-"),
+            "ORCHARD_INGEST__STATS_INTERVAL_S": "2",
+            **extra_env,
+        }
+        self.log = tmp / "ingest.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "orchard", "ingest"], env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while "mqtt_connected" not in self.log.read_text(errors="replace"):
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "ingest did not connect:\n" + self.log.read_text()
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def publisher(mqtt_url: str) -> Client:
+    """A QoS 1 publisher with a persistent session: what the broker has not acked, it sends again.
+
+    Acks are tracked by mid in ``client.acked`` (paho flags a message published while disconnected as failed,
+    yet keeps it queued and sends it on reconnect).
+    """
+    c = make_client(mqtt_url, unique("pub-"), persistent=True)
+    acked: set[int] = set()
+    c.on_publish = lambda _c, _u, mid, _rc, _p: acked.add(mid)
+    c.acked = acked  # type: ignore[attr-defined]
+    connect_to(c, mqtt_url, persistent=True, session_expiry_s=3600)
+    c.loop_start()
+    deadline = time.monotonic() + 10
+    while not c.is_connected():
+        assert time.monotonic() < deadline, "publisher could not connect"
+        time.sleep(0.05)
+    return c
+
+
+def reading(k: int) -> tuple[int, float]:
+    """Reading number k: its timestamp (ms) and a value that identifies it."""
+    return T_BASE_MS + k * 10, round(-20 + (k % 8000) / 100, 2)
+
+
+def publish_stream(
+    client: Client, prefix: str, n: int, rate: float, devices: int = 5, during: Callable[[int], None] | None = None
+) -> list[MQTTMessageInfo]:
+    """Publish n numbered readings at `rate`/s; during(k) is called before message k (to inject faults)."""
+    infos = []
+    t0 = time.monotonic()
+    for k in range(n):
+        if during:
+            during(k)
+        ts, value = reading(k)
+        body = {"ts": ts, "seq": k, "readings": {"air_temp_c": value, "rh_pct": 50.0}}
+        infos.append(client.publish(f"{prefix}/site/plot/dev{k % devices}/telemetry", orjson.dumps(body), qos=1))
+        delay = t0 + (k + 1) / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    return infos
+
+
+def wait_published(client: Client, infos: list[MQTTMessageInfo], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    acked: set[int] = client.acked  # type: ignore[attr-defined]
+    for info in infos:
+        while info.mid not in acked:
+            assert time.monotonic() < deadline, "broker never acknowledged every publish"
+            time.sleep(0.05)
+
+
+def assert_all_stored_once(store: TimeSeriesStore, n: int, devices: int = 5, timeout_s: float = 120) -> None:
+    """Every reading 0..n-1 is in the store, with its value, exactly once; checked reading by reading."""
+    start, end = (T_BASE_MS - 1) * 10**6, (T_BASE_MS + n * 10 + 1) * 10**6
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = store.range("telemetry", ["air_temp_c"], start, end)
+        if len(rows) >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    got = [(r.tags["device"], r.time_ns, r.values["air_temp_c"]) for r in rows]
+    want = []
+    for k in range(n):
+        ts, value = reading(k)
+        want.append((f"dev{k % devices}", ts * 10**6, value))
+    missing = sorted(set(want) - set(got))
+    assert not missing, f"{len(missing)} of {n} readings missing, first: {missing[:5]}"
+    assert sorted(got) == sorted(want), "readings stored more than once or with wrong values"
+
+
+class Timer(threading.Thread):
+    def __init__(self, delay_s: float, fn: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.delay_s, self.fn = delay_s, fn
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        time.sleep(self.delay_s)
+        try:
+            self.fn()
+        except BaseException as e:
+            self.error = e

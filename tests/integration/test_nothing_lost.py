@@ -1,0 +1,103 @@
+"""Faults mid-stream, real servers, counts checked reading by reading: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from orchard.localservers import InfluxDB, Mosquitto
+from orchard.store import open_store
+from tests.conftest import influx_url, unique
+from tests.integration.helpers import (
+    IngestProcess,
+    Timer,
+    assert_all_stored_once,
+    publish_stream,
+    publisher,
+    wait_published,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.slow
+def test_influxdb_down_30_seconds_mid_stream(tmp_path: Path, mosquitto: Mosquitto, own_influx: InfluxDB) -> None:
+    prefix, db = unique("o"), unique("db")
+    url = influx_url(own_influx, db)
+    ingest = IngestProcess(tmp_path, mosquitto.url, url, prefix)
+    ingest.start()
+    pub = publisher(mosquitto.url)
+    n, rate = 4000, 100  # 40 s of publishing; the store is away from 5 s to 35 s
+
+    def fault(k: int) -> None:
+        if k == 500:
+            own_influx.stop(signal.SIGKILL)
+        if k == 3500:
+            own_influx.start()
+
+    infos = publish_stream(pub, prefix, n, rate, during=fault)
+    wait_published(pub, infos)
+    assert_all_stored_once(open_store(url), n)
+    assert "batch_spooled" in ingest.log.read_text() and "spool_replayed" in ingest.log.read_text()
+    assert ingest.alive()
+    ingest.stop()
+
+
+def test_ingest_killed_mid_stream_and_restarted(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB) -> None:
+    prefix = unique("o")
+    url = influx_url(influx, unique("db"))
+    ingest = IngestProcess(tmp_path, mosquitto.url, url, prefix)
+    ingest.start()
+    pub = publisher(mosquitto.url)
+    restarted: list[bool] = []
+
+    def fault(k: int) -> None:
+        if k == 1000:
+            ingest.kill()  # SIGKILL: whatever was read but not yet acked must come back
+        if k == 2000:
+            ingest.start()
+            restarted.append(True)
+
+    infos = publish_stream(pub, prefix, 3000, 500, during=fault)
+    wait_published(pub, infos)
+    assert restarted
+    assert_all_stored_once(open_store(url), 3000)
+    ingest.stop()
+
+
+def test_mosquitto_restarted_mid_stream(tmp_path: Path, own_mosquitto: Mosquitto, influx: InfluxDB) -> None:
+    prefix = unique("o")
+    url = influx_url(influx, unique("db"))
+    ingest = IngestProcess(tmp_path, own_mosquitto.url, url, prefix)
+    ingest.start()
+    pub = publisher(own_mosquitto.url)
+    restart = Timer(0, own_mosquitto.restart)
+
+    def fault(k: int) -> None:
+        if k == 1000:
+            restart.start()  # the broker saves its queues on shutdown and loads them back
+
+    infos = publish_stream(pub, prefix, 3000, 300, during=fault)
+    restart.join()
+    assert restart.error is None
+    wait_published(pub, infos)
+    assert_all_stored_once(open_store(url), 3000)
+    ingest.stop()
+
+
+def test_ingest_offline_while_messages_queue_up(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB) -> None:
+    """More than Mosquitto's default 1,000-message queue arrives while ingest is away: none dropped."""
+    prefix = unique("o")
+    url = influx_url(influx, unique("db"))
+    ingest = IngestProcess(tmp_path, mosquitto.url, url, prefix)
+    ingest.start()  # creates the persistent session and its subscriptions
+    ingest.stop()
+    pub = publisher(mosquitto.url)
+    wait_published(pub, publish_stream(pub, prefix, 5000, 5000))
+    time.sleep(0.5)
+    ingest.start()
+    assert_all_stored_once(open_store(url), 5000)
+    ingest.stop()
