@@ -19,23 +19,18 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
-    """One canonical reading from a device, already validated against the catalogue."""
-
-    name: str
-    value: float
-    depth_cm: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Telemetry:
-    """A validated telemetry message: one device, one instant, several readings."""
+    """A validated telemetry message: one device, one instant, several canonical readings.
+
+    Plain dicts rather than an object per reading: ingest builds tens of thousands of these a second.
+    """
 
     site: str
     plot: str
     device: str
     time_ns: int
-    readings: tuple[Reading, ...]
+    readings: Mapping[str, float]  # catalogue name -> value
+    depths: Mapping[int, Mapping[str, float]] = field(default_factory=dict)  # depth_cm -> soil readings
     seq: int | None = None
     battery_v: float | None = None
     rssi_dbm: float | None = None

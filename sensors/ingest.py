@@ -74,6 +74,9 @@ class Ingest:
         self._by_eui: dict[str, Any] = {}
         self._registry_read = 0.0
         self._last_stats = time.monotonic()
+        # Last-seen times are not worth an fsync per batch: gathered here, written every few seconds.
+        self._sightings: dict[str, Sighting] = {}
+        self._sightings_flushed = time.monotonic()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -157,10 +160,11 @@ class Ingest:
             batch = self._take_batch()
             try:
                 self._refresh_registry()
-                if self.spool.files():
+                if len(self.spool):
                     self._replay_spool()
                 if batch:
                     self._handle(batch)
+                self._flush_sightings(final=closing)
                 self._log_stats()
             except Exception:  # never die: the messages stay unacked and come back
                 log.exception("writer_error")
@@ -180,7 +184,7 @@ class Ingest:
         points: list[Point] = []
         origin: dict[int, Message] = {}  # id(point) -> its message, to dead-letter what the store refuses
         letters: list[tuple[DeadLetter, bool]] = []
-        sightings: dict[str, Sighting] = {}
+        sightings = self._sightings
         presence: list[tuple[str, str, str, bool, int]] = []
         policy = self.settings.unknown_devices
         tol = self.cfg.future_tolerance_s * 1_000_000_000
@@ -241,22 +245,36 @@ class Ingest:
             for rej in self._store_or_spool(points, stored_msgs):
                 letters.append((self._letter(origin[id(rej.point)], None, rej.point.tags.get("device"),
                                              f"store_rejected: {rej.reason}"), False))
-        while True:
-            try:
-                self.records.record_batch(letters, sightings.values(), presence)
-                break
-            except Exception:  # the disk is full or locked: hold the acks until it is back
-                log.exception("records_write_failed")
-                time.sleep(1)
+        # Dead letters must be on disk before their messages are acked; a new device is recorded at once.
+        new_devices = [s for d, s in sightings.items() if d not in self._statuses]
+        if letters or presence or new_devices:
+            self._record(letters, new_devices, presence)
+            for s in new_devices:
+                self._statuses.setdefault(s.device, s.status)
         self.counters.received += len(batch)
         self.counters.rejected += len(letters)
         self._ack(batch)
+
+    def _record(self, letters: list[tuple[DeadLetter, bool]], sightings: Any, presence: Any) -> None:
+        while True:
+            try:
+                self.records.record_batch(letters, sightings, presence)
+                return
+            except Exception:  # the disk is full or locked: hold the acks until it is back
+                log.exception("records_write_failed")
+                time.sleep(1)
+
+    def _flush_sightings(self, final: bool = False) -> None:
+        if self._sightings and (final or time.monotonic() - self._sightings_flushed > 5):
+            self._record([], list(self._sightings.values()), [])
+            self._sightings = {}
+            self._sightings_flushed = time.monotonic()
 
     def _letter(self, m: Message, r: Any, device: str | None, reason: str) -> DeadLetter:
         return DeadLetter(m[4], m[0], m[1], reason, device, r.site if r else None, r.plot if r else None)
 
     def _store_or_spool(self, points: list[Point], n_msgs: int) -> tuple[Any, ...]:
-        if not self.spool.files():  # keep order: nothing overtakes what is already spooled
+        if not len(self.spool):  # keep order: nothing overtakes what is already spooled
             try:
                 result = self.store.write(points)
                 self.counters.stored += n_msgs

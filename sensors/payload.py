@@ -6,7 +6,6 @@ A message with some good and some bad readings keeps the good ones and dead-lett
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 import orjson
 
 from orchard.catalogue import CATALOGUE, TELEMETRY
-from orchard.models import Device, Point, Reading, Telemetry
+from orchard.models import Device, Point, Telemetry
 
 MAX_PAYLOAD = 64 * 1024
 _ID = re.compile(r"^[\w.:-]{1,64}$")  # letters (any script), digits, _ . : - ; no line-protocol or quote chars
@@ -94,44 +93,53 @@ def parse_time(ts: object, now_ns: int, future_tolerance_ns: int) -> int:
     return t
 
 
+_READINGS = {k: v for k, v in CATALOGUE.items() if k not in ("battery_v", "rssi_dbm")}
+
+
 def _number(name: str, v: object, problems: list[str]) -> float | None:
     spec = CATALOGUE[name]
-    if isinstance(v, bool) or not isinstance(v, int | float):
+    t = type(v)
+    if t is not float and t is not int:  # bool is a subclass of int, so compare types exactly
         problems.append(f"bad_reading: {name}={str(v)[:40]!r} is not a number")
         return None
-    f = float(v)
-    if not math.isfinite(f) or not spec.low <= f <= spec.high:
-        problems.append(f"out_of_range: {name}={str(v)[:40]} outside {spec.low:g}..{spec.high:g} {spec.unit}")
-        return None
-    return f
+    if spec.low <= v <= spec.high:  # type: ignore[operator]  # NaN fails both comparisons
+        return float(v)  # type: ignore[arg-type]
+    problems.append(f"out_of_range: {name}={str(v)[:40]} outside {spec.low:g}..{spec.high:g} {spec.unit}")
+    return None
 
 
-def _readings(raw: object, problems: list[str]) -> list[Reading]:
-    if not isinstance(raw, dict) or not raw:
+def _readings(raw: object, problems: list[str]) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+    if type(raw) is not dict or not raw:
         raise Refused("no_readings: 'readings' must be a non-empty object of name: value")
-    out: list[Reading] = []
+    values: dict[str, float] = {}
+    depths: dict[int, dict[str, float]] = {}
     for name, v in raw.items():
-        spec = CATALOGUE.get(name)
-        if spec is None or name in ("battery_v", "rssi_dbm"):
+        spec = _READINGS.get(name)
+        if spec is None:
             problems.append(f"unknown_reading: {str(name)[:40]!r} is not in the catalogue")
             continue
-        if isinstance(v, dict | list):
+        t = type(v)
+        if t is float or t is int:  # the common case, inline
+            if spec.low <= v <= spec.high:
+                values[name] = float(v)
+            else:
+                problems.append(f"out_of_range: {name}={str(v)[:40]} outside {spec.low:g}..{spec.high:g} {spec.unit}")
+            continue
+        if t is dict or t is list:
             if not spec.depth:
                 problems.append(f"bad_reading: {name} takes a plain number, not a depth list")
                 continue
-            for item in v if isinstance(v, list) else [v]:
-                depth = item.get("depth_cm") if isinstance(item, dict) else None
-                if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 500:
+            for item in v if t is list else [v]:
+                depth = item.get("depth_cm") if type(item) is dict else None
+                if type(depth) is not int or not 0 <= depth <= 500:
                     problems.append(f"bad_reading: {name} needs {{'value': x, 'depth_cm': 0..500}}")
                     continue
                 f = _number(name, item.get("value"), problems)
                 if f is not None:
-                    out.append(Reading(name, f, depth))
+                    depths.setdefault(depth, {})[name] = f
             continue
-        f = _number(name, v, problems)
-        if f is not None:
-            out.append(Reading(name, f))
-    return out
+        problems.append(f"bad_reading: {name}={str(v)[:40]!r} is not a number")
+    return values, depths
 
 
 def _optional(body: Mapping[str, Any], name: str, problems: list[str]) -> float | None:
@@ -145,7 +153,7 @@ def parse_native(
     """The DESIGN.md telemetry contract. Returns what can be stored and the reasons for what cannot."""
     body = _load(payload)
     problems: list[str] = []
-    readings = _readings(body.get("readings"), problems)
+    readings, depths = _readings(body.get("readings"), problems)
     ts = body.get("ts")
     t = received_ns if ts is None else parse_time(ts, received_ns, future_tolerance_ns)
     seq = body.get("seq")
@@ -153,9 +161,9 @@ def parse_native(
         problems.append(f"bad_reading: seq={str(seq)[:40]!r} is not a non-negative integer")
         seq = None
     battery, rssi = _optional(body, "battery_v", problems), _optional(body, "rssi_dbm", problems)
-    if not readings and battery is None and rssi is None:
+    if not readings and not depths and battery is None and rssi is None:
         return None, problems or ["no_readings: nothing valid to store"]
-    return Telemetry(r.site, r.plot, r.device, t, tuple(readings), seq, battery, rssi), problems
+    return Telemetry(r.site, r.plot, r.device, t, readings, depths, seq, battery, rssi), problems
 
 
 def parse_chirpstack(
@@ -170,7 +178,7 @@ def parse_chirpstack(
     readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
     battery = readings.pop("battery_v", None)
     problems: list[str] = []
-    found = _readings(readings, problems) if readings else []
+    found, depths = _readings(readings, problems) if readings else ({}, {})
     t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
     rssis = [rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)]
     rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -178,24 +186,22 @@ def parse_chirpstack(
     bat = None if battery is None else _number("battery_v", battery, problems)
     fcnt = body.get("fCnt")
     seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
-    if not found and bat is None:
+    if not found and not depths and bat is None:
         return None, problems or ["no_readings: the decoded object has no catalogue reading"]
-    return Telemetry(device.site, device.plot, device.device, t, tuple(found), seq, bat, rssi), problems
+    return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
 
 
 def to_points(t: Telemetry) -> list[Point]:
     """One point for the plain readings (+ battery, rssi, seq) and one per soil depth."""
     tags = {"site": t.site, "plot": t.plot, "device": t.device}
-    plain: dict[str, float | int] = {}
-    by_depth: dict[int, dict[str, float | int]] = {}
-    for r in t.readings:
-        (plain if r.depth_cm is None else by_depth.setdefault(r.depth_cm, {}))[r.name] = r.value
+    plain: dict[str, float | int] = dict(t.readings)
     if t.battery_v is not None:
         plain["battery_v"] = t.battery_v
     if t.rssi_dbm is not None:
         plain["rssi_dbm"] = t.rssi_dbm
-    if t.seq is not None and (plain or not by_depth):
+    if t.seq is not None and (plain or not t.depths):
         plain["seq"] = t.seq
     points = [Point(TELEMETRY, tags, plain, t.time_ns)] if plain else []
-    points.extend(Point(TELEMETRY, {**tags, "depth_cm": str(d)}, f, t.time_ns) for d, f in sorted(by_depth.items()))
+    for depth in sorted(t.depths):
+        points.append(Point(TELEMETRY, {**tags, "depth_cm": str(depth)}, dict(t.depths[depth]), t.time_ns))
     return points

@@ -21,13 +21,15 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in directory.glob("*.tmp"):  # a batch cut off mid-write was never acked: drop it
             stale.unlink()
-        self._next = max((int(p.stem) for p in directory.glob("*.jsonl")), default=0) + 1
+        found = list(directory.glob("*.jsonl"))
+        self._next = max((int(p.stem) for p in found), default=0) + 1
+        self._pending = len(found)  # kept in memory: ingest asks before every batch
 
     def files(self) -> list[Path]:
-        return sorted(self.dir.glob("*.jsonl"))
+        return sorted(self.dir.glob("*.jsonl")) if self._pending else []
 
     def __len__(self) -> int:
-        return len(self.files())
+        return self._pending
 
     def append(self, points: Sequence[Point]) -> Path:
         path = self.dir / f"{self._next:012d}.jsonl"
@@ -39,6 +41,7 @@ class Spool:
             f.flush()
             os.fsync(f.fileno())
         tmp.rename(path)
+        self._pending += 1
         dir_fd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)  # the rename itself must survive a power cut
@@ -50,6 +53,7 @@ class Spool:
     def read(path: Path) -> list[Point]:
         return [Point(*orjson.loads(line)) for line in path.read_bytes().splitlines() if line]
 
-    @staticmethod
-    def remove(path: Path) -> None:
-        path.unlink(missing_ok=True)
+    def remove(self, path: Path) -> None:
+        if path.exists():
+            path.unlink()
+            self._pending -= 1

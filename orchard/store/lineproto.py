@@ -8,7 +8,7 @@ tests/orchard/test_lineproto.py holds it to. Fields and tags are sorted as Point
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from orchard.models import Point
 
@@ -34,30 +34,47 @@ def _tag_value(v: str) -> str:
     return e + " " if e.endswith("\\") else e
 
 
+_INF, _NINF = math.inf, -math.inf
+# "measurement,tag=v,..." per distinct (measurement, tags): the same few hundred series repeat all day.
+_prefix_cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+
 def _field(k: str, v: object) -> str | None:
-    if isinstance(v, float):
-        if not math.isfinite(v):
+    t = type(v)
+    if t is float:
+        if v != v or v == _INF or v == _NINF:
             return None
         s = repr(v)
         return f"{_key(k)}={s[:-2] if s.endswith('.0') else s}"
-    if isinstance(v, bool):
+    if t is bool:
         return f"{_key(k)}={'true' if v else 'false'}"
-    if isinstance(v, int):
+    if t is int:
         return f"{_key(k)}={v}i"
-    if isinstance(v, str):
-        return f'{_key(k)}="{v.translate(_ESCAPE_STRING)}"'
+    if t is str:
+        return f'{_key(k)}="{v.translate(_ESCAPE_STRING)}"'  # type: ignore[attr-defined]
+    if isinstance(v, float | int | str):  # subclasses (numpy scalars, enums): as their base type
+        return _field(k, float(v) if isinstance(v, float) else v.__index__() if isinstance(v, int) else str(v))
     raise ValueError(f"field {k!r} has unsupported type {type(v).__name__}")
+
+
+def _prefix(measurement: str, tags: Mapping[str, str]) -> str:
+    key = (measurement, tuple(tags.items()))
+    s = _prefix_cache.get(key)
+    if s is None:
+        tag_part = "".join(f",{_key(k)}={_tag_value(v)}" for k, v in sorted(tags.items()) if k and v)
+        s = measurement.translate(_ESCAPE_MEASUREMENT) + tag_part
+        if len(_prefix_cache) < 100_000:
+            _prefix_cache[key] = s
+    return s
 
 
 def line(p: Point) -> str:
     """One point as a line (without newline); empty when it has no writable field, as Point does."""
-    fields = [f for f in (_field(k, p.fields[k]) for k in sorted(p.fields)) if f is not None]
-    if not fields:
+    fields = p.fields
+    out = [f for f in (_field(k, fields[k]) for k in sorted(fields)) if f is not None]
+    if not out:
         return ""
-    tags = "".join(
-        f",{_key(k)}={_tag_value(v)}" for k, v in sorted(p.tags.items()) if k and v
-    )
-    return f"{p.measurement.translate(_ESCAPE_MEASUREMENT)}{tags} {','.join(fields)} {p.time_ns}"
+    return f"{_prefix(p.measurement, p.tags)} {','.join(out)} {p.time_ns}"
 
 
 def lines(points: Iterable[Point]) -> str:
