@@ -99,12 +99,13 @@ def bench_ingest(
     repeat: Annotated[int, typer.Option(help="Drain runs each for ingest and the bare subscriber (median).")] = 3,
     mqtt_url: Annotated[str | None, typer.Option(help="Use this broker instead of starting Mosquitto.")] = None,
     store_url: Annotated[str | None, typer.Option(help="Use this store instead of starting InfluxDB.")] = None,
+    processes: Annotated[int, typer.Option(help="Ingest processes sharing the load ($share subscription).")] = 1,
 ) -> None:
     """Drain rate vs a bare paho subscriber, and live publish-to-stored latency. Prints one JSON line."""
     from sensors.bench import run_bench
 
     run_bench(messages=messages, devices=devices, rate=rate, live_seconds=live_seconds, repeat=repeat,
-              mqtt_url=mqtt_url, store_url=store_url)
+              mqtt_url=mqtt_url, store_url=store_url, processes=processes)
 
 
 @devices_app.command("list")

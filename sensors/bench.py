@@ -162,16 +162,32 @@ def _fresh_store_url(store_url: str, tag: str) -> str:
     return store_url.rsplit("/", 1)[0] + f"/{t.database}_{tag}" + (f"?token={t.token}" if t.token else "")
 
 
-def ingest_drain(mqtt_url: str, store_url: str, protocol: str, n: int, devices: int, run: int, tmp: Path) -> float:
+def _ingest_procs(mqtt_url: str, url: str, prefix: str, protocol: str, tmp: Path, processes: int) -> list[_IngestProc]:
+    """One ingest process, or several splitting a shared subscription ($share/<group>/...)."""
+    procs = []
+    for i in range(processes):
+        env = _env(mqtt_url, url, prefix, tmp / f"{prefix}-{i}", protocol)
+        env["ORCHARD_INGEST__CLIENT_ID"] += f"-{i}"
+        if processes > 1:
+            env["ORCHARD_INGEST__SHARED_GROUP"] = f"g{prefix}"
+        procs.append(_IngestProc(env, tmp / f"{prefix}-{i}.log"))
+    return procs
+
+
+def ingest_drain(mqtt_url: str, store_url: str, protocol: str, n: int, devices: int, run: int, tmp: Path,
+                 processes: int = 1) -> float:
     prefix = f"benchi{run}x{time.time_ns()}"
     url = _fresh_store_url(store_url, prefix)
-    proc = _IngestProc(_env(mqtt_url, url, prefix, tmp / prefix, protocol), tmp / f"{prefix}.log")
-    proc.start()  # creates the session and its subscriptions
-    proc.stop()
+    procs = _ingest_procs(mqtt_url, url, prefix, protocol, tmp, processes)
+    for p in procs:
+        p.start()  # creates the session and its subscriptions
+    for p in procs:
+        p.stop()
     ts0 = int(time.time() * 1000) - 3_600_000
     _publish(mqtt_url, prefix, n, devices, ts0)
     store = open_store(url)
-    t0 = proc.start()
+    starts = [p.start() for p in procs]
+    t0 = starts[0]
     try:
         while _count(store, (ts0 - 1) * 10**6) < n:
             if time.perf_counter() - t0 > 600:
@@ -179,7 +195,8 @@ def ingest_drain(mqtt_url: str, store_url: str, protocol: str, n: int, devices: 
             time.sleep(POLL_S)
         return n / (time.perf_counter() - t0)
     finally:
-        proc.stop()
+        for p in procs:
+            p.stop()
         store.close()
 
 
@@ -227,7 +244,8 @@ def live_latency(mqtt_url: str, store_url: str, protocol: str, rate: int, second
 
 
 def run_bench(*, messages: int, devices: int, rate: int, live_seconds: float, repeat: int,
-              mqtt_url: str | None, store_url: str | None, protocol: str = "5") -> dict[str, object]:
+              mqtt_url: str | None, store_url: str | None, protocol: str = "5", processes: int = 1
+              ) -> dict[str, object]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orchard-bench-")))
         if mqtt_url is None:
@@ -239,13 +257,13 @@ def run_bench(*, messages: int, devices: int, rate: int, live_seconds: float, re
         bare, drain = [], []
         for run in range(repeat):  # interleaved, so drift in machine load hits both sides alike
             bare.append(bare_drain(mqtt_url, protocol, messages, devices, run))
-            drain.append(ingest_drain(mqtt_url, store_url, protocol, messages, devices, run, tmp))
+            drain.append(ingest_drain(mqtt_url, store_url, protocol, messages, devices, run, tmp, processes))
             print(f"run {run + 1}/{repeat}: bare {bare[-1]:.0f} msg/s, ingest {drain[-1]:.0f} msg/s",
                   file=sys.stderr, flush=True)
         live = live_latency(mqtt_url, store_url, protocol, rate, live_seconds, devices, tmp)
         b, d = statistics.median(bare), statistics.median(drain)
         result: dict[str, object] = {
-            "messages": messages, "devices": devices, "readings_per_message": len(READINGS),
+            "messages": messages, "devices": devices, "ingest_processes": processes, "readings_per_message": len(READINGS),
             "drain_msgs_per_s": round(d, 1), "bare_msgs_per_s": round(b, 1), "ratio": round(d / b, 3),
             "drain_runs": [round(x, 1) for x in drain], "bare_runs": [round(x, 1) for x in bare],
             **live, "poll_interval_s": POLL_S,
