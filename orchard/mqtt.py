@@ -23,11 +23,11 @@ def make_client(
     """A client ready for `connect_to`; nothing is contacted yet."""
     target = parse_mqtt_url(url)
     version = MQTTProtocolVersion.MQTTv5 if protocol == "5" else MQTTProtocolVersion.MQTTv311
-    kwargs: dict[str, object] = {}
-    if version == MQTTProtocolVersion.MQTTv311:
-        kwargs["clean_session"] = not persistent
+    # MQTT 3.1.1 asks for a persistent session at construction; v5 at connect (clean_start).
+    clean_session = None if version == MQTTProtocolVersion.MQTTv5 else not persistent
     client = Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, manual_ack=manual_ack, **kwargs
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, manual_ack=manual_ack,
+        clean_session=clean_session,
     )
     if target.username:
         client.username_pw_set(target.username, target.password)

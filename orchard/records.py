@@ -159,7 +159,8 @@ class Records:
         self, *, device: str | None = None, since_ns: int | None = None, limit: int = 1000
     ) -> list[StoredDeadLetter]:
         sql = "SELECT id, received_ns, topic, payload, reason, device, site, plot, held, replayed_ns FROM dead_letters"
-        conds, args = [], []  # type: ignore[var-annotated]
+        conds: list[str] = []
+        args: list[object] = []
         if device is not None:
             conds.append("device = ?")
             args.append(device)

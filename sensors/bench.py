@@ -162,7 +162,9 @@ def _fresh_store_url(store_url: str, tag: str) -> str:
     return store_url.rsplit("/", 1)[0] + f"/{t.database}_{tag}" + (f"?token={t.token}" if t.token else "")
 
 
-def _ingest_procs(mqtt_url: str, url: str, prefix: str, protocol: str, tmp: Path, processes: int) -> list[_IngestProc]:
+def _ingest_procs(
+    mqtt_url: str, url: str, prefix: str, protocol: str, tmp: Path, processes: int
+) -> list[_IngestProc]:
     """One ingest process, or several splitting a shared subscription ($share/<group>/...)."""
     procs = []
     for i in range(processes):
@@ -263,7 +265,8 @@ def run_bench(*, messages: int, devices: int, rate: int, live_seconds: float, re
         live = live_latency(mqtt_url, store_url, protocol, rate, live_seconds, devices, tmp)
         b, d = statistics.median(bare), statistics.median(drain)
         result: dict[str, object] = {
-            "messages": messages, "devices": devices, "ingest_processes": processes, "readings_per_message": len(READINGS),
+            "messages": messages, "devices": devices, "ingest_processes": processes,
+            "readings_per_message": len(READINGS),
             "drain_msgs_per_s": round(d, 1), "bare_msgs_per_s": round(b, 1), "ratio": round(d / b, 3),
             "drain_runs": [round(x, 1) for x in drain], "bare_runs": [round(x, 1) for x in bare],
             **live, "poll_interval_s": POLL_S,

@@ -9,6 +9,7 @@ absorb, never a loss.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -32,7 +33,7 @@ from sensors.spool import Spool
 log = logging.getLogger("orchard.ingest")
 
 # (topic, payload, mid, qos, received_ns, connection generation)
-Message = tuple[str, bytes, int, int, int, int]
+Message = tuple[str, bytes | bytearray, int, int, int, int]
 
 
 @dataclass(slots=True)
@@ -271,7 +272,7 @@ class Ingest:
             self._sightings_flushed = time.monotonic()
 
     def _letter(self, m: Message, r: Any, device: str | None, reason: str) -> DeadLetter:
-        return DeadLetter(m[4], m[0], m[1], reason, device, r.site if r else None, r.plot if r else None)
+        return DeadLetter(m[4], m[0], bytes(m[1]), reason, device, r.site if r else None, r.plot if r else None)
 
     def _store_or_spool(self, points: list[Point], n_msgs: int) -> tuple[Any, ...]:
         if not len(self.spool):  # keep order: nothing overtakes what is already spooled
@@ -321,7 +322,6 @@ class Ingest:
         self._last_stats = now
         c = asdict(self.counters)
         event(log, "ingest_stats", queue=self._queue.qsize(), spool_files=len(self.spool), **c)
-        try:
+        # Best effort: the counters are in the log line too, and the spool covers the data itself.
+        with contextlib.suppress(StoreError):
             self.store.write([Point("ingest_stats", {"client_id": self.cfg.client_id}, c, time.time_ns())])
-        except StoreError:
-            pass  # the counters are in the log line; the store is away and the spool covers the data

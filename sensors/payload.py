@@ -59,7 +59,7 @@ def route(topic: str, prefix: str) -> Route:
     raise Refused(f"bad_topic: {topic[:200]!r} is not <prefix>/<site>/<plot>/<device>/telemetry|status")
 
 
-def _load(payload: bytes) -> dict[str, Any]:
+def _load(payload: bytes | bytearray) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD:
         raise Refused(f"too_large: {len(payload)} bytes, limit {MAX_PAYLOAD}")
     try:
@@ -148,7 +148,7 @@ def _optional(body: Mapping[str, Any], name: str, problems: list[str]) -> float 
 
 
 def parse_native(
-    r: Route, payload: bytes, received_ns: int, future_tolerance_ns: int
+    r: Route, payload: bytes | bytearray, received_ns: int, future_tolerance_ns: int
 ) -> tuple[Telemetry | None, list[str]]:
     """The DESIGN.md telemetry contract. Returns what can be stored and the reasons for what cannot."""
     body = _load(payload)
@@ -167,7 +167,7 @@ def parse_native(
 
 
 def parse_chirpstack(
-    payload: bytes, device: Device, received_ns: int, future_tolerance_ns: int
+    payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int
 ) -> tuple[Telemetry | None, list[str]]:
     """A ChirpStack v4 `up` event with a decoded `object`, for a device registered with this devEUI."""
     body = _load(payload)

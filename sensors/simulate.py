@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
+from paho.mqtt.client import Client
 from rich.progress import Progress
 
 from orchard.logs import event
@@ -242,7 +243,7 @@ class _Radio:
         self.d = d
         self.topic = telemetry_topic(settings.mqtt_prefix, settings.site, d.plot.plot, d.device)
         self.status = status_topic(settings.mqtt_prefix, settings.site, d.plot.plot, d.device)
-        self.client = None
+        self.client: Client | None = None
         self.up = False
 
     def connect(self) -> None:

@@ -42,7 +42,7 @@ _prefix_cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 def _field(k: str, v: object) -> str | None:
     t = type(v)
     if t is float:
-        if v != v or v == _INF or v == _NINF:
+        if v != v or v in (_INF, _NINF):
             return None
         s = repr(v)
         return f"{_key(k)}={s[:-2] if s.endswith('.0') else s}"

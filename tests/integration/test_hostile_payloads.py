@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
 
-import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -55,7 +55,8 @@ def test_latest_value_per_series_and_field(store: TimeSeriesStore) -> None:
             pt("d2", T0 + 5 * MIN, plot="p2", air_temp_c=7.0, rh_pct=60.0),
         ]
     )
-    got = {(v.tags["device"], v.field): (v.time_ns, v.value) for v in store.latest("telemetry", ["air_temp_c", "rh_pct"])}
+    latest = store.latest("telemetry", ["air_temp_c", "rh_pct"])
+    got = {(v.tags["device"], v.field): (v.time_ns, v.value) for v in latest}
     assert got == {
         ("d1", "air_temp_c"): (T0 + MIN, 2.0),
         ("d1", "rh_pct"): (T0, 50.0),
@@ -84,7 +85,9 @@ def test_bucketed_aggregates_per_tag_match_python(store: TimeSeriesStore, every_
     for plot in ("p1", "p2"):
         for b in range(T0, T0 + 120 * MIN, every):
             mine = sorted(
-                (p.time_ns, p.fields["air_temp_c"]) for p in pts if p.tags["plot"] == plot and b <= p.time_ns < b + every
+                (p.time_ns, p.fields["air_temp_c"])
+                for p in pts
+                if p.tags["plot"] == plot and b <= p.time_ns < b + every
             )
             vals = [v for _, v in mine]
             expected[(plot, b)] = {

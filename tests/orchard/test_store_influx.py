@@ -28,7 +28,7 @@ def test_field_type_conflict_names_the_bad_points_and_keeps_the_good(influx: Inf
         Point("telemetry", {"device": "bad1"}, {"air_temp_c": "warm"}, T0 + 100),
         Point("telemetry", {"device": "bad2"}, {"air_temp_c": 7}, T0 + 200),
     ]
-    batch = good[:10] + [bad[0]] + good[10:30] + [bad[1]] + good[30:]
+    batch = [*good[:10], bad[0], *good[10:30], bad[1], *good[30:]]
     result = store.write(batch)
     assert result.written == len(good)
     assert [r.point for r in result.rejected] == bad
