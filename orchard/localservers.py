@@ -121,6 +121,9 @@ class Mosquitto(_Server):
         text = _set(text, "listener", f"{self.port} 127.0.0.1")
         text = _set(text, "persistence_location", f"{workdir}/")
         text = _set(text, "log_dest", f"file {self.log}")
+        if os.geteuid() == 0:
+            # As root Mosquitto drops to user `mosquitto`, who cannot write in a root-only temp dir.
+            text += "\nuser root\n"
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(text)
 

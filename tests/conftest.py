@@ -97,3 +97,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeries
 
 
 StoreFactory = Callable[[], TimeSeriesStore]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_ingest() -> Iterator[None]:
+    """A failing test must not leave an `orchard ingest` process behind."""
+    yield
+    from tests.integration.helpers import IngestProcess
+
+    while IngestProcess.running:
+        p = IngestProcess.running.pop()
+        if p.proc is not None and p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait()

@@ -22,6 +22,8 @@ T_BASE_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the 5-min
 
 
 class IngestProcess:
+    running: list[IngestProcess] = []  # killed at each test's teardown (tests/conftest.py), pass or fail
+
     def __init__(self, tmp: Path, mqtt_url: str, store_url: str, prefix: str, **extra_env: str) -> None:
         self.env = {
             **os.environ,
@@ -41,6 +43,7 @@ class IngestProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "orchard", "ingest"], env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT)
+        IngestProcess.running.append(self)
         deadline = time.monotonic() + 20
         while "mqtt_connected" not in self.log.read_text(errors="replace"):
             assert self.proc.poll() is None, self.log.read_text()
