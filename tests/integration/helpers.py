@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 from paho.mqtt.client import Client, MQTTMessageInfo
@@ -22,7 +23,7 @@ T_BASE_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the 5-min
 
 
 class IngestProcess:
-    running: list[IngestProcess] = []  # killed at each test's teardown (tests/conftest.py), pass or fail
+    running: ClassVar[list[IngestProcess]] = []  # killed at each test's teardown (tests/conftest.py), pass or fail
 
     def __init__(self, tmp: Path, mqtt_url: str, store_url: str, prefix: str, **extra_env: str) -> None:
         self.env = {
