@@ -39,6 +39,9 @@ class IngestSettings(BaseModel):
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=0, description="How long the broker keeps the session (and its queue) while ingest is away."
     )
+    writer_process: bool = Field(
+        True, description="Validate and write in a child process, so the MQTT loop keeps a core (and GIL) to itself."
+    )
     stats_interval_s: float = Field(10.0, gt=0, description="Seconds between counter log lines and stats points.")
     future_tolerance_s: int = Field(300, ge=0, description="Timestamps further ahead than this are rejected.")
 

@@ -68,6 +68,10 @@ def _publish(mqtt_url: str, prefix: str, n: int, devices: int, ts0_ms: int, rate
         if sent_at is not None:
             sent_at.append(time.time())
         infos.append(pub.publish(f"{prefix}/s/p/d{k % devices}/telemetry", _payload(k, ts), qos=1))
+        if len(infos) == 30_000:  # message ids are 16-bit: let these complete before the ids wrap around
+            for info in infos:
+                info.wait_for_publish(60)
+            infos = []
     for info in infos:
         info.wait_for_publish(60)
     pub.disconnect()

@@ -1,4 +1,4 @@
-"""Builds and runs the ingest service, in this order: settings, store, records, spool, MQTT, ingest."""
+"""Builds and runs the ingest service, in this order: settings, store check, writer, MQTT side."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import signal
 import threading
 
 from orchard.logs import event
-from orchard.records import Records
 from orchard.settings import Settings
 from orchard.store import StoreError, open_store
-from sensors.ingest import Ingest
-from sensors.spool import Spool
+from sensors.ingest import Ingest, Writer
+from sensors.worker import WriterProcess, build_writer
 
 log = logging.getLogger("orchard.ingest")
 
@@ -23,9 +22,15 @@ def run_ingest(settings: Settings) -> None:
     except StoreError as e:
         # Not fatal: ingest spools to disk until the store is back.
         event(log, "store_not_ready", logging.WARNING, error=str(e)[:300])
-    records = Records.in_data_dir(settings.data_dir)
-    spool = Spool(settings.data_dir / "spool")
-    ingest = Ingest(settings, store, records, spool)
+    finally:
+        store.close()
+    writer: Writer
+    if settings.ingest.writer_process:
+        writer = WriterProcess(settings)
+        writer.start()
+    else:
+        writer = build_writer(settings)
+    ingest = Ingest(settings, writer)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,5 +38,4 @@ def run_ingest(settings: Settings) -> None:
     ingest.start()
     stop.wait()
     ingest.stop()
-    store.close()
-    records.close()
+    writer.close()

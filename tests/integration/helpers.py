@@ -65,6 +65,16 @@ class IngestProcess:
                 self.proc.kill()
                 raise
 
+    def writer_pid(self) -> int:
+        """The writer child process (sensors.worker), from the kernel's list of the ingest process's children."""
+        assert self.proc is not None
+        children = [int(c) for t in Path(f"/proc/{self.proc.pid}/task").iterdir()
+                    for c in (t / "children").read_text().split()]
+        # multiprocessing's resource tracker is a child too; the writer is the one started by spawn_main.
+        writers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(writers) == 1, f"expected one writer process among {children}"
+        return writers[0]
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -65,6 +66,27 @@ def test_ingest_killed_mid_stream_and_restarted(tmp_path: Path, mosquitto: Mosqu
     wait_published(pub, infos)
     assert restarted
     assert_all_stored_once(open_store(url), 3000)
+    ingest.stop()
+
+
+def test_writer_process_killed_mid_stream(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB) -> None:
+    prefix = unique("o")
+    url = influx_url(influx, unique("db"))
+    ingest = IngestProcess(tmp_path, mosquitto.url, url, prefix)
+    ingest.start()
+    pub = publisher(mosquitto.url)
+    killed: list[int] = []
+
+    def fault(k: int) -> None:
+        if k == 1000:
+            killed.append(ingest.writer_pid())
+            os.kill(killed[0], signal.SIGKILL)  # the batch it held is not acked: a new writer gets it again
+
+    infos = publish_stream(pub, prefix, 3000, 500, during=fault)
+    wait_published(pub, infos)
+    assert_all_stored_once(open_store(url), 3000)
+    assert "writer_process_died" in ingest.log.read_text()
+    assert ingest.alive() and ingest.writer_pid() != killed[0]
     ingest.stop()
 
 

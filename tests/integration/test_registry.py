@@ -17,6 +17,7 @@ from orchard.store import open_store
 from sensors.ingest import Ingest
 from sensors.registry import approve
 from sensors.spool import Spool
+from sensors.writer import BatchWriter
 from tests.conftest import unique
 from tests.integration.helpers import publisher, wait_published
 
@@ -31,43 +32,45 @@ def until(cond: Callable[[], bool], timeout_s: float = 20) -> None:
         time.sleep(0.1)
 
 
-def make_ingest(tmp: Path, mosquitto: Mosquitto, policy: str) -> tuple[Ingest, Settings]:
+def make_ingest(tmp: Path, mosquitto: Mosquitto, policy: str) -> tuple[Ingest, BatchWriter, Settings]:
+    """Ingest with its writer in this process (ORCHARD_INGEST__WRITER_PROCESS=false), to look inside it."""
     s = Settings(mqtt_url=mosquitto.url, store_url=f"sqlite:///{tmp}/ts.sqlite", data_dir=tmp,
                  mqtt_prefix=unique("o"), unknown_devices=policy, ingest={"client_id": unique("i-")})  # type: ignore[arg-type]
-    ing = Ingest(s, open_store(s.store_url), Records.in_data_dir(tmp), Spool(tmp / "spool"))
+    writer = BatchWriter(s, open_store(s.store_url), Records.in_data_dir(tmp), Spool(tmp / "spool"))
+    ing = Ingest(s, writer)
     ing.start()
     assert ing.connected.wait(10)
-    return ing, s
+    return ing, writer, s
 
 
 def test_held_device_replayed_on_approval(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    ing, s = make_ingest(tmp_path, mosquitto, "hold")
+    ing, w, s = make_ingest(tmp_path, mosquitto, "hold")
     pub = publisher(mosquitto.url)
     infos = [pub.publish(f"{s.mqtt_prefix}/s/p9/newbie/telemetry",
                          orjson.dumps({"ts": NOW_MS - k * 1000, "readings": {"air_temp_c": 5.0 + k}}), qos=1)
              for k in range(5)]
     wait_published(pub, infos)
-    until(lambda: len(ing.records.held("newbie")) == 5)
-    assert ing.store.range("telemetry", ["air_temp_c"], 0, 2**62) == []
-    assert {d.device: d.status for d in ing.records.devices()}["newbie"] == "pending"
-    result = approve("newbie", s, ing.records, ing.store)
+    until(lambda: len(w.records.held("newbie")) == 5)
+    assert w.store.range("telemetry", ["air_temp_c"], 0, 2**62) == []
+    assert {d.device: d.status for d in w.records.devices()}["newbie"] == "pending"
+    result = approve("newbie", s, w.records, w.store)
     assert (result.replayed, result.still_refused) == (5, 0)
-    values = sorted(r.values["air_temp_c"] for r in ing.store.range("telemetry", ["air_temp_c"], 0, 2**62))
+    values = sorted(r.values["air_temp_c"] for r in w.store.range("telemetry", ["air_temp_c"], 0, 2**62))
     assert values == [5.0, 6.0, 7.0, 8.0, 9.0]
-    assert ing.records.held("newbie") == []
+    assert w.records.held("newbie") == []
     # From now on it is stored directly (the registry is re-read within seconds).
-    ing._registry_read = 0
+    w._registry_read = 0
     wait_published(pub, [pub.publish(f"{s.mqtt_prefix}/s/p9/newbie/telemetry",
                                      orjson.dumps({"ts": NOW_MS + 1, "readings": {"air_temp_c": 1.0}}), qos=1)])
-    until(lambda: len(ing.store.range("telemetry", ["air_temp_c"], 0, 2**62)) == 6)
+    until(lambda: len(w.store.range("telemetry", ["air_temp_c"], 0, 2**62)) == 6)
     ing.stop()
 
 
 def test_rejected_policy_and_presence_and_chirpstack(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    ing, s = make_ingest(tmp_path, mosquitto, "reject")
+    ing, w, s = make_ingest(tmp_path, mosquitto, "reject")
     eui = unique("")[:16].ljust(16, "0")
-    ing.records.upsert_device(Device("lora-1", "s", "p2", "approved", "soil_probe", eui))
-    ing._refresh_registry(force=True)
+    w.records.upsert_device(Device("lora-1", "s", "p2", "approved", "soil_probe", eui))
+    w.refresh_registry(force=True)
     pub = publisher(mosquitto.url)
     p = s.mqtt_prefix
     infos = [
@@ -78,15 +81,15 @@ def test_rejected_policy_and_presence_and_chirpstack(tmp_path: Path, mosquitto: 
         pub.publish("application/1/device/ffffffffffffffff/event/up", orjson.dumps({"object": {"x": 1}}), qos=1),
     ]
     wait_published(pub, infos)
-    until(lambda: ing.counters.received >= 4)
-    until(lambda: len(ing.records.dead_letters()) >= 2)
-    reasons = sorted(d.letter.reason.split(":")[0] for d in ing.records.dead_letters())
+    until(lambda: ing.received >= 4)
+    until(lambda: len(w.records.dead_letters()) >= 2)
+    reasons = sorted(d.letter.reason.split(":")[0] for d in w.records.dead_letters())
     assert reasons == ["unknown_dev_eui", "unknown_device"]
-    devices = {d.device: d for d in ing.records.devices()}
+    devices = {d.device: d for d in w.records.devices()}
     assert devices["stranger"].status == "pending"
     assert devices["lora-1"].online is False
-    rows = ing.store.range("telemetry", ["soil_vwc_pct", "rssi_dbm", "seq"], 0, 2**62)
+    rows = w.store.range("telemetry", ["soil_vwc_pct", "rssi_dbm", "seq"], 0, 2**62)
     assert [(r.tags["device"], r.tags["plot"], dict(r.values)) for r in rows] == [
         ("lora-1", "p2", {"soil_vwc_pct": 33.5, "rssi_dbm": -99.0, "seq": 3})]
-    assert ing.records.dead_letter_counts()[("stranger", "unknown_device")] == 1
+    assert w.records.dead_letter_counts()[("stranger", "unknown_device")] == 1
     ing.stop()

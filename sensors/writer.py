@@ -1,0 +1,213 @@
+"""The ingest writer: batches of received messages in, validated points durably stored (or spooled) out.
+
+No MQTT in here: `sensors.ingest` hands over batches and acknowledges them once `handle` returns, which is
+only after the points are in the store or the fsynced spool and the dead letters are on disk. It runs in a
+thread of the ingest process or, by default, in a process of its own (`sensors.worker`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orchard.logs import event
+from orchard.models import DeadLetter, Device, Point
+from orchard.records import Records, Sighting
+from orchard.settings import Settings, UnknownDevicePolicy
+from orchard.store import StoreError, TimeSeriesStore
+from sensors.payload import Refused, Route, parse_chirpstack, parse_native, route, to_points
+from sensors.spool import Spool
+
+log = logging.getLogger("orchard.ingest")
+
+# (topic, payload, received_ns): what crosses from the MQTT side to the writer.
+Received = tuple[str, bytes | bytearray, int]
+
+
+@dataclass(slots=True)
+class Counters:
+    received: int = 0
+    stored: int = 0  # messages whose readings went to the store
+    spooled: int = 0  # ... or to the disk spool while the store was away
+    rejected: int = 0  # messages with a dead-letter entry (fully or partly refused)
+    replayed_points: int = 0  # spooled points later written to the store
+
+
+class BatchWriter:
+    def __init__(self, settings: Settings, store: TimeSeriesStore, records: Records, spool: Spool) -> None:
+        self.settings = settings
+        self.cfg = settings.ingest
+        self.store = store
+        self.records = records
+        self.spool = spool
+        self.counters = Counters()
+        self._statuses: dict[str, str] = {}
+        self._by_eui: dict[str, Device] = {}
+        self._registry_read = 0.0
+        self._last_stats = time.monotonic()
+        # Last-seen times are not worth an fsync per batch: gathered here, written every few seconds.
+        self._sightings: dict[str, Sighting] = {}
+        self._sightings_flushed = time.monotonic()
+        self.refresh_registry(force=True)
+
+    # -- what the MQTT side calls -------------------------------------------------------------------------------
+    def handle(self, batch: list[Received]) -> None:
+        """Store, spool or dead-letter every message of the batch; when this returns they may be acked."""
+        self.refresh_registry()
+        if len(self.spool):
+            self._replay_spool()  # keep order: what waits in the spool goes first
+        points: list[Point] = []
+        origin: dict[int, Received] = {}  # id(point) -> its message, to dead-letter what the store refuses
+        letters: list[tuple[DeadLetter, bool]] = []
+        sightings = self._sightings
+        presence: list[tuple[str, str, str, bool, int]] = []
+        policy = self.settings.unknown_devices
+        tol = self.cfg.future_tolerance_s * 1_000_000_000
+        stored_msgs = 0
+
+        for m in batch:
+            topic, payload, rx = m
+            r = None
+            try:
+                r = route(topic, self.settings.mqtt_prefix)
+                if r.kind == "status":
+                    state = payload.strip().lower()
+                    if state not in (b"online", b"offline"):
+                        raise Refused(f"bad_status: {payload[:40]!r} is not online/offline")
+                    presence.append((r.device, r.site, r.plot, state == b"online", rx))
+                    continue
+                if r.kind == "chirpstack":
+                    dev = self._by_eui.get(r.device)
+                    if dev is None:
+                        raise Refused(f"unknown_dev_eui: {r.device} is not registered to any device")
+                    telemetry, problems = parse_chirpstack(payload, dev, rx, tol)
+                else:
+                    telemetry, problems = parse_native(r, payload, rx, tol)
+                if telemetry is not None:
+                    status = self._statuses.get(telemetry.device)
+                    if status == "rejected":
+                        raise Refused(f"rejected_device: {telemetry.device} was rejected by an operator")
+                    if status not in ("approved", "new"):
+                        if policy is UnknownDevicePolicy.HOLD:
+                            letters.append((self._letter(m, r, telemetry.device, "held_unknown_device: waiting for "
+                                                         "an operator to approve the device"), True))
+                            sightings[telemetry.device] = Sighting(telemetry.device, telemetry.site, telemetry.plot,
+                                                                   rx, "pending")
+                            continue
+                        if policy is UnknownDevicePolicy.REJECT:
+                            sightings[telemetry.device] = Sighting(telemetry.device, telemetry.site, telemetry.plot,
+                                                                   rx, "pending")
+                            raise Refused(f"unknown_device: {telemetry.device} is not registered")
+                    new = to_points(telemetry)
+                    for p in new:
+                        origin[id(p)] = m
+                    points.extend(new)
+                    stored_msgs += 1
+                    prev = sightings.get(telemetry.device)
+                    if prev is None or telemetry.time_ns > prev.time_ns:
+                        sightings[telemetry.device] = Sighting(
+                            telemetry.device, telemetry.site, telemetry.plot, telemetry.time_ns,
+                            "approved" if status == "approved" else "new")
+                if problems:
+                    letters.append((self._letter(m, r, r.device, "; ".join(problems)), False))
+            except Refused as e:
+                letters.append((self._letter(m, r, r.device if r else None, str(e)), False))
+            except Exception as e:  # a bug must not lose the message: keep it with the error
+                log.exception("payload_handling_error")
+                letters.append((self._letter(m, r, r.device if r else None, f"internal_error: {e!r}"), False))
+
+        if points:
+            for rej in self._store_or_spool(points, stored_msgs):
+                letters.append((self._letter(origin[id(rej.point)], None, rej.point.tags.get("device"),
+                                             f"store_rejected: {rej.reason}"), False))
+        # Dead letters must be on disk before their messages are acked; a new device is recorded at once.
+        new_devices = [s for d, s in sightings.items() if d not in self._statuses]
+        if letters or presence or new_devices:
+            self._record(letters, new_devices, presence)
+            for s in new_devices:
+                self._statuses.setdefault(s.device, s.status)
+        self.counters.received += len(batch)
+        self.counters.rejected += len(letters)
+
+    def tick(self, final: bool = False) -> None:
+        """Periodic work, called between batches and when idle: registry, spool replay, last-seen, stats."""
+        self.refresh_registry()
+        if len(self.spool):
+            self._replay_spool()
+        if self._sightings and (final or time.monotonic() - self._sightings_flushed > 5):
+            self._record([], list(self._sightings.values()), [])
+            self._sightings = {}
+            self._sightings_flushed = time.monotonic()
+        if final or time.monotonic() - self._last_stats >= self.cfg.stats_interval_s:
+            self._log_stats()
+
+    def close(self) -> None:
+        self.store.close()
+        self.records.close()
+
+    def refresh_registry(self, force: bool = False) -> None:
+        # Approvals made from the CLI or dashboard take effect within a few seconds.
+        if force or time.monotonic() - self._registry_read > 5:
+            self._statuses = self.records.device_statuses()
+            self._by_eui = self.records.devices_by_eui()
+            self._registry_read = time.monotonic()
+
+    # -- internals --------------------------------------------------------------------------------------------
+    def _record(self, letters: list[tuple[DeadLetter, bool]], sightings: Any, presence: Any) -> None:
+        while True:
+            try:
+                self.records.record_batch(letters, sightings, presence)
+                return
+            except Exception:  # the disk is full or locked: hold the acks until it is back
+                log.exception("records_write_failed")
+                time.sleep(1)
+
+    @staticmethod
+    def _letter(m: Received, r: Route | None, device: str | None, reason: str) -> DeadLetter:
+        return DeadLetter(m[2], m[0], bytes(m[1]), reason, device, r.site if r else None, r.plot if r else None)
+
+    def _store_or_spool(self, points: list[Point], n_msgs: int) -> tuple[Any, ...]:
+        if not len(self.spool):  # keep order: nothing overtakes what is already spooled
+            try:
+                result = self.store.write(points)
+                self.counters.stored += n_msgs
+                return result.rejected
+            except StoreError as e:
+                event(log, "store_unavailable", logging.WARNING, error=str(e)[:300], points=len(points))
+        while True:
+            try:
+                path = self.spool.append(points)
+                break
+            except OSError:
+                log.exception("spool_write_failed")
+                time.sleep(1)
+        self.counters.spooled += n_msgs
+        event(log, "batch_spooled", file=path.name, points=len(points))
+        return ()
+
+    def _replay_spool(self) -> None:
+        for path in self.spool.files():
+            points = self.spool.read(path)
+            try:
+                result = self.store.write(points)
+            except StoreError:
+                return  # still away; the next batch tries again
+            if result.rejected:
+                letters = [(DeadLetter(time.time_ns(), "spool", repr(r.point).encode(),
+                                       f"store_rejected: {r.reason}", r.point.tags.get("device")), False)
+                           for r in result.rejected]
+                self._record(letters, (), ())
+            self.spool.remove(path)
+            self.counters.replayed_points += result.written
+            event(log, "spool_replayed", file=path.name, points=result.written, left=len(self.spool))
+
+    def _log_stats(self) -> None:
+        self._last_stats = time.monotonic()
+        c = asdict(self.counters)
+        event(log, "ingest_stats", spool_files=len(self.spool), **c)
+        # Best effort: the counters are in the log line too, and the spool covers the data itself.
+        with contextlib.suppress(StoreError):
+            self.store.write([Point("ingest_stats", {"client_id": self.cfg.client_id}, c, time.time_ns())])
