@@ -1,53 +1,62 @@
-"""智慧果园指挥中心: the first page, showing what the store holds now (the dashboard issue builds the rest)."""
+"""智慧果园指挥中心: the Streamlit app shell. `orchard dashboard` serves it.
+
+Routes to the pages with st.navigation; ?lang=en switches to English, ?kiosk=1 gives the wall-screen mode
+(no sidebar or menus, dark, large type). Pages live in dashboard/pages/.
+"""
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-import pandas as pd
 import streamlit as st
 
-from orchard.catalogue import CATALOGUE, TELEMETRY
-from orchard.records import Records
-from orchard.settings import Settings
-from orchard.store import open_store
+from dashboard import shell
+from orchard.site import SiteError
 
-st.set_page_config(page_title="智慧果园指挥中心", layout="wide")
-settings = Settings()
-tz = ZoneInfo(settings.timezone)
+v = shell.view()
+st.set_page_config(page_title=v.t("app.title"), page_icon="🥝", layout="wide",
+                   initial_sidebar_state="collapsed" if v.kiosk else "auto")
 
+KIOSK_CSS = """
+<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"],
+[data-testid="stDecoration"], [data-testid="stStatusWidget"], header, footer, #MainMenu { display: none !important; }
+.stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] { background: #0b1220 !important; color: #e6edf3; }
+.block-container { padding-top: 1rem !important; max-width: 100% !important; }
+.stApp h1, .stApp h2, .stApp h3, .stApp p, .stApp span, .stApp label, .stApp div { color: #e6edf3; }
+[data-testid="stMetricValue"] { font-size: 3rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.3rem !important; }
+[data-testid="stMetric"] { background: #111a2e; border: 1px solid #23314f; border-radius: 10px; padding: 0.6rem 1rem; }
+.stApp h1 { font-size: 2.6rem !important; }
+</style>
+"""
+BASE_CSS = """
+<style>
+[data-testid="stMetric"] { border: 1px solid rgba(128,128,128,0.25); border-radius: 8px; padding: 0.4rem 0.8rem; }
+@media (max-width: 640px) { .block-container { padding: 0.6rem 0.6rem 2rem !important; }
+  [data-testid="stMetricValue"] { font-size: 1.6rem !important; } }
+</style>
+"""
 
-@st.cache_resource
-def _store():  # type: ignore[no-untyped-def]
-    return open_store(settings.store_url)
+try:
+    site = shell.site()
+except SiteError as e:
+    st.error(f"{v.t('app.site_error')}\n\n{e}")
+    st.stop()
 
-
-@st.cache_data(ttl=10)
-def latest_table() -> pd.DataFrame:
-    fields = ["air_temp_c", "rh_pct", "leaf_wetness_pct", "soil_vwc_pct", "battery_v"]
-    since = time.time_ns() - 3 * 86400 * 10**9
-    rows = _store().latest(TELEMETRY, fields, since_ns=since)
-    if not rows:
-        return pd.DataFrame()
-    df = pd.DataFrame(
-        {"plot": r.tags.get("plot"), "device": r.tags.get("device"), "depth_cm": r.tags.get("depth_cm", ""),
-         "field": f"{CATALOGUE[r.field].zh} ({CATALOGUE[r.field].unit})", "value": r.value,
-         "time": datetime.fromtimestamp(r.time_ns / 1e9, tz)} for r in rows
-    )
-    return df
-
-
-st.title("智慧果园指挥中心 · 笋子沟村")
-df = latest_table()
-devices = Records.in_data_dir(settings.data_dir).devices()
-c1, c2, c3 = st.columns(3)
-c1.metric("设备总数", len(devices))
-c2.metric("在线设备", sum(1 for d in devices if d.online))
-c3.metric("最近数据", df["time"].max().strftime("%m-%d %H:%M") if not df.empty else "无数据")
-if df.empty:
-    st.info("暂无传感器数据。请先启动模拟器或接入设备。")
-else:
-    wide = df.pivot_table(index=["plot", "device", "depth_cm"], columns="field", values="value", aggfunc="last")
-    st.dataframe(wide, width="stretch")
+pages = [
+    st.Page("pages/command_center.py", title=v.t("nav.command_center"), icon="🛰️", url_path="command-center",
+            default=True),
+    st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
+    st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"),
+]
+nav = st.navigation(pages, position="hidden" if v.kiosk else "sidebar")
+st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
+if not v.kiosk:
+    with st.sidebar:
+        st.markdown(f"**{site.name(v.lang)}**")
+        choice = st.radio(v.t("app.language"), ["zh", "en"], index=0 if v.lang == "zh" else 1, horizontal=True,
+                          format_func=lambda c: "中文" if c == "zh" else "English", key="lang_choice")
+        if choice != v.lang:
+            st.query_params["lang"] = choice
+            st.rerun()
+        st.caption(v.t("app.kiosk_hint"))
+nav.run()

@@ -156,8 +156,10 @@ class Records:
 
     # -- dead letters -----------------------------------------------------------------------------------------
     def dead_letters(
-        self, *, device: str | None = None, since_ns: int | None = None, limit: int = 1000
+        self, *, device: str | None = None, since_ns: int | None = None, until_ns: int | None = None,
+        kind: str | None = None, limit: int = 1000,
     ) -> list[StoredDeadLetter]:
+        """Newest first; kind is the reason's text before the first colon (``out_of_range``)."""
         sql = "SELECT id, received_ns, topic, payload, reason, device, site, plot, held, replayed_ns FROM dead_letters"
         conds: list[str] = []
         args: list[object] = []
@@ -167,6 +169,12 @@ class Records:
         if since_ns is not None:
             conds.append("received_ns >= ?")
             args.append(since_ns)
+        if until_ns is not None:
+            conds.append("received_ns < ?")
+            args.append(until_ns)
+        if kind is not None:
+            conds.append("(reason = ? OR substr(reason, 1, length(?) + 1) = ? || ':')")
+            args.extend([kind, kind, kind])
         if conds:
             sql += " WHERE " + " AND ".join(conds)
         sql += " ORDER BY id DESC LIMIT ?"

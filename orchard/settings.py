@@ -46,6 +46,17 @@ class IngestSettings(BaseModel):
     future_tolerance_s: int = Field(300, ge=0, description="Timestamps further ahead than this are rejected.")
 
 
+class DashboardSettings(BaseModel):
+    """The ``orchard dashboard`` service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refresh_s: int = Field(30, ge=5, description="Seconds between the command center's live refreshes.")
+    stale_after_intervals: int = Field(
+        3, ge=1, description="A device is offline, and its data stale, after this many missed reading intervals."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a service needs to find its peers. Secrets come only from these variables."""
 
@@ -64,11 +75,14 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path("./orchard-data"), description="Spool, dead-letter and registry files live here.")
     site: str = Field("sunzigou", description="Site id: the second topic level and the `site` tag.")
-    timezone: str = Field("Asia/Shanghai", description="Site time zone for display and daily buckets.")
+    site_file: Path | None = Field(
+        None, description="site.toml (plots, devices, time zone); default: the shipped one for ORCHARD_SITE."
+    )
     unknown_devices: UnknownDevicePolicy = Field(
         UnknownDevicePolicy.HOLD, description="accept, hold (production default) or reject unknown devices."
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="The ingest service.")
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="The dashboard.")
 
     @field_validator("mqtt_url")
     @classmethod

@@ -26,14 +26,12 @@ from orchard.models import Device, Point
 from orchard.mqtt import connect_to, make_client, status_topic, telemetry_topic
 from orchard.records import Records
 from orchard.settings import Settings
+from orchard.site import SHIPPED, Site, load_site, site_for
 from orchard.store import open_store
 from sensors.payload import Refused, parse_native, route, to_points
 from sensors.weather import rain_history, stable_rng, weather
 
 log = logging.getLogger("orchard.simulate")
-
-VARIETIES = ("hongyang", "hayward")
-
 
 @dataclass(frozen=True, slots=True)
 class SimPlot:
@@ -53,20 +51,30 @@ class SimDevice:
     faults: frozenset[str]  # stuck | spiky | dropout | low_battery | flaky (goes offline)
 
 
-def make_site(n_devices: int, seed: int) -> list[SimDevice]:
-    """Plots p01.. alternating varieties; a weather station and a soil probe per plot; faults spread by seed."""
+def make_site(n_devices: int, seed: int, site: Site | None = None) -> list[SimDevice]:
+    """The site's plots and devices (the shipped Sunzigou site by default); past the configured devices, more
+    weather stations and soil probes are added plot by plot. Faults are spread by seed."""
+    site = site or load_site(SHIPPED / "sunzigou" / "site.toml")
     rng = stable_rng(seed, "site")
-    n_plots = max(1, math.ceil(n_devices / 2))
-    plots = [
-        SimPlot(f"p{i + 1:02d}", VARIETIES[i % 2], -rng.uniform(0, 2.0), rng.uniform(34, 42), rng.uniform(12, 18))
-        for i in range(n_plots)
-    ]
+    low, high = min(p.elevation_m for p in site.plots), max(p.elevation_m for p in site.plots)
+    plots = {
+        # Cold air drains downhill: the lowest plot gets up to 2 C more frost than the highest.
+        p.id: SimPlot(p.id, p.variety, -2.0 * (high - p.elevation_m) / (high - low) if high > low else 0.0,
+                      p.field_capacity_pct, p.wilting_point_pct)
+        for p in site.plots
+    }
+    configured = [d for d in site.devices if d.kind in ("weather_station", "soil_probe")]
     devices = []
     for i in range(n_devices):
-        plot = plots[i // 2]
-        kind = "weather_station" if i % 2 == 0 else "soil_probe"
-        devices.append(SimDevice(f"{'ws' if kind == 'weather_station' else 'sp'}-{plot.plot}", plot, kind,
-                                 rng.uniform(-112, -68), frozenset()))
+        if i < len(configured):
+            dc = configured[i]
+            device_id, plot, kind = dc.id, plots[dc.plot], dc.kind
+        else:
+            j = i - len(configured)
+            plot = list(plots.values())[(j // 2) % len(plots)]
+            kind = "weather_station" if j % 2 == 0 else "soil_probe"
+            device_id = f"{'ws' if kind == 'weather_station' else 'sp'}{j // (2 * len(plots)) + 2}-{plot.plot}"
+        devices.append(SimDevice(device_id, plot, kind, rng.uniform(-112, -68), frozenset()))
     # Faults go to fixed roles so every run (and every test) has each kind.
     roles = ["stuck", "spiky", "dropout", "low_battery", "flaky"]
     order = list(range(len(devices)))
@@ -154,7 +162,9 @@ class Generator:
         for depth, tau_days, damp in ((20, 2.5, 1.0), (40, 5.0, 0.6)):
             tau_h = 24 * tau_days * (1.6 - 0.8 * summer)  # drier faster in summer (ETc about 6 mm/day)
             wet = sum(min(mm, 60) / 60 * math.exp(-ago / tau_h) for ago, mm in history) * damp
-            index = 0.30 + 0.15 * (1 - summer) + 0.9 * wet
+            # Share of available water: near field capacity in the wet winter, drying towards the 70% irrigation
+            # line in summer spells without rain (farmers irrigate then, so it rarely falls much further).
+            index = 0.58 + 0.27 * (1 - summer) + 0.9 * wet
             vwc = p.wilting_point + (p.field_capacity - p.wilting_point) * min(1.25, index)
             daily_t = (t_s / 86400) % 365
             seasonal = 16.3 - 9.5 * math.cos(2 * math.pi * (daily_t - 30) / 365)
@@ -314,7 +324,7 @@ def run_live(settings: Settings, devices: list[SimDevice], gen: Generator, speed
 
 def run_simulator(settings: Settings, *, devices: int, interval_s: float, speed: float, seed: int,
                   backfill_days: float, duration_s: float = 0, start: str | None = None) -> None:
-    site = make_site(devices, seed)
+    site = make_site(devices, seed, site_for(settings))
     gen = Generator(seed, interval_s)
     register(site, settings)
     now = time.time()

@@ -1,0 +1,209 @@
+"""Every read the dashboard makes, in one place, cached for a few seconds (st.cache_data).
+
+Only the store interface is used, so the same code runs on InfluxDB and on SQLite. Each function makes one
+grouped query, never one per plot or device. Times come back as tz-aware pandas timestamps in the site's zone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import shell
+from orchard.catalogue import CATALOGUE, TELEMETRY
+from orchard.store.base import Aggregate, Where
+
+TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query
+NS = 1_000_000_000
+DAY_NS = 86400 * NS
+KEY_READINGS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "soil_vwc_pct")
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def resolution_s(span_s: float) -> int | None:
+    """Bucket size for a time range: raw up to a day, 10-minute means to 7 days, hourly to 90 days, then daily."""
+    if span_s <= 86400:
+        return None
+    if span_s <= 7 * 86400:
+        return 600
+    if span_s <= 90 * 86400:
+        return 3600
+    return 86400
+
+
+def _where(plots: Sequence[str] | None, devices: Sequence[str] | None) -> Where:
+    w: dict[str, str | Sequence[str]] = {}
+    if plots is not None:
+        w["plot"] = list(plots)
+    if devices is not None:
+        w["device"] = list(devices)
+    return w
+
+
+def _times(ns: pd.Series) -> pd.Series:
+    return pd.to_datetime(ns, unit="ns", utc=True).dt.tz_convert(shell.site().tz)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def latest(since_days: int = 7) -> pd.DataFrame:
+    """Newest value of every reading of every series: plot, device, depth_cm, field, value, time_ns, time."""
+    rows = shell.store().latest(TELEMETRY, list(CATALOGUE), since_ns=now_ns() - since_days * DAY_NS)
+    df = pd.DataFrame(
+        [(r.tags.get("plot", ""), r.tags.get("device", ""), r.tags.get("depth_cm") or "", r.field, r.value, r.time_ns)
+         for r in rows],
+        columns=["plot", "device", "depth_cm", "field", "value", "time_ns"],
+    )
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    df["time"] = _times(df["time_ns"])
+    return df
+
+
+def plot_readings(latest_df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per plot, each reading's newest value (soil depths averaged)."""
+    if latest_df.empty:
+        return {}
+    newest = latest_df.sort_values("time_ns").groupby(["plot", "device", "depth_cm", "field"]).tail(1)
+    means = newest.groupby(["plot", "field"])["value"].mean()
+    out: dict[str, dict[str, float]] = {}
+    for (plot, field), v in means.items():
+        out.setdefault(str(plot), {})[str(field)] = float(v)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Last24h:
+    """Per plot over the last 24 h: minimum air temperature and rain total."""
+
+    min_temp: dict[str, float]
+    rain: dict[str, float]
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def last_24h() -> Last24h:
+    end = now_ns()
+    rows = shell.store().aggregate(TELEMETRY, ["air_temp_c", "rain_mm"], ["min", "sum"], end - DAY_NS, end,
+                                   group_by=["plot"])
+    mins, rain = {}, {}
+    for r in rows:
+        plot = r.tags.get("plot", "")
+        if (v := r.values.get("air_temp_c.min")) is not None:
+            mins[plot] = float(v)
+        if (v := r.values.get("rain_mm.sum")) is not None:
+            rain[plot] = float(v)
+    return Last24h(mins, rain)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def series(
+    fields: tuple[str, ...],
+    start_ns: int,
+    end_ns: int,
+    by: str = "device",
+    plots: tuple[str, ...] | None = None,
+    devices: tuple[str, ...] | None = None,
+    every_s: int | None = None,
+) -> pd.DataFrame:
+    """Long table: time, plot, device, depth_cm, field, value[, min, max].
+
+    every_s None: raw readings. Otherwise mean/min/max per bucket and per `by` ("device" keeps each device and
+    soil depth apart, "plot" averages a plot's devices), so one query serves any number of plots.
+    """
+    store = shell.store()
+    where = _where(plots, devices)
+    cols = ["time_ns", "plot", "device", "depth_cm", "field", "value", "min", "max"]
+    records: list[tuple[object, ...]] = []
+    if every_s is None:
+        for r in store.range(TELEMETRY, list(fields), start_ns, end_ns, where=where):
+            tags = r.tags
+            for f, v in r.values.items():
+                if f in fields and v is not None:
+                    records.append((r.time_ns, tags.get("plot", ""), tags.get("device", ""),
+                                    tags.get("depth_cm") or "", f, v, None, None))
+    else:
+        group = ["plot", "device", "depth_cm"] if by == "device" else ["plot"]
+        fns: list[Aggregate] = ["mean", "min", "max"]
+        for r in store.aggregate(TELEMETRY, list(fields), fns, start_ns, end_ns, every_s * NS, group, where=where):
+            tags = r.tags
+            for f in fields:
+                mean = r.values.get(f"{f}.mean")
+                if mean is None:
+                    continue
+                records.append((r.time_ns, tags.get("plot", ""), tags.get("device", "") if by == "device" else "",
+                                tags.get("depth_cm") or "", f, mean, r.values.get(f"{f}.min"),
+                                r.values.get(f"{f}.max")))
+    df = pd.DataFrame(records, columns=cols)
+    for c in ("value", "min", "max"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["time"] = _times(df["time_ns"])
+    return df.sort_values(["field", "plot", "device", "depth_cm", "time_ns"], ignore_index=True)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def hourly_by_plot(fields: tuple[str, ...], hours: int = 24) -> pd.DataFrame:
+    """Hourly means per plot over the last `hours`, for the command center's strip."""
+    end = now_ns()
+    start = (end - hours * 3600 * NS) // (3600 * NS) * (3600 * NS)
+    return series(fields, start, end, by="plot", every_s=3600)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def devices() -> pd.DataFrame:
+    """The registry: device, plot, kind, status, online, last_seen_ns."""
+    rows = shell.records().devices()
+    return pd.DataFrame(
+        [(d.device, d.plot, d.kind, d.status, d.online, d.last_seen_ns) for d in rows],
+        columns=["device", "plot", "kind", "status", "online", "last_seen_ns"],
+    )
+
+
+def presence(devs: pd.DataFrame, latest_df: pd.DataFrame, now: int) -> pd.DataFrame:
+    """The registry with a `state` per device: online, offline, pending or rejected.
+
+    Last seen is the later of what ingest recorded and the newest reading in the store (a backfill or another
+    ingest may have written data this registry did not see). Offline when the device's last will said so, or
+    when it missed `stale_after_intervals` of its reading interval (from the site file, 60 s if not listed).
+    """
+    site, cfg = shell.site(), shell.settings().dashboard
+    interval = {d.id: d.interval_s for d in site.devices}
+    out = devs.copy()
+    newest = latest_df.groupby("device")["time_ns"].max() if not latest_df.empty else pd.Series(dtype="int64")
+    stored = out["device"].map(newest)
+    out["last_seen_ns"] = pd.concat([out["last_seen_ns"], stored], axis=1).max(axis=1)
+    limit = out["device"].map(lambda d: cfg.stale_after_intervals * interval.get(d, 60) * NS)
+    missed = out["last_seen_ns"].isna() | (now - out["last_seen_ns"].fillna(0) > limit)
+    out["state"] = "online"
+    out.loc[missed | (out["online"] == False), "state"] = "offline"  # noqa: E712  (None means not told)
+    out.loc[out["status"].isin(["pending", "rejected"]), "state"] = out["status"]
+    return out
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def dead_letters(since_ns: int, until_ns: int, device: str | None = None, kind: str | None = None,
+                 limit: int = 2000) -> pd.DataFrame:
+    letters = shell.records().dead_letters(device=device, since_ns=since_ns, until_ns=until_ns, kind=kind,
+                                           limit=limit)
+    df = pd.DataFrame(
+        [(s.id, s.letter.received_ns, s.letter.device or "", s.letter.plot or "", s.letter.reason.split(":")[0],
+          s.letter.reason, s.letter.topic, s.letter.payload, s.held, s.replayed_ns is not None) for s in letters],
+        columns=["id", "received_ns", "device", "plot", "kind", "reason", "topic", "payload", "held", "replayed"],
+    )
+    df["time"] = _times(df["received_ns"])
+    return df
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def dead_letter_counts() -> pd.DataFrame:
+    counts = shell.records().dead_letter_counts()
+    return pd.DataFrame([(d or "", k, n) for (d, k), n in counts.items()], columns=["device", "kind", "count"])
+
+
+def clear() -> None:
+    """After a change the user made (approve, reject), show it at once."""
+    st.cache_data.clear()

@@ -1,0 +1,117 @@
+"""指挥中心: the village wall screen. Live part in a fragment that reruns itself every refresh_s seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from dashboard import charts, data, shell
+from dashboard.risk import LEVELS, Risk, plot_risk
+from orchard.catalogue import CATALOGUE
+from orchard.store import StoreError
+
+v = shell.view()
+site = shell.site()
+cfg = shell.settings().dashboard
+
+
+def stale_after_ns(plot_id: str) -> int:
+    intervals = [d.interval_s for d in site.devices if d.plot == plot_id] or [60]
+    return cfg.stale_after_intervals * max(intervals) * data.NS
+
+
+def hover_text(plot_id: str, readings: dict[str, float], risk: Risk, newest_ns: int | None) -> str:
+    p = site.plot_by_id[plot_id]
+    lines = [f"<b>{p.label(v.lang)}</b>",
+             v.t("cc.hover_owner", owner=p.owner, variety=v.t(f"variety.{p.variety}"), area=p.area_mu)]
+    for f in ("air_temp_c", "rh_pct", "leaf_wetness_pct", "soil_vwc_pct", "wind_gust_ms"):
+        if f in readings:
+            spec = CATALOGUE[f]
+            lines.append(f"{spec.zh if v.lang == 'zh' else spec.en}: {readings[f]:.1f} {spec.unit}")
+    lines.append(v.t("cc.hover_updated", time=v.fmt_time(newest_ns)))
+    lines += [f"⚠ {v.t(k, **params)}" for k, params in risk.reasons]
+    return "<br>".join(lines)
+
+
+@st.fragment(run_every=cfg.refresh_s)
+def live() -> None:
+    now = data.now_ns()
+    try:
+        latest = data.latest()
+        last24 = data.last_24h()
+        strip_df = data.hourly_by_plot(data.KEY_READINGS)
+    except StoreError as e:
+        st.error(v.t("common.store_down", error=str(e)[:200]))
+        return
+    readings = data.plot_readings(latest)
+    newest_by_plot = latest.groupby("plot")["time_ns"].max().to_dict() if not latest.empty else {}
+    risks = {p.id: plot_risk(p, readings.get(p.id, {}),
+                             now - newest_by_plot.get(p.id, 0) <= stale_after_ns(p.id)) for p in site.plots}
+
+    clock = datetime.now(site.tz).strftime("%Y-%m-%d %H:%M")
+    st.caption(v.t("cc.updated", time=clock, every=cfg.refresh_s))
+
+    counts = {lvl: sum(1 for r in risks.values() if r.level == lvl) for lvl in LEVELS}
+    states = data.presence(data.devices(), latest, now)
+    online = int((states["state"] == "online").sum())
+    offline_ids = sorted(states.loc[states["state"] == "offline", "device"])
+    offline = len(offline_ids)
+    newest = int(latest["time_ns"].max()) if not latest.empty else None
+    stale_plots = sum(1 for r in risks.values() if r.level == "unknown")
+
+    k = st.columns(6)
+    k[0].metric(v.t("cc.kpi_red"), counts["red"])
+    k[1].metric(v.t("cc.kpi_yellow"), counts["yellow"])
+    k[2].metric(v.t("cc.kpi_green"), counts["green"],
+                help=v.t("cc.kpi_unknown_help", n=counts["unknown"]) if counts["unknown"] else None)
+    k[3].metric(v.t("cc.kpi_devices"), f"{online} / {online + offline}",
+                delta=v.t("cc.kpi_offline", n=offline) if offline else v.t("cc.kpi_all_online"),
+                delta_color="inverse" if offline else "off")
+    k[4].metric(v.t("cc.kpi_freshness"), v.age(newest, now),
+                delta=v.t("cc.kpi_stale_plots", n=stale_plots) if stale_plots else None,
+                delta_color="inverse" if stale_plots else "off")
+    if last24.min_temp:
+        coldest = min(last24.min_temp, key=lambda p: last24.min_temp[p])
+        rain = max(last24.rain.values()) if last24.rain else 0.0
+        k[5].metric(v.t("cc.kpi_min_temp"), f"{last24.min_temp[coldest]:.1f} °C",
+                    delta=v.t("cc.kpi_rain", plot=site.plot_label(coldest, v.lang), rain=rain), delta_color="off")
+    else:
+        k[5].metric(v.t("cc.kpi_min_temp"), "—")
+
+    if latest.empty:
+        st.info(v.t("cc.no_data"))
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader(v.t("cc.map"))
+        hover = {p: hover_text(p, readings.get(p, {}), risks[p], newest_by_plot.get(p)) for p in site.plot_by_id}
+        st.plotly_chart(charts.plot_map(site, risks, hover, v.lang, v.kiosk, height=560 if v.kiosk else 440),
+                        config={"displayModeBar": False}, key="cc_map")
+        st.caption(" · ".join(f"{icon} {v.t('risk.level_' + lvl)}" for lvl, icon in
+                              (("red", "🟥"), ("yellow", "🟨"), ("green", "🟩"), ("unknown", "⬜"))))
+    with right:
+        st.subheader(v.t("cc.attention"))
+        flagged = sorted((p for p in site.plots if risks[p.id].level != "green"),
+                         key=lambda p: LEVELS.index(risks[p.id].level))
+        if not flagged:
+            st.success(v.t("cc.all_green"))
+        for p in flagged[:10]:
+            r = risks[p.id]
+            icon = {"red": "🟥", "yellow": "🟨", "unknown": "⬜"}[r.level]
+            reasons = "；".join(v.t(key, **params) for key, params in r.reasons) if v.lang == "zh" else \
+                "; ".join(v.t(key, **params) for key, params in r.reasons)
+            st.markdown(f"{icon} **{p.label(v.lang)}** ({p.owner}) — {reasons}")
+        if offline_ids:
+            st.markdown(f"📡 {v.t('cc.offline_devices')}: " + ", ".join(offline_ids[:12]))
+
+    st.subheader(v.t("cc.strip"))
+    cols = st.columns(2)
+    for i, field in enumerate(data.KEY_READINGS):
+        with cols[i % 2]:
+            st.plotly_chart(charts.strip(strip_df, field, site, v.lang, v.kiosk), config={"displayModeBar": False},
+                            key=f"cc_strip_{field}")
+
+
+st.title(f"{v.t('cc.title')} · {site.name(v.lang)}")
+live()

@@ -1,0 +1,196 @@
+"""The site configuration: the village's plots (names, variety, area, owner, outline) and devices.
+
+A site is a directory with `site.toml` (the site and its devices) and a GeoJSON file of plot outlines whose
+feature properties hold each plot's facts, so plots can be drawn and edited in any GIS tool. The simulator, the
+dashboard and the later services read it; `ORCHARD_SITE_FILE` points at it, and without it the site named by
+`ORCHARD_SITE` is taken from the ones shipped in `orchard/sites/`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchard.settings import Settings
+
+SHIPPED = Path(__file__).parent / "sites"
+
+# Kiwifruit varieties the rule pack knows (growth-stage calendars differ): id -> (zh, en).
+VARIETIES: dict[str, tuple[str, str]] = {
+    "hongyang": ("红阳", "Hongyang"),
+    "hayward": ("海沃德", "Hayward"),
+    "jinyan": ("金艳", "Jinyan"),
+    "cuixiang": ("翠香", "Cuixiang"),
+}
+DeviceKind = Literal["weather_station", "soil_probe", "gateway"]
+
+
+class SiteError(Exception):
+    """The site configuration cannot be used; the message says which file and what to fix."""
+
+
+class Plot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Plot id: the third MQTT topic level and the `plot` tag.")
+    name: str = Field(description="Name shown to people (Chinese).")
+    name_en: str = Field("", description="English name; the id when empty.")
+    variety: str = Field(description=f"Kiwifruit variety: one of {', '.join(VARIETIES)}.")
+    area_mu: float = Field(gt=0, description="Area in mu (亩, 666.7 m2).")
+    owner: str = Field(description="The farmer who owns or runs the plot.")
+    elevation_m: float = Field(0, description="Elevation; low plots in a valley collect cold air on frost nights.")
+    field_capacity_pct: float = Field(38, gt=0, le=100, description="Soil water content (VWC %) at field capacity.")
+    wilting_point_pct: float = Field(15, ge=0, lt=100, description="Soil water content (VWC %) at wilting point.")
+    polygon: tuple[tuple[float, float], ...] = Field(description="Outline as (longitude, latitude) points.")
+
+    @field_validator("variety")
+    @classmethod
+    def _known_variety(cls, v: str) -> str:
+        if v not in VARIETIES:
+            raise ValueError(f"unknown variety {v!r}; known: {', '.join(VARIETIES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _soil_water(self) -> Plot:
+        if self.wilting_point_pct >= self.field_capacity_pct:
+            raise ValueError("wilting_point_pct must be below field_capacity_pct")
+        if len(self.polygon) < 3:
+            raise ValueError("the outline needs at least 3 points")
+        return self
+
+    def label(self, lang: str) -> str:
+        return self.name if lang == "zh" else (self.name_en or self.id)
+
+
+class DeviceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Device id: the fourth MQTT topic level.")
+    plot: str = Field(description="Id of the plot the device stands in.")
+    kind: DeviceKind = Field(description="weather_station, soil_probe or gateway.")
+    interval_s: int = Field(60, gt=0, description="Seconds between readings; offline after 3 missed intervals.")
+    dev_eui: str | None = Field(None, description="LoRaWAN devEUI for ChirpStack uplinks.")
+
+
+class SiteInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Site id: the second MQTT topic level.")
+    name: str = Field(description="Name shown to people (Chinese).")
+    name_en: str = Field("", description="English name.")
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone for display and daily buckets.")
+    plots_file: str = Field("plots.geojson", description="GeoJSON of plot outlines, relative to site.toml.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from None
+        return v
+
+
+class Site(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: SiteInfo
+    plots: tuple[Plot, ...]
+    devices: tuple[DeviceConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Site:
+        ids = [p.id for p in self.plots]
+        if len(set(ids)) != len(ids):
+            raise ValueError("plot ids must be unique")
+        dev_ids = [d.id for d in self.devices]
+        if len(set(dev_ids)) != len(dev_ids):
+            raise ValueError("device ids must be unique")
+        unknown = sorted({d.plot for d in self.devices} - set(ids))
+        if unknown:
+            raise ValueError(f"devices name plots that are not in the plots file: {', '.join(unknown)}")
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.site.id
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @cached_property
+    def plot_by_id(self) -> dict[str, Plot]:
+        return {p.id: p for p in self.plots}
+
+    def name(self, lang: str) -> str:
+        return self.site.name if lang == "zh" else (self.site.name_en or self.site.id)
+
+    def plot_label(self, plot_id: str, lang: str) -> str:
+        p = self.plot_by_id.get(plot_id)
+        return p.label(lang) if p else plot_id
+
+    def device_plot(self) -> dict[str, str]:
+        return {d.id: d.plot for d in self.devices}
+
+
+def plots_from_geojson(data: object) -> list[dict[str, object]]:
+    """Plot dicts (properties + polygon) from a GeoJSON FeatureCollection of Polygon features."""
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise ValueError("expected a GeoJSON FeatureCollection")
+    plots = []
+    for i, f in enumerate(data.get("features") or []):
+        geom = f.get("geometry") or {}
+        if geom.get("type") == "Polygon":
+            ring = geom["coordinates"][0]
+        elif geom.get("type") == "MultiPolygon":  # take the largest part; plots are one piece of land
+            ring = max((poly[0] for poly in geom["coordinates"]), key=len)
+        else:
+            raise ValueError(f"feature {i}: geometry must be a Polygon, not {geom.get('type')!r}")
+        props = dict(f.get("properties") or {})
+        props["polygon"] = [(float(x), float(y)) for x, y, *_ in ring]
+        plots.append(props)
+    return plots
+
+
+def load_site(path: Path) -> Site:
+    """Read and check a site.toml and its plots file; SiteError names the file and the problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        info = raw.get("site", {})
+        plots_path = path.parent / info.get("plots_file", "plots.geojson")
+        plots = plots_from_geojson(json.loads(plots_path.read_text(encoding="utf-8")))
+        return Site(site=info, plots=plots, devices=raw.get("devices", []))
+    except FileNotFoundError as e:
+        raise SiteError(f"站点配置文件不存在 / site file missing: {e.filename}") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as e:
+        if isinstance(e, ValidationError):
+            detail = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
+        else:
+            detail = str(e)
+        raise SiteError(f"站点配置有误 / invalid site configuration in {path}: {detail}") from None
+
+
+def site_for(settings: Settings) -> Site:
+    path = settings.site_file or SHIPPED / settings.site / "site.toml"
+    site = load_site(path)
+    if site.id != settings.site:
+        raise SiteError(f"站点不一致 / {path} describes site {site.id!r} but ORCHARD_SITE is {settings.site!r}")
+    return site
+
+
+def local_xy(site: Site) -> dict[str, list[tuple[float, float]]]:
+    """Plot outlines in metres east/north of the site's south-west corner (equirectangular; fine for a village)."""
+    lons = [x for p in site.plots for x, _ in p.polygon]
+    lats = [y for p in site.plots for _, y in p.polygon]
+    lon0, lat0 = min(lons), min(lats)
+    kx = 111_320 * math.cos(math.radians(sum(lats) / len(lats)))
+    ky = 110_574
+    return {p.id: [((x - lon0) * kx, (y - lat0) * ky) for x, y in p.polygon] for p in site.plots}
