@@ -205,6 +205,19 @@ class Records:
             (d for d in self.dead_letters(device=device, limit=10**9) if d.id in wanted), key=lambda d: d.id
         )
 
+    def approved_with_held(self) -> list[str]:
+        """Approved devices that still have held readings waiting to be replayed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT d.device FROM dead_letters l JOIN devices d ON d.device = l.device "
+                "WHERE l.held = 1 AND l.replayed_ns IS NULL AND d.status = 'approved' ORDER BY d.device"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def unhold(self, ids: Sequence[int]) -> None:
+        with self._lock:
+            self._db.executemany("UPDATE dead_letters SET held = 0 WHERE id = ?", [(i,) for i in ids])
+
     def mark_replayed(self, ids: Sequence[int], when_ns: int) -> None:
         with self._lock:
             self._db.executemany("UPDATE dead_letters SET replayed_ns = ? WHERE id = ?", [(when_ns, i) for i in ids])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from orchard.models import Point
 from orchard.records import Records
 from orchard.settings import Settings
 from orchard.store import TimeSeriesStore
@@ -22,10 +23,18 @@ def approve(device: str, settings: Settings, records: Records, store: TimeSeries
     """Approve a pending device and write the readings it sent while held into the store."""
     if not records.set_device_status(device, "approved"):
         raise KeyError(f"设备 {device} 不在登记表中 / device {device} is not in the registry")
+    return replay_held(device, settings, records, store)
+
+
+def replay_held(device: str, settings: Settings, records: Records, store: TimeSeriesStore) -> ApprovalResult:
+    """Write the readings an approved device sent while it was held; ingest also calls this for devices approved
+    elsewhere (the dashboard only marks them approved)."""
     held = records.held(device)
     by_eui = records.devices_by_eui()
     tol = settings.ingest.future_tolerance_s * 1_000_000_000
-    points, done, refused = [], [], 0
+    points: list[Point] = []
+    done: list[int] = []
+    refused: list[int] = []
     for h in held:
         dl = h.letter
         try:
@@ -39,14 +48,15 @@ def approve(device: str, settings: Settings, records: Records, store: TimeSeries
                 # The future check compares with when it was received, not with now.
                 telemetry, _ = parse_native(r, dl.payload, dl.received_ns, tol)
         except Refused:
-            refused += 1
+            refused.append(h.id)
             continue
         if telemetry is None:
-            refused += 1
+            refused.append(h.id)
             continue
         points.extend(to_points(telemetry))
         done.append(h.id)
     if points:
         store.write(points)
     records.mark_replayed(done, time.time_ns())
-    return ApprovalResult(device, len(done), refused)
+    records.unhold(refused)  # invalid even now: they stay in the dead-letter, no longer waiting
+    return ApprovalResult(device, len(done), len(refused))

@@ -19,6 +19,7 @@ from orchard.records import Records, Sighting
 from orchard.settings import Settings, UnknownDevicePolicy
 from orchard.store import StoreError, TimeSeriesStore
 from sensors.payload import Refused, Route, parse_chirpstack, parse_native, route, to_points
+from sensors.registry import replay_held
 from sensors.spool import Spool
 
 log = logging.getLogger("orchard.ingest")
@@ -154,6 +155,13 @@ class BatchWriter:
             self._statuses = self.records.device_statuses()
             self._by_eui = self.records.devices_by_eui()
             self._registry_read = time.monotonic()
+            for device in self.records.approved_with_held():  # approved from the dashboard
+                try:
+                    result = replay_held(device, self.settings, self.records, self.store)
+                except StoreError as e:
+                    event(log, "held_replay_failed", logging.WARNING, device=device, error=str(e)[:200])
+                    break
+                event(log, "held_replayed", device=device, replayed=result.replayed, refused=result.still_refused)
 
     # -- internals --------------------------------------------------------------------------------------------
     def _record(self, letters: list[tuple[DeadLetter, bool]], sightings: Any, presence: Any) -> None:

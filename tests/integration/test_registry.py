@@ -93,3 +93,24 @@ def test_rejected_policy_and_presence_and_chirpstack(tmp_path: Path, mosquitto: 
         ("lora-1", "p2", {"soil_vwc_pct": 33.5, "rssi_dbm": -99.0, "seq": 3})]
     assert w.records.dead_letter_counts()[("stranger", "unknown_device")] == 1
     ing.stop()
+
+
+def test_approved_elsewhere_is_replayed_by_ingest(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """The dashboard only marks a device approved in the records; ingest notices and replays what it held."""
+    ing, w, s = make_ingest(tmp_path, mosquitto, "hold")
+    pub = publisher(mosquitto.url)
+    good = [pub.publish(f"{s.mqtt_prefix}/s/p4/late/telemetry",
+                        orjson.dumps({"ts": NOW_MS - k * 1000, "readings": {"rh_pct": 40.0 + k}}), qos=1)
+            for k in range(3)]
+    # Invalid whatever the device's status: dead-lettered at once, never held, never replayed.
+    bad = pub.publish(f"{s.mqtt_prefix}/s/p4/late/telemetry",
+                      orjson.dumps({"ts": NOW_MS, "readings": {"rh_pct": 140.0}}), qos=1)
+    wait_published(pub, [*good, bad])
+    until(lambda: len(w.records.dead_letters(device="late")) == 4)
+    assert len(w.records.held("late")) == 3
+    Records.in_data_dir(tmp_path).set_device_status("late", "approved")  # as the dashboard's button does
+    w._registry_read = 0
+    until(lambda: len(w.store.range("telemetry", ["rh_pct"], 0, 2**62, where={"device": "late"})) == 3)
+    until(lambda: w.records.held("late") == [])
+    assert w.records.approved_with_held() == []
+    ing.stop()

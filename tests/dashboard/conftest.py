@@ -1,0 +1,84 @@
+"""Seeded stores for the dashboard tests: the simulator's history written to SQLite and to a real InfluxDB."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from orchard.localservers import InfluxDB
+from orchard.settings import Settings
+from orchard.site import site_for
+from sensors.simulate import Generator, backfill, make_site, register
+from tests.conftest import influx_url, unique
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    data_dir: Path
+    store_url: str
+
+
+def seed(data_dir: Path, store_url: str, days: float, end_s: float) -> Seeded:
+    settings = Settings(store_url=store_url, data_dir=data_dir)
+    devices = make_site(24, 1, site_for(settings))
+    register(devices, settings)
+    if days:
+        backfill(settings, devices, Generator(1, 60), days, end_s)
+    return Seeded(data_dir, store_url)
+
+
+@pytest.fixture(scope="session")
+def fresh_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    d = tmp_path_factory.mktemp("fresh")
+    return seed(d, f"sqlite:///{d}/ts.sqlite", 1.2, time.time())
+
+
+@pytest.fixture(scope="session")
+def fresh_influx(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB) -> Seeded:
+    d = tmp_path_factory.mktemp("fresh-influx")
+    return seed(d, influx_url(influx, unique("dash")), 1.2, time.time())
+
+
+@pytest.fixture(scope="session")
+def stale_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """Data that stopped six hours ago."""
+    d = tmp_path_factory.mktemp("stale")
+    return seed(d, f"sqlite:///{d}/ts.sqlite", 0.5, time.time() - 6 * 3600)
+
+
+@pytest.fixture
+def empty_store(tmp_path: Path) -> Seeded:
+    """Registered devices, no readings at all."""
+    return seed(tmp_path, f"sqlite:///{tmp_path}/ts.sqlite", 0, time.time())
+
+
+@pytest.fixture
+def run_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    """Run the app (optionally switching to a page) against a seeded store; fails on any exception."""
+
+    def run(seeded: Seeded, page: str | None = None, **query: str) -> AppTest:
+        monkeypatch.setenv("ORCHARD_STORE_URL", seeded.store_url)
+        monkeypatch.setenv("ORCHARD_DATA_DIR", str(seeded.data_dir))
+        st.cache_data.clear()
+        st.cache_resource.clear()  # settings, store and records are per server process; each test is one
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.run()
+        if page:
+            at.switch_page(f"pages/{page}.py")
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield run
+    st.cache_data.clear()
+    st.cache_resource.clear()
