@@ -19,12 +19,16 @@ KIOSK_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"],
 [data-testid="stDecoration"], [data-testid="stStatusWidget"], header, footer, #MainMenu { display: none !important; }
-.stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] { background: #0b1220 !important; color: #e6edf3; }
+.stApp, [data-testid="stAppViewContainer"], [data-testid="stMain"] { background: #0b1220 !important; }
 .block-container { padding-top: 1rem !important; max-width: 100% !important; }
-.stApp h1, .stApp h2, .stApp h3, .stApp p, .stApp span, .stApp label, .stApp div { color: #e6edf3; }
-[data-testid="stMetricValue"] { font-size: 3rem !important; }
+.stApp h1, .stApp h2, .stApp h3, [data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"],
+[data-testid="stMetricLabel"], [data-testid="stMetricValue"] { color: #e6edf3 !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 3rem !important; line-height: 1.2; }
+[data-testid="stAlertContainer"] { background: #13233a !important; color: #e6edf3 !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.3rem !important; }
+[data-testid="stMetricDelta"] { background: transparent !important; font-size: 1.1rem !important; }
 [data-testid="stMetric"] { background: #111a2e; border: 1px solid #23314f; border-radius: 10px; padding: 0.6rem 1rem; }
+[data-testid="stMarkdownContainer"] p { font-size: 1.25rem; }
 .stApp h1 { font-size: 2.6rem !important; }
 </style>
 """
@@ -32,7 +36,7 @@ BASE_CSS = """
 <style>
 [data-testid="stMetric"] { border: 1px solid rgba(128,128,128,0.25); border-radius: 8px; padding: 0.4rem 0.8rem; }
 @media (max-width: 640px) { .block-container { padding: 0.6rem 0.6rem 2rem !important; }
-  [data-testid="stMetricValue"] { font-size: 1.6rem !important; } }
+  [data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 1.6rem !important; } }
 </style>
 """
 

@@ -54,7 +54,8 @@ def plot_map(site: Site, risks: Mapping[str, Risk], hover: Mapping[str, str], la
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
     fig.update_layout(template=template(dark), height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0},
-                      hoverlabel={"font_size": 16 if dark else 13})
+                      hoverlabel={"font_size": 16 if dark else 13}, paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 
@@ -76,7 +77,7 @@ def strip(df: pd.DataFrame, field: str, site: Site, lang: str, dark: bool, heigh
         ))
     fig.update_layout(template=template(dark), height=height, title={"text": reading_label(field, lang),
                                                                     "font": {"size": 18 if dark else 14}},
-                      margin={"l": 0, "r": 0, "t": 36, "b": 0})
+                      margin={"l": 0, "r": 0, "t": 36, "b": 0}, paper_bgcolor="rgba(0,0,0,0)")
     fig.update_xaxes(tickformat="%H:%M")
     return fig
 

@@ -87,7 +87,7 @@ def live() -> None:
         st.subheader(v.t("cc.map"))
         hover = {p: hover_text(p, readings.get(p, {}), risks[p], newest_by_plot.get(p)) for p in site.plot_by_id}
         st.plotly_chart(charts.plot_map(site, risks, hover, v.lang, v.kiosk, height=560 if v.kiosk else 440),
-                        config={"displayModeBar": False}, key="cc_map")
+                        config={"displayModeBar": False}, key="cc_map", theme=None if v.kiosk else "streamlit")
         st.caption(" · ".join(f"{icon} {v.t('risk.level_' + lvl)}" for lvl, icon in
                               (("red", "🟥"), ("yellow", "🟨"), ("green", "🟩"), ("unknown", "⬜"))))
     with right:
@@ -110,7 +110,7 @@ def live() -> None:
     for i, field in enumerate(data.KEY_READINGS):
         with cols[i % 2]:
             st.plotly_chart(charts.strip(strip_df, field, site, v.lang, v.kiosk), config={"displayModeBar": False},
-                            key=f"cc_strip_{field}")
+                            key=f"cc_strip_{field}", theme=None if v.kiosk else "streamlit")
 
 
 st.title(f"{v.t('cc.title')} · {site.name(v.lang)}")

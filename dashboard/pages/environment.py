@@ -31,7 +31,7 @@ device_ids += sorted(set(known[known["plot"].isin(plots)]["device"]) - set(devic
 devices = c2.multiselect(v.t("env.devices"), device_ids, default=device_ids, key="env_devices")
 fields = c3.multiselect(v.t("env.readings"), READINGS, default=["air_temp_c", "rh_pct"],
                         format_func=lambda f: charts.reading_label(f, v.lang), key="env_fields")
-c4, c5, c6 = st.columns([3, 2, 2])
+c4, c5, c6 = st.columns([4, 1.4, 1.6])
 range_key = c4.segmented_control(v.t("env.range"), [*RANGES, "custom"], default="24h", key="env_range",
                                  format_func=lambda k: v.t(f"env.range_{k}")) or "24h"
 by = c5.radio(v.t("env.compare"), ["device", "plot"], horizontal=True, key="env_by",

@@ -1,0 +1,131 @@
+"""End to end in a real browser: `orchard dashboard` on loopback with InfluxDB behind it, driven by Debian's headless
+Chromium. The kiosk command center and the environment page, in both languages, on a 1920x1080 wall screen and a
+390x844 phone. Screenshots go to test-artifacts/screenshots/ (or $ORCHARD_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orchard.localservers import InfluxDB, free_port
+from tests.conftest import influx_url, unique
+from tests.dashboard.conftest import seed
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("ORCHARD_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
+SIZES = {"wall": (1920, 1080), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB) -> Iterator[str]:
+    d = tmp_path_factory.mktemp("browser")
+    seeded = seed(d, influx_url(influx, unique("e2e")), 1.2, time.time())
+    port = free_port()
+    env = {**os.environ, "ORCHARD_STORE_URL": seeded.store_url, "ORCHARD_DATA_DIR": str(d)}
+    log = d / "dashboard.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "orchard", "dashboard", "--port", str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = "Debian's chromium and chromium-driver are not installed (scripts/test installs them as root)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    # Without the background-networking flags Chromium keeps dialling Google on this closed network.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--lang=zh-CN"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    yield driver
+    driver.quit()
+
+
+def load(driver: object, url: str, size: tuple[int, int], charts: int) -> str:
+    """Open url at the given window size, wait until `charts` plotly charts have drawn; return the page text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = driver  # a selenium WebDriver; typed loosely so the module imports without selenium
+    d.set_window_size(*size)  # type: ignore[attr-defined]
+    d.get(url)  # type: ignore[attr-defined]
+    WebDriverWait(d, 90).until(
+        lambda drv: len(drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= charts)
+    time.sleep(1.5)  # let the last fonts and transitions settle before the screenshot
+    return str(d.find_element(By.TAG_NAME, "body").text)  # type: ignore[attr-defined]
+
+
+def screenshot(driver: object, name: str) -> None:
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(folder / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize(("lang", "title", "tiles"), [
+    ("zh", "指挥中心 · 笋子沟村", ["红码地块", "在线设备", "最新数据", "24 小时最低气温"]),
+    ("en", "Command center · Sunzigou village", ["Red plots", "Devices online", "Newest data", "minimum temperature"]),
+])
+def test_kiosk_command_center(dashboard_url: str, browser: object, size: str, lang: str, title: str,
+                              tiles: list[str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    text = load(browser, f"{dashboard_url}/?kiosk=1&lang={lang}", SIZES[size], charts=5)
+    assert title in text
+    for tile in tiles:
+        assert tile in text
+    assert "24 / 24" in text
+    metrics = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')  # type: ignore[attr-defined]
+    assert len(metrics) == 6
+    sidebars = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"]')  # type: ignore[attr-defined]
+    assert all(not s.is_displayed() for s in sidebars)  # the wall screen shows no sidebar
+    width = browser.execute_script("return document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+    assert width <= SIZES[size][0] + 1  # nothing pushes the page sideways, on the phone either
+    screenshot(browser, f"command-center-kiosk-{lang}-{size}")
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize(("lang", "words"), [
+    ("zh", ["环境监测", "气温 (°C)", "相对湿度 (%)", "衍生指标", "导出 CSV"]),
+    ("en", ["Environment", "Air temperature (°C)", "Relative humidity (%)", "Derived indicators", "Export CSV"]),
+])
+def test_environment_page(dashboard_url: str, browser: object, size: str, lang: str, words: list[str]) -> None:
+    text = load(browser, f"{dashboard_url}/environment?lang={lang}", SIZES[size], charts=4)
+    for w in words:
+        assert w in text
+    width = browser.execute_script("return document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+    assert width <= SIZES[size][0] + 1
+    screenshot(browser, f"environment-{lang}-{size}")
