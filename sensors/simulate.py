@@ -8,6 +8,7 @@ now and then a malformed message. `--backfill-days` writes history straight to t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -281,7 +282,9 @@ class _Radio:
 
     def close(self) -> None:
         if self.client is not None:
-            self.client.publish(self.status, b"offline", qos=1, retain=True).wait_for_publish(2)
+            # When the broker goes down at the same moment (Ctrl-C stops the whole demo), the last will says it.
+            with contextlib.suppress(RuntimeError, ValueError):
+                self.client.publish(self.status, b"offline", qos=1, retain=True).wait_for_publish(2)
             self.client.disconnect()
             self.client.loop_stop()
 
