@@ -163,6 +163,17 @@ def devices() -> pd.DataFrame:
     )
 
 
+def stale_after_ns(devices: list[str] | None = None, plot: str | None = None) -> int:
+    """How old data may be before it counts as stale (and its device as offline): `stale_after_intervals` of the
+    slowest reading interval among the given devices, or a plot's devices (site file; 60 s when not listed)."""
+    site, cfg = shell.site(), shell.settings().dashboard
+    intervals = {d.id: d.interval_s for d in site.devices}
+    if plot is not None:
+        devices = [d.id for d in site.devices if d.plot == plot]
+    slowest = max((intervals.get(d, 60) for d in devices or []), default=60)
+    return cfg.stale_after_intervals * slowest * NS
+
+
 def presence(devs: pd.DataFrame, latest_df: pd.DataFrame, now: int) -> pd.DataFrame:
     """The registry with a `state` per device: online, offline, pending or rejected.
 
@@ -170,13 +181,11 @@ def presence(devs: pd.DataFrame, latest_df: pd.DataFrame, now: int) -> pd.DataFr
     ingest may have written data this registry did not see). Offline when the device's last will said so, or
     when it missed `stale_after_intervals` of its reading interval (from the site file, 60 s if not listed).
     """
-    site, cfg = shell.site(), shell.settings().dashboard
-    interval = {d.id: d.interval_s for d in site.devices}
     out = devs.copy()
     newest = latest_df.groupby("device")["time_ns"].max() if not latest_df.empty else pd.Series(dtype="int64")
     stored = out["device"].map(newest)
     out["last_seen_ns"] = pd.concat([out["last_seen_ns"], stored], axis=1).max(axis=1)
-    limit = out["device"].map(lambda d: cfg.stale_after_intervals * interval.get(d, 60) * NS)
+    limit = out["device"].map(lambda d: stale_after_ns([d]))
     missed = out["last_seen_ns"].isna() | (now - out["last_seen_ns"].fillna(0) > limit)
     out["state"] = "online"
     out.loc[missed | (out["online"] == False), "state"] = "offline"  # noqa: E712  (None means not told)

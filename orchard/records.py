@@ -160,7 +160,6 @@ class Records:
         kind: str | None = None, limit: int = 1000,
     ) -> list[StoredDeadLetter]:
         """Newest first; kind is the reason's text before the first colon (``out_of_range``)."""
-        sql = "SELECT id, received_ns, topic, payload, reason, device, site, plot, held, replayed_ns FROM dead_letters"
         conds: list[str] = []
         args: list[object] = []
         if device is not None:
@@ -175,9 +174,13 @@ class Records:
         if kind is not None:
             conds.append("(reason = ? OR substr(reason, 1, length(?) + 1) = ? || ':')")
             args.extend([kind, kind, kind])
+        return self._select_letters(conds, args, "id DESC", limit)
+
+    def _select_letters(self, conds: list[str], args: list[object], order: str, limit: int) -> list[StoredDeadLetter]:
+        sql = "SELECT id, received_ns, topic, payload, reason, device, site, plot, held, replayed_ns FROM dead_letters"
         if conds:
             sql += " WHERE " + " AND ".join(conds)
-        sql += " ORDER BY id DESC LIMIT ?"
+        sql += f" ORDER BY {order} LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, [*args, limit]).fetchall()
         return [
@@ -195,15 +198,8 @@ class Records:
         return {(d, k): n for d, k, n in rows}
 
     def held(self, device: str) -> list[StoredDeadLetter]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id FROM dead_letters WHERE device = ? AND held = 1 AND replayed_ns IS NULL ORDER BY id",
-                (device,),
-            ).fetchall()
-        wanted = {r[0] for r in rows}
-        return sorted(
-            (d for d in self.dead_letters(device=device, limit=10**9) if d.id in wanted), key=lambda d: d.id
-        )
+        """A device's readings waiting for its approval, oldest first (the order they are replayed in)."""
+        return self._select_letters(["device = ?", "held = 1", "replayed_ns IS NULL"], [device], "id", -1)
 
     def approved_with_held(self) -> list[str]:
         """Approved devices that still have held readings waiting to be replayed."""

@@ -16,11 +16,6 @@ site = shell.site()
 cfg = shell.settings().dashboard
 
 
-def stale_after_ns(plot_id: str) -> int:
-    intervals = [d.interval_s for d in site.devices if d.plot == plot_id] or [60]
-    return cfg.stale_after_intervals * max(intervals) * data.NS
-
-
 def hover_text(plot_id: str, readings: dict[str, float], risk: Risk, newest_ns: int | None) -> str:
     p = site.plot_by_id[plot_id]
     lines = [f"<b>{p.label(v.lang)}</b>",
@@ -47,7 +42,7 @@ def live() -> None:
     readings = data.plot_readings(latest)
     newest_by_plot = latest.groupby("plot")["time_ns"].max().to_dict() if not latest.empty else {}
     risks = {p.id: plot_risk(p, readings.get(p.id, {}),
-                             now - newest_by_plot.get(p.id, 0) <= stale_after_ns(p.id)) for p in site.plots}
+                             now - newest_by_plot.get(p.id, 0) <= data.stale_after_ns(plot=p.id)) for p in site.plots}
 
     clock = datetime.now(site.tz).strftime("%Y-%m-%d %H:%M")
     st.caption(v.t("cc.updated", time=clock, every=cfg.refresh_s))

@@ -65,8 +65,8 @@ except StoreError as e:
     st.stop()
 
 # -- charts --
-interval_s = max([d.interval_s for d in site.devices if d.plot in plots] or [60])
-max_step = pd.Timedelta(seconds=(every or interval_s) * cfg.stale_after_intervals)
+stale_ns = data.stale_after_ns(devices)
+max_step = pd.Timedelta(seconds=every * cfg.stale_after_intervals) if every else pd.Timedelta(stale_ns, unit="ns")
 key_cols = ["plot", "device", "depth_cm"] if by == "device" else ["plot"]
 
 
@@ -144,12 +144,11 @@ for dev in devices:
             big = steps[steps > max_step]
             gaps += len(big)
             longest = max(longest, big.max() if not big.empty else pd.Timedelta(0))
-    limit = cfg.stale_after_intervals * interval_s * data.NS
     rows.append({
         v.t("env.col_device"): dev,
         v.t("env.col_last"): v.fmt_time(newest),
         v.t("env.col_age"): v.age(newest, now),
-        v.t("env.col_state"): v.t("env.fresh") if newest and now - newest <= limit else v.t("env.stale"),
+        v.t("env.col_state"): v.t("env.fresh") if newest and now - newest <= stale_ns else v.t("env.stale"),
         v.t("env.col_gaps"): gaps,
         v.t("env.col_longest"): str(longest.floor("min")) if gaps else "—",
     })
