@@ -6,11 +6,13 @@ Pure functions of data frames, so they are cheap to test and never query anythin
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from dashboard.risk import COLOURS, Risk
 from orchard.catalogue import CATALOGUE
@@ -20,8 +22,11 @@ SERIES_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
                   "#bcbd22", "#7f7f7f", "#393b79", "#ad494a"]
 
 
-def template(dark: bool) -> str:
-    return "plotly_dark" if dark else "plotly_white"
+@cache
+def template(dark: bool) -> go.layout.Template:
+    """plotly's dark or white look, layout only: the full templates carry defaults for every trace type, and
+    copying those into each figure cost more than drawing the command center's charts."""
+    return go.layout.Template(layout=pio.templates["plotly_dark" if dark else "plotly_white"].layout)
 
 
 def reading_label(field: str, lang: str) -> str:
@@ -71,7 +76,7 @@ def strip(df: pd.DataFrame, field: str, site: Site, lang: str, dark: bool, heigh
         table = sub.pivot_table(index="plot", columns="time", values="value", aggfunc="mean")
         table = table.reindex([p for p in order if p in table.index] + [p for p in table.index if p not in order])
         fig.add_trace(go.Heatmap(
-            z=table.to_numpy(), x=list(table.columns), y=[site.plot_label(p, lang) for p in table.index],
+            z=table.to_numpy(), x=wall_clock(table.columns), y=[site.plot_label(p, lang) for p in table.index],
             colorscale=HEAT_SCALES.get(field, "Viridis"), colorbar={"thickness": 10},
             hovertemplate="%{y}<br>%{x|%H:%M}<br>%{z:.1f}<extra></extra>", hoverongaps=False,
         ))
@@ -82,20 +87,22 @@ def strip(df: pd.DataFrame, field: str, site: Site, lang: str, dark: bool, heigh
     return fig
 
 
-def with_gaps(times: pd.Series, values: pd.Series, max_step: pd.Timedelta) -> tuple[list[object], list[float]]:
-    """Insert a break (None) where consecutive points are further apart than max_step, so a line never bridges
-    missing data."""
-    xs: list[object] = []
-    ys: list[float] = []
-    prev = None
-    for t, v in zip(times, values, strict=True):
-        if prev is not None and t - prev > max_step:
-            xs.append(prev + (t - prev) / 2)
-            ys.append(float("nan"))
-        xs.append(t)
-        ys.append(float(v))
-        prev = t
-    return xs, ys
+def wall_clock(times: pd.Series | pd.Index) -> np.ndarray:
+    """Times as naive datetime64 in their own zone: plotly draws these as they read, and numpy arrays are copied
+    by value (a list of Timestamps costs plotly ~40x more to validate and serialise)."""
+    idx = pd.DatetimeIndex(times)
+    return (idx.tz_localize(None) if idx.tz is not None else idx).to_numpy()
+
+
+def with_gaps(times: pd.Series, values: pd.Series, max_step: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock times and values, with a break (NaN at the midpoint) wherever consecutive points are further
+    apart than max_step, so a line never bridges missing data."""
+    xs, ys = wall_clock(times), values.to_numpy(dtype=float)
+    if len(xs) < 2:
+        return xs, ys
+    steps = np.diff(xs)
+    breaks = np.flatnonzero(steps > max_step.to_timedelta64())
+    return np.insert(xs, breaks + 1, xs[breaks] + steps[breaks] / 2), np.insert(ys, breaks + 1, np.nan)
 
 
 def lines(df: pd.DataFrame, field: str, key_cols: list[str], labels: Mapping[tuple[Any, ...], str],

@@ -108,6 +108,28 @@ def bench_ingest(
               mqtt_url=mqtt_url, store_url=store_url, processes=processes)
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    days: Annotated[int, typer.Option(help="Days of 1-minute history seeded into InfluxDB.")] = 90,
+    devices: Annotated[int, typer.Option(help="Devices (weather stations and soil probes).")] = 50,
+    repeat: Annotated[int, typer.Option(help="Runs per measurement (medians).")] = 5,
+    refreshes: Annotated[int, typer.Option(help="Fragment refreshes for the memory check.")] = 500,
+    store_url: Annotated[str | None, typer.Option(help="Seed this InfluxDB instead of starting one.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Keep servers' files here (default: a temp dir).")] = None,
+    seed: Annotated[bool, typer.Option(help="--no-seed: the store (--store-url) and --work-dir hold the data "
+                                            "of an earlier run.")] = True,
+) -> None:
+    """First render of the command center and the environment page, kiosk fragment refresh and server memory,
+    against months of data, next to the bare InfluxDB query time. Prints one JSON line."""
+    from dashboard.bench import run_bench
+
+    if not seed and (store_url is None or work_dir is None):
+        typer.echo("--no-seed needs --store-url and --work-dir of an earlier run", err=True)
+        raise typer.Exit(2)
+    run_bench(days=days, devices=devices, repeat=repeat, refreshes=refreshes, store_url=store_url,
+              work_dir=work_dir, reseed=seed)
+
+
 @devices_app.command("list")
 def devices_list() -> None:
     """List registered devices with status, online state and last seen."""

@@ -10,6 +10,9 @@ import sys
 import time
 from typing import Any
 
+from rich.console import Console
+from rich.progress import Progress
+
 
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -41,3 +44,8 @@ def setup(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the service's own
+
+
+def progress() -> Progress:
+    """A progress bar on stderr, so a command's stdout stays its result (benchmarks print JSON there)."""
+    return Progress(console=Console(stderr=True))

@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 
 import orjson
 from paho.mqtt.client import Client
-from rich.progress import Progress
 
-from orchard.logs import event
+from orchard.logs import event, progress
 from orchard.models import Device, Point
 from orchard.mqtt import connect_to, make_client, status_topic, telemetry_topic
 from orchard.records import Records
@@ -222,8 +221,8 @@ def backfill(settings: Settings, devices: list[SimDevice], gen: Generator, days:
     start_s = end_s - days * 86400
     all_steps = list(steps(start_s, end_s, gen.interval_s))
     written, batch = 0, []
-    with Progress() as progress:
-        task = progress.add_task(f"回填 backfill {days:g} d", total=len(all_steps))
+    with progress() as bar:
+        task = bar.add_task(f"回填 backfill {days:g} d", total=len(all_steps))
         for i, t in enumerate(all_steps):
             for d in devices:
                 if gen.silent(d, t) or gen.offline(d, t) or gen.malformed(d, t):
@@ -239,7 +238,7 @@ def backfill(settings: Settings, devices: list[SimDevice], gen: Generator, days:
             if len(batch) >= 20_000:
                 written += store.write(batch).written
                 batch = []
-            progress.update(task, advance=1)
+            bar.update(task, advance=1)
         written += store.write(batch).written if batch else 0
     store.close()
     event(log, "backfill_done", days=days, points=written, devices=len(devices))

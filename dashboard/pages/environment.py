@@ -32,7 +32,9 @@ devices = c2.multiselect(v.t("env.devices"), device_ids, default=device_ids, key
 fields = c3.multiselect(v.t("env.readings"), READINGS, default=["air_temp_c", "rh_pct"],
                         format_func=lambda f: charts.reading_label(f, v.lang), key="env_fields")
 c4, c5, c6 = st.columns([4, 1.4, 1.6])
-range_key = c4.segmented_control(v.t("env.range"), [*RANGES, "custom"], default="24h", key="env_range",
+wanted = st.query_params.get("range", "24h")  # a link may name the range: ?range=30d
+range_key = c4.segmented_control(v.t("env.range"), [*RANGES, "custom"], default=wanted if wanted in RANGES else "24h",
+                                 key="env_range",
                                  format_func=lambda k: v.t(f"env.range_{k}")) or "24h"
 by = c5.radio(v.t("env.compare"), ["device", "plot"], horizontal=True, key="env_by",
               format_func=lambda b: v.t(f"env.by_{b}"))
@@ -91,12 +93,17 @@ else:
 
 # -- derived indicators --
 st.subheader(v.t("env.derived"))
-try:
-    hourly = data.series(("air_temp_c", "rh_pct"), start_ns, end_ns, by="plot", plots=tuple(plots),
-                         every_s=max(every or 3600, 3600) if span_s > 86400 else 600)
-except StoreError as e:
-    st.error(v.t("common.store_down", error=str(e)[:200]))
-    st.stop()
+derived_every = max(every or 3600, 3600) if span_s > 86400 else 600
+if every == derived_every and {"air_temp_c", "rh_pct"} <= set(fields) and (by == "plot" or devices == device_ids):
+    # The charts' buckets already hold what the indicators need: a plot's mean is the mean of its devices'.
+    hourly = df.groupby(["plot", "time", "field"], as_index=False)["value"].mean()
+else:
+    try:
+        hourly = data.series(("air_temp_c", "rh_pct"), start_ns, end_ns, by="plot", plots=tuple(plots),
+                             every_s=derived_every)
+    except StoreError as e:
+        st.error(v.t("common.store_down", error=str(e)[:200]))
+        st.stop()
 if hourly.empty:
     st.caption(v.t("env.no_data"))
 else:

@@ -183,14 +183,7 @@ class InfluxStore:
             groups.insert(0, f"time({int(every_ns)}ns, {int(offset_ns) % int(every_ns)}ns)")
         group = f" GROUP BY {', '.join(groups)} fill(none)" if groups else ""
         stmt = f"SELECT {select} FROM {q.ident(measurement)}{q.where_clause(where, start_ns, end_ns)}{group}"
-        rows: list[Row] = []
-        for tags, cols, values in _series(self._query(stmt)[0]):
-            for v in values:
-                vals = {c: x for c, x in zip(cols[1:], v[1:], strict=True) if x is not None}
-                if vals:
-                    rows.append(Row(int(v[0]), tags, vals))
-        rows.sort(key=lambda r: (sorted(r.tags.items()), r.time_ns))
-        return rows
+        return _rows(self._query(stmt)[0])
 
     def range(
         self,
@@ -204,14 +197,7 @@ class InfluxStore:
             return []
         select = ", ".join(q.ident(f) for f in fields)
         stmt = f"SELECT {select} FROM {q.ident(measurement)}{q.where_clause(where, start_ns, end_ns)} GROUP BY *"
-        rows: list[Row] = []
-        for tags, cols, values in _series(self._query(stmt)[0]):
-            for v in values:
-                vals = {c: x for c, x in zip(cols[1:], v[1:], strict=True) if x is not None}
-                if vals:
-                    rows.append(Row(int(v[0]), tags, vals))
-        rows.sort(key=lambda r: (sorted(r.tags.items()), r.time_ns))
-        return rows
+        return _rows(self._query(stmt)[0])
 
     def tag_values(self, measurement: str, key: str, where: Where | None = None) -> list[str]:
         if matches_nothing(where):
@@ -222,6 +208,18 @@ class InfluxStore:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _rows(result: dict[str, Any]) -> list[Row]:
+    """Rows ordered by series (sorted tags) then time; InfluxDB returns each series' points in time order."""
+    rows: list[Row] = []
+    for tags, cols, values in sorted(_series(result), key=lambda s: sorted(s[0].items())):
+        names = cols[1:]
+        for v in values:
+            vals = {c: x for c, x in zip(names, v[1:], strict=True) if x is not None}
+            if vals:
+                rows.append(Row(int(v[0]), tags, vals))
+    return rows
 
 
 def _series(result: dict[str, Any]) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
