@@ -354,10 +354,14 @@ def run_bench(*, days: int, devices: int, repeat: int, refreshes: int, store_url
             "influx_floor_environment_s": median(env_floor),
             "influx_statements": {"command_center": len(cc_statements), "environment": len(env_statements)},
             "command_center_over_floor": round(median(cc_first) / max(median(cc_floor), 1e-9), 2),
+            "environment_over_floor": round(median(env_first) / max(median(env_floor), 1e-9), 2),
             "refreshes": refreshes,
             "rss_start_mb": round(rss_start, 1),
             "rss_end_mb": round(rss_end, 1),
             "rss_every_50_mb": rss_samples,
+            # The targets: first render <= 2 s, fragment refresh <= 0.5 s, memory steady (within 10%).
+            "targets_met": max(median(cc_first), median(env_first)) <= 2.0 and median(cold) <= 0.5
+            and rss_end <= rss_start * 1.1,
             "runs_s": {"command_center": [round(x, 3) for x in cc_first],
                        "environment": [round(x, 3) for x in env_first],
                        "fragment": [round(x, 3) for x in cold]},
