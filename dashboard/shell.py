@@ -33,7 +33,7 @@ def store() -> TimeSeriesStore:
 
 @st.cache_resource
 def records() -> Records:
-    return Records.in_data_dir(settings().data_dir)
+    return Records.open(settings())
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,7 @@ def devices_list() -> None:
     from orchard.records import Records
 
     s = load_settings()
-    for d in Records.in_data_dir(s.data_dir).devices():
+    for d in Records.open(s).devices():
         online = {None: "?", True: "online", False: "offline"}[d.online]
         typer.echo(f"{d.device:24} {d.site:12} {d.plot:10} {d.status:9} {online:8} {d.last_seen_ns or '-'}")
 
@@ -156,7 +156,7 @@ def devices_add(
     from orchard.records import Records
 
     s = load_settings()
-    Records.in_data_dir(s.data_dir).upsert_device(
+    Records.open(s).upsert_device(
         Device(device, site or s.site, plot, "approved", kind, dev_eui.lower() if dev_eui else None)
     )
     typer.echo(f"已登记 registered {device}")
@@ -171,7 +171,7 @@ def devices_approve(device: str) -> None:
 
     s = load_settings()
     try:
-        r = approve(device, s, Records.in_data_dir(s.data_dir), open_store(s.store_url))
+        r = approve(device, s, Records.open(s), open_store(s.store_url))
     except KeyError as e:
         typer.echo(str(e.args[0]), err=True)
         raise typer.Exit(1) from None
@@ -185,7 +185,7 @@ def devices_reject(device: str) -> None:
     from orchard.records import Records
 
     s = load_settings()
-    if not Records.in_data_dir(s.data_dir).set_device_status(device, "rejected"):
+    if not Records.open(s).set_device_status(device, "rejected"):
         typer.echo(f"设备 {device} 不在登记表中 / device {device} is not in the registry", err=True)
         raise typer.Exit(1)
     typer.echo(f"已拒绝 rejected {device}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Self
@@ -179,6 +181,86 @@ class InfluxDB(_Server):
             q = f"CREATE USER {influxql.ident(user)} WITH PASSWORD {influxql.literal(pw)} WITH ALL PRIVILEGES"
             r = httpx.post(f"{base}/query", data={"q": q}, auth=(user, pw), timeout=10)
             r.raise_for_status()
+
+
+class Postgres(_Server):
+    """Debian's PostgreSQL (any version under /usr/lib/postgresql), trust auth on loopback, database `orchard`.
+
+    PostgreSQL refuses to run as root: as root the cluster lives in its own /tmp dir owned by `postgres` (the
+    pytest temp tree is root-only) and the server runs through runuser.
+    """
+
+    binary = "postgres"
+
+    def __init__(self, workdir: Path, database: str = "orchard") -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+        if not found:
+            raise ServerMissing("postgres is not installed (Debian package: postgresql)")
+        self.bindir = found[-1].parent
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.log = workdir / "server.log"
+        self.proc = None
+        self.port = free_port()
+        self.database = database
+        self.as_root = os.geteuid() == 0
+        self.cluster = Path(tempfile.mkdtemp(prefix="orchard-pg-")) if self.as_root else workdir / "cluster"
+        if self.as_root:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.cluster, pw.pw_uid, pw.pw_gid)
+        subprocess.run([*self._user(), str(self.bindir / "initdb"), "-D", str(self.cluster / "data"), "-U",
+                        "orchard", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True)
+
+    def _user(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if self.as_root else []
+
+    def _argv(self) -> list[str]:
+        return [*self._user(), str(self.bindir / "postgres"), "-D", str(self.cluster / "data"), "-p", str(self.port),
+                "-k", str(self.cluster), "-c", "listen_addresses=127.0.0.1"]
+
+    def start(self) -> None:
+        super().start()
+        deadline = time.monotonic() + 30
+        while True:  # the port opens before the server accepts sessions
+            done = subprocess.run([str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                                   "orchard", "-d", "postgres", "-tAc",
+                                   f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+                                  capture_output=True, text=True)
+            if done.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL did not accept sessions: {done.stderr}")
+            time.sleep(0.1)
+        if done.stdout.strip() != "1":
+            subprocess.run([str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "orchard",
+                            self.database], check=True, capture_output=True)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> None:
+        # Signal the postmaster itself (runuser does not pass signals on), with SIGINT for a "fast" shutdown:
+        # SIGTERM's "smart" one waits for every client to leave.
+        pid_file = self.cluster / "data" / "postmaster.pid"
+        if self.proc and self.proc.poll() is None and pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT if sig == signal.SIGTERM else sig)
+        super().stop(sig, timeout_s)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.cluster, ignore_errors=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.remove()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://orchard@127.0.0.1:{self.port}/{self.database}"
+
+    def fresh_database(self, name: str) -> str:
+        """A new empty database on this server; returns its URL."""
+        subprocess.run([str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "orchard", name],
+                       check=True, capture_output=True)
+        return f"postgresql://orchard@127.0.0.1:{self.port}/{name}"
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         description="influxdb://[user:pass@]host:port/<db>[?token=...] (influxdbs:// for TLS) or sqlite:///<path>.",
     )
     data_dir: Path = Field(Path("./orchard-data"), description="Spool, dead-letter and registry files live here.")
+    db_url: str | None = Field(
+        None, description="Records DB (registry, users, alarms, work orders): postgresql://user:pass@host/db or "
+        "sqlite:///<path>; default: records.sqlite in the data dir."
+    )
     site: str = Field("sunzigou", description="Site id: the second topic level and the `site` tag.")
     site_file: Path | None = Field(
         None, description="site.toml (plots, devices, time zone); default: the shipped one for ORCHARD_SITE."
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="The ingest service.")
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="The dashboard.")
+
+    @property
+    def records_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir}/records.sqlite"
 
     @field_validator("mqtt_url")
     @classmethod

@@ -207,7 +207,7 @@ def steps(start_s: float, end_s: float, interval_s: float) -> Iterator[float]:
 
 def register(devices: list[SimDevice], settings: Settings) -> None:
     """The simulated devices are installed ones: register them as approved."""
-    records = Records.in_data_dir(settings.data_dir)
+    records = Records.open(settings)
     for d in devices:
         records.upsert_device(Device(d.device, settings.site, d.plot.plot, "approved", d.kind,
                                      extra={"variety": d.plot.variety}))

@@ -33,7 +33,7 @@ _START_TIMEOUT_S = 60
 def build_writer(settings: Settings) -> BatchWriter:
     """The writer and its store, records and spool, in this order (also used by the in-thread mode)."""
     store = open_store(settings.store_url)
-    records = Records.in_data_dir(settings.data_dir)
+    records = Records.open(settings)
     spool = Spool(settings.data_dir / "spool")
     return BatchWriter(settings, store, records, spool)
 

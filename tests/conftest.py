@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchard.localservers import InfluxDB, Mosquitto, ServerMissing
+from orchard.localservers import InfluxDB, Mosquitto, Postgres, ServerMissing
+from orchard.records import Records
 from orchard.store import TimeSeriesStore, open_store
 
 
@@ -73,6 +74,27 @@ def own_influx(tmp_path: Path) -> Iterator[InfluxDB]:
         _missing(e)
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    try:
+        server = Postgres(tmp_path_factory.mktemp("postgres"))
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Records]:
+    """The records database, fresh and migrated, on each backend."""
+    if request.param == "sqlite":
+        r = Records(f"sqlite:///{tmp_path}/records.sqlite")
+    else:
+        r = Records(request.getfixturevalue("postgres").fresh_database(unique("rec")))
+    yield r
+    r.close()
 
 
 def unique(prefix: str = "t") -> str:
