@@ -62,3 +62,60 @@ class Device:
     online: bool | None = None
     last_seen_ns: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+
+SEVERITIES = ("info", "warning", "major", "critical")  # in rising order
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a rule says about one source right now: raise (or keep) an alarm of this type and severity."""
+
+    site: str
+    source: str  # "plot:p01", "device:ws-p01"
+    type: str
+    severity: str
+    message: str  # i18n key of the alarm's text
+    details: Mapping[str, object] = field(default_factory=dict)  # values, thresholds and the text's parameters
+    plot: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One alarm: active until cleared, unacknowledged until someone acks it (the two are independent)."""
+
+    id: int
+    site: str
+    source: str
+    type: str
+    severity: str
+    plot: str | None
+    device: str | None
+    started_ns: int
+    updated_ns: int
+    cleared_ns: int | None
+    acked_ns: int | None
+    acked_by: str | None
+    assignee: str | None
+    message: str
+    details: Mapping[str, object]
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_ns is None
+
+    @property
+    def acked(self) -> bool:
+        return self.acked_ns is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One line of an alarm's audit trail."""
+
+    alarm_id: int
+    time_ns: int
+    actor: str
+    action: str  # raised | severity | cleared | acked | assigned | commented
+    detail: Mapping[str, object]

@@ -7,7 +7,7 @@ in the year 2262.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text, text
 
 metadata = MetaData()
 
@@ -48,3 +48,40 @@ dead_letters = Table(
 
 def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0]
+
+# -- alarms (DESIGN.md "Alarms and the closed loop") --------------------------------------------------------
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", Text, nullable=False),
+    Column("source", Text, nullable=False),  # what it is about: "plot:p01", "device:ws-p01", "camera:c1"
+    Column("type", Text, nullable=False),  # the rule type: spring_frost, device_offline, ...
+    Column("severity", Text, nullable=False),  # info | warning | major | critical
+    Column("plot", Text),
+    Column("device", Text),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    Column("cleared_ns", BigInteger),  # NULL while active
+    Column("acked_ns", BigInteger),
+    Column("acked_by", Text),
+    Column("assignee", Text),
+    Column("message", Text, nullable=False, server_default=""),  # i18n key
+    Column("details", Text, nullable=False, server_default="{}"),  # JSON: values, thresholds, i18n params
+    # One active alarm per (source, type): a partial unique index, which SQLite and PostgreSQL both enforce.
+    Index("alarms_one_active", "source", "type", unique=True, sqlite_where=text("cleared_ns IS NULL"),
+          postgresql_where=text("cleared_ns IS NULL")),
+    Index("alarms_plot", "plot", "started_ns"),
+)
+
+alarm_events = Table(
+    "alarm_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, ForeignKey("alarms.id", ondelete="CASCADE"), nullable=False),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("actor", Text, nullable=False),  # a user name, or "system"
+    Column("action", Text, nullable=False),  # raised | severity | cleared | acked | assigned | commented
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON
+    Index("alarm_events_alarm", "alarm_id", "time_ns"),
+)

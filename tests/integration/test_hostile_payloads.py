@@ -100,7 +100,7 @@ def test_thousand_hostile_payloads_all_dead_lettered(tmp_path: Path, mosquitto: 
     good = _dumps({"ts": NOW_MS, "readings": {"air_temp_c": 21.5}})
     wait_published(pub, [pub.publish(f"{prefix}/site/plot/after/telemetry", good, qos=1)])
 
-    records = Records(Path(ingest.env["ORCHARD_DATA_DIR"]) / "records.sqlite")
+    records = Records.in_data_dir(Path(ingest.env["ORCHARD_DATA_DIR"]))
     deadline = time.monotonic() + 60
     while True:
         letters = [d for d in records.dead_letters(limit=5000) if d.letter.topic.startswith(prefix)]
