@@ -15,10 +15,11 @@ import orjson
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from orchard.models import SEVERITIES, Alarm, AlarmEvent, Signal
+from orchard.models import SEVERITIES, Alarm, AlarmEvent, Signal, Silence
 from orchard.records import Records
 from orchard.schema import alarm_events as E
 from orchard.schema import alarms as A
+from orchard.schema import silences as S
 
 Outcome = Literal["raised", "worse", "better", "same"]
 SYSTEM = "system"
@@ -148,3 +149,27 @@ class AlarmBook:
         with self.engine.connect() as conn:
             return [AlarmEvent(r.alarm_id, r.time_ns, r.actor, r.action, orjson.loads(r.detail))
                     for r in conn.execute(stmt)]
+
+    # -- silences ---------------------------------------------------------------------------------------------
+    def silence(self, *, plot: str | None, device: str | None, rule: str | None, starts_ns: int, ends_ns: int,
+                reason: str, created_by: str, now_ns: int) -> int:
+        if ends_ns <= starts_ns:
+            raise ValueError("a silence must end after it starts")
+        if not reason.strip():
+            raise ValueError("say why (the reason is shown with every muted alarm)")
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(S).values(plot=plot, device=device, rule=rule, starts_ns=starts_ns,
+                                                ends_ns=ends_ns, reason=reason.strip(), created_by=created_by,
+                                                created_ns=now_ns)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def silences(self, now_ns: int) -> list[Silence]:
+        """Silences not yet over (current and planned)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(S).where(S.c.ends_ns > now_ns).order_by(S.c.starts_ns)).all()
+        return [Silence(r.id, r.plot, r.device, r.rule, r.starts_ns, r.ends_ns, r.reason, r.created_by) for r in rows]
+
+    def end_silence(self, silence_id: int, now_ns: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(S).where(S.c.id == silence_id, S.c.ends_ns > now_ns).values(ends_ns=now_ns))

@@ -6,6 +6,8 @@ same shape; NaN in, NaN out.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 import numpy as np
@@ -56,3 +58,17 @@ def chill_hours(hourly_t_c: pd.Series, low: float = CHILL_LOW_C, high: float = C
 def growing_degree_days(daily_min_c: pd.Series, daily_max_c: pd.Series, base: float = GDD_BASE_C) -> pd.Series:
     """Degree-days per day, (Tmax + Tmin) / 2 - base, floored at 0; cumulative sums give the season's total."""
     return ((daily_min_c + daily_max_c) / 2 - base).clip(lower=0)
+
+
+def sunrise_utc(lat: float, lon: float, day: date) -> datetime:
+    """Sunrise (upper limb, standard refraction) by NOAA's approximation; within a couple of minutes."""
+    g = 2 * math.pi / 365 * (day.timetuple().tm_yday - 1)
+    decl = (0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g) - 0.006758 * math.cos(2 * g)
+            + 0.000907 * math.sin(2 * g) - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g))
+    eq_time_min = 229.18 * (0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
+                            - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g))
+    phi = math.radians(lat)
+    cos_ha = math.cos(math.radians(90.833)) / (math.cos(phi) * math.cos(decl)) - math.tan(phi) * math.tan(decl)
+    ha = math.degrees(math.acos(max(-1.0, min(1.0, cos_ha))))
+    minutes = 720 - 4 * (lon + ha) - eq_time_min
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(minutes=minutes)

@@ -119,3 +119,21 @@ class AlarmEvent:
     actor: str
     action: str  # raised | severity | cleared | acked | assigned | commented
     detail: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A maintenance window: matching alarms are not raised while it lasts. None matches anything."""
+
+    id: int
+    plot: str | None
+    device: str | None
+    rule: str | None
+    starts_ns: int
+    ends_ns: int
+    reason: str
+    created_by: str
+
+    def matches(self, plot: str | None, device: str | None, rule: str, now_ns: int) -> bool:
+        return (self.starts_ns <= now_ns < self.ends_ns and self.plot in (None, plot)
+                and self.device in (None, device) and self.rule in (None, rule))

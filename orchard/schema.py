@@ -85,3 +85,18 @@ alarm_events = Table(
     Column("detail", Text, nullable=False, server_default="{}"),  # JSON
     Index("alarm_events_alarm", "alarm_id", "time_ns"),
 )
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plot", Text),  # NULL: any plot
+    Column("device", Text),  # NULL: any device
+    Column("rule", Text),  # NULL: any rule type
+    Column("starts_ns", BigInteger, nullable=False),
+    Column("ends_ns", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Index("silences_ends", "ends_ns"),
+)

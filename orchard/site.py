@@ -13,7 +13,7 @@ import math
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -77,6 +77,8 @@ class DeviceConfig(BaseModel):
     kind: DeviceKind = Field(description="weather_station, soil_probe or gateway.")
     interval_s: int = Field(60, gt=0, description="Seconds between readings; offline after 3 missed intervals.")
     dev_eui: str | None = Field(None, description="LoRaWAN devEUI for ChirpStack uplinks.")
+    gateway: str | None = Field(None, description="Id of the gateway it reaches the server through, if any: "
+                                "while that gateway is offline, this device's own offline alarm is muted.")
 
 
 class SiteInfo(BaseModel):
@@ -104,6 +106,9 @@ class Site(BaseModel):
     site: SiteInfo
     plots: tuple[Plot, ...]
     devices: tuple[DeviceConfig, ...] = ()
+    rules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Rule pack settings by rule type ([rules.spring_frost] temp_c = -2.0), "
+        "with per-plot overrides under `plots` ([rules.spring_frost.plots.p05] temp_c = -1.0); checked by analytics.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Site:
@@ -116,6 +121,9 @@ class Site(BaseModel):
         unknown = sorted({d.plot for d in self.devices} - set(ids))
         if unknown:
             raise ValueError(f"devices name plots that are not in the plots file: {', '.join(unknown)}")
+        gateways = {d.id for d in self.devices if d.kind == "gateway"}
+        if bad := sorted({d.gateway for d in self.devices if d.gateway and d.gateway not in gateways}):
+            raise ValueError(f"devices name gateways that are not listed as gateway devices: {', '.join(bad)}")
         return self
 
     @property
@@ -136,6 +144,13 @@ class Site(BaseModel):
     def plot_label(self, plot_id: str, lang: str) -> str:
         p = self.plot_by_id.get(plot_id)
         return p.label(lang) if p else plot_id
+
+    @cached_property
+    def centre(self) -> tuple[float, float]:
+        """(latitude, longitude) of the plots' middle, for sunrise times."""
+        lons = [x for p in self.plots for x, _ in p.polygon]
+        lats = [y for p in self.plots for _, y in p.polygon]
+        return sum(lats) / len(lats), sum(lons) / len(lons)
 
     def device_plot(self) -> dict[str, str]:
         return {d.id: d.plot for d in self.devices}
@@ -167,7 +182,7 @@ def load_site(path: Path) -> Site:
         info = raw.get("site", {})
         plots_path = path.parent / info.get("plots_file", "plots.geojson")
         plots = plots_from_geojson(json.loads(plots_path.read_text(encoding="utf-8")))
-        return Site(site=info, plots=plots, devices=raw.get("devices", []))
+        return Site(site=info, plots=plots, devices=raw.get("devices", []), rules=raw.get("rules", {}))
     except FileNotFoundError as e:
         raise SiteError(f"站点配置文件不存在 / site file missing: {e.filename}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as e:

@@ -1,0 +1,225 @@
+"""One evaluation cycle: read the store once, run every applicable rule on every plot and device, then raise,
+update or clear alarms.
+
+Two grouped queries serve all rules: every reading of the last few hours (raw), and hourly plot means with
+min/max over the last days. A rule outside its growth stages clears its alarms (the season is over); inhibited
+(the device is offline, or its gateway is) and silenced signals are held, never raised. A rule that raises an
+exception holds its sources and is counted, so one bad rule never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from analytics.rules import RULES, load
+from analytics.rules.base import DeviceData, DeviceRule, PlotData, PlotRule, Rule, RuleConfig, Verdict
+from analytics.stages import stage
+from orchard.alarms import AlarmBook
+from orchard.catalogue import CATALOGUE, TELEMETRY
+from orchard.logs import event
+from orchard.models import Alarm
+from orchard.records import Records
+from orchard.site import DeviceConfig, Site
+from orchard.store import TimeSeriesStore
+
+log = logging.getLogger("orchard.analytics")
+NS = 1_000_000_000
+RAW_HOURS = 3
+HOURLY_HOURS = 96
+HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
+LONG = ["time_ns", "plot", "device", "depth_cm", "field", "value"]
+
+
+class RuleConfigError(ValueError):
+    """The site file's [rules] section names an unknown rule or a bad setting; the message says which."""
+
+
+@dataclass(frozen=True)
+class Configs:
+    """Each rule's settings for the site, and per plot where the site file overrides them."""
+
+    site_wide: Mapping[str, RuleConfig]
+    per_plot: Mapping[tuple[str, str], RuleConfig]
+
+    def get(self, rule: str, plot: str | None) -> RuleConfig:
+        return self.per_plot.get((rule, plot or ""), self.site_wide[rule])
+
+
+def configs_for(site: Site, rules: Mapping[str, type[Rule]]) -> Configs:
+    unknown = sorted(set(site.rules) - set(rules))
+    if unknown:
+        raise RuleConfigError(f"站点文件 [rules] 中有未知规则 / unknown rules in the site file: {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(rules))}")
+    site_wide: dict[str, RuleConfig] = {}
+    per_plot: dict[tuple[str, str], RuleConfig] = {}
+    for name, cls in rules.items():
+        raw = dict(site.rules.get(name, {}))
+        plots = raw.pop("plots", {})
+        try:
+            site_wide[name] = cls.Config(**raw)
+            for plot, override in plots.items():
+                if plot not in site.plot_by_id:
+                    raise RuleConfigError(f"[rules.{name}.plots.{plot}]: no such plot")
+                per_plot[(name, plot)] = cls.Config(**{**raw, **override})
+        except ValidationError as e:
+            detail = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
+            raise RuleConfigError(f"规则设置有误 / bad settings for rule {name}: {detail}") from None
+    return Configs(site_wide, per_plot)
+
+
+@dataclass
+class CycleResult:
+    now_ns: int
+    seconds: float = 0.0
+    changed: list[tuple[Alarm, str]] = field(default_factory=list)  # (alarm, raised | worse | better | cleared)
+    held: int = 0
+    muted: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
+                 rules: Mapping[str, type[Rule]] | None = None) -> None:
+        self.site, self.store, self.records, self.book = site, store, records, book
+        classes = dict(rules) if rules is not None else dict(load())
+        self.configs = configs_for(site, classes)
+        self.rules = {name: cls() for name, cls in classes.items()}
+
+    # -- reading the store, once per cycle ------------------------------------------------------------------
+    def _raw(self, now_ns: int) -> pd.DataFrame:
+        rows = self.store.range(TELEMETRY, list(CATALOGUE), now_ns - RAW_HOURS * 3600 * NS, now_ns + 1)
+        records = [(r.time_ns, r.tags.get("plot", ""), r.tags.get("device", ""), r.tags.get("depth_cm") or "", f, v)
+                   for r in rows for f, v in r.values.items() if f in CATALOGUE]
+        df = pd.DataFrame(records, columns=LONG)
+        df["value"] = pd.to_numeric(df["value"], errors="coerce")
+        return df.dropna(subset=["value"])
+
+    def _hourly(self, now_ns: int) -> pd.DataFrame:
+        start = (now_ns - HOURLY_HOURS * 3600 * NS) // (3600 * NS) * (3600 * NS)
+        rows = self.store.aggregate(TELEMETRY, list(HOURLY_FIELDS), ["mean", "min", "max"], start, now_ns + 1,
+                                    3600 * NS, ["plot"])
+        records = [(r.time_ns, r.tags.get("plot", ""), f, r.values.get(f"{f}.mean"), r.values.get(f"{f}.min"),
+                    r.values.get(f"{f}.max")) for r in rows for f in HOURLY_FIELDS if f"{f}.mean" in r.values]
+        return pd.DataFrame(records, columns=["time_ns", "plot", "field", "mean", "min", "max"])
+
+    def _devices(self) -> list[DeviceConfig]:
+        """The site's devices, and approved ones ingest registered that the site file does not list yet."""
+        known = {d.id for d in self.site.devices}
+        extra = [DeviceConfig(id=d.device, plot=d.plot, kind=d.kind if d.kind in ("weather_station", "soil_probe",
+                                                                                    "gateway") else "weather_station")
+                 for d in self.records.devices()
+                 if d.status == "approved" and d.device not in known and d.plot in self.site.plot_by_id]
+        return [*self.site.devices, *extra]
+
+    # -- the cycle --------------------------------------------------------------------------------------------
+    def cycle(self, now_ns: int | None = None) -> CycleResult:
+        now_ns = now_ns if now_ns is not None else time.time_ns()
+        t0 = time.perf_counter()
+        result = CycleResult(now_ns)
+        raw, hourly = self._raw(now_ns), self._hourly(now_ns)
+        raw_by_plot = dict(tuple(raw.groupby("plot"))) if not raw.empty else {}
+        raw_by_device = dict(tuple(raw.groupby("device"))) if not raw.empty else {}
+        hourly_by_plot = dict(tuple(hourly.groupby("plot"))) if not hourly.empty else {}
+        empty_raw, empty_hourly = raw.iloc[0:0], hourly.iloc[0:0]
+        today = datetime.fromtimestamp(now_ns / NS, self.site.tz).date()
+        devices = self._devices()
+        verdicts: list[Verdict] = []
+
+        for plot in self.site.plots:
+            mine = [d for d in devices if d.plot == plot.id]
+            data = PlotData(plot, stage(plot.variety, today), raw_by_plot.get(plot.id, empty_raw),
+                            hourly_by_plot.get(plot.id, empty_hourly),
+                            tuple(d.id for d in mine if d.kind == "weather_station"),
+                            tuple(d.id for d in mine if d.kind == "soil_probe"))
+            for name, rule in self.rules.items():
+                if isinstance(rule, PlotRule):
+                    verdicts += self._run(rule, name, plot.id, data, now_ns, result, None)
+
+        registry = {d.device: d for d in self.records.devices()}
+        air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]
+        context: dict[str, Any] = {"plot_air": air.groupby("plot")["value"].mean().to_dict() if not air.empty else {}}
+        for d in devices:
+            mine_raw = raw_by_device.get(d.id, empty_raw)
+            reg = registry.get(d.id)
+            newest = int(mine_raw["time_ns"].max()) if not mine_raw.empty else None
+            seen = max((x for x in (newest, reg.last_seen_ns if reg else None) if x is not None), default=None)
+            data_d = DeviceData(d, mine_raw, seen, reg.online if reg else None)
+            for name, rule in self.rules.items():
+                if isinstance(rule, DeviceRule):
+                    verdicts += self._run(rule, name, d.plot, data_d, now_ns, result, context)
+
+        self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
+        result.seconds = time.perf_counter() - t0
+        event(log, "cycle", seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
+              held=result.held, muted=result.muted, errors=sum(result.errors.values()))
+        return result
+
+    def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData, now_ns: int,
+             result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:
+        cfg = self.configs.get(name, plot)
+        source = f"plot:{plot}" if isinstance(data, PlotData) else f"device:{data.device.id}"
+        if not cfg.enabled:
+            return [rule.clear(source)]
+        if isinstance(data, PlotData) and rule.stages is not None and data.stage not in rule.stages:
+            return [rule.clear(source)]  # out of season: nothing to watch for
+        try:
+            if isinstance(rule, PlotRule) and isinstance(data, PlotData):
+                return list(rule.evaluate(self.site, data, cfg, now_ns))
+            if isinstance(rule, DeviceRule) and isinstance(data, DeviceData):
+                return list(rule.evaluate(self.site, data, cfg, now_ns, context or {}))
+        except Exception:
+            log.exception("rule %s failed on %s; holding its alarms", name, source)
+            result.errors[name] = result.errors.get(name, 0) + 1
+        return [rule.hold(source)]
+
+    def _mute(self, verdicts: list[Verdict], devices: list[DeviceConfig], now_ns: int,
+              result: CycleResult) -> list[Verdict]:
+        """Inhibition and silences: such signals become holds (an alarm already raised stays as it was)."""
+        offline = {v.source.removeprefix("device:") for v in verdicts
+                   if v.type == "device_offline" and v.state == "fire"}
+        gateway_of = {d.id: d.gateway for d in devices if d.gateway}
+        silences = self.book.silences(now_ns)
+        out = []
+        for v in verdicts:
+            s = v.signal
+            if v.state == "fire" and s is not None:
+                own_device = s.device or (v.source.removeprefix("device:") if v.source.startswith("device:") else None)
+                muted = (
+                    (own_device in offline and v.type != "device_offline")  # its readings cannot be judged
+                    or (v.type == "device_offline" and gateway_of.get(own_device or "") in offline)
+                    or any(x.matches(s.plot, own_device, v.type, now_ns) for x in silences)
+                )
+                if muted:
+                    result.muted += 1
+                    v = Verdict(v.source, v.type, "hold")
+            out.append(v)
+        return out
+
+    def _apply(self, verdicts: list[Verdict], now_ns: int, result: CycleResult) -> None:
+        # Most verdicts change nothing (no alarm to clear, the same alarm again): only changes touch the database.
+        active = {(a.source, a.type): a for a in self.book.active()}
+        for v in verdicts:
+            current = active.get((v.source, v.type))
+            if v.state == "fire" and v.signal is not None:
+                s = v.signal
+                if current and current.severity == s.severity and dict(current.details) == dict(s.details):
+                    continue
+                alarm, outcome = self.book.fire(s, now_ns)
+                if outcome != "same":
+                    result.changed.append((alarm, outcome))
+            elif v.state == "clear":
+                if current is not None and (cleared := self.book.clear(v.source, v.type, now_ns)) is not None:
+                    result.changed.append((cleared, "cleared"))
+            else:
+                result.held += 1
+
+
+__all__ = ["RULES", "CycleResult", "Engine", "RuleConfigError", "configs_for"]

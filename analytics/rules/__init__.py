@@ -1,0 +1,24 @@
+"""The rule pack: one module per rule family; every rule class registers itself by its type."""
+
+from __future__ import annotations
+
+from analytics.rules.base import DeviceRule, PlotRule, Rule
+
+RULES: dict[str, type[Rule]] = {}
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    if cls.type in RULES:
+        raise ValueError(f"two rules of type {cls.type}")
+    RULES[cls.type] = cls
+    return cls
+
+
+def load() -> dict[str, type[Rule]]:
+    """Import every rule module (each registers its rules) and return the registry."""
+    from analytics.rules import device, frost, heat, psa, soil, wind  # noqa: F401
+
+    return RULES
+
+
+__all__ = ["RULES", "DeviceRule", "PlotRule", "Rule", "load", "register"]

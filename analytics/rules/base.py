@@ -1,0 +1,103 @@
+"""What a rule is: a plugin of one alarm type that looks at one plot (or one device) at a time and says, for
+each source it judges, fire (with a severity and the numbers), clear, or hold (in the hysteresis band, or not
+enough data to say).
+
+Each rule's numbers are a pydantic model with DESIGN.md's defaults; a site changes them in site.toml
+([rules.<type>]), per plot under [rules.<type>.plots.<plot>]. Texts are i18n keys alarm.<type> (title),
+alarm.<type>_text (what and how bad, with the rule's numbers) and alarm.<type>_advice (what to do).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchard.models import Signal
+from orchard.site import DeviceConfig, Plot, Site
+
+State = Literal["fire", "clear", "hold"]
+
+
+class RuleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Evaluate this rule at all.")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    source: str
+    type: str
+    state: State
+    signal: Signal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlotData:
+    """A plot's data for one evaluation cycle, cut once by the engine (long tables, times in ns)."""
+
+    plot: Plot
+    stage: str  # growth stage today (analytics/stages.py)
+    raw: pd.DataFrame  # last few hours, every reading: time_ns, device, depth_cm, field, value
+    hourly: pd.DataFrame  # last days, plot means per hour: time_ns, field, mean, min, max
+    stations: tuple[str, ...]  # weather stations of the plot
+    probes: tuple[str, ...]  # soil probes of the plot
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceData:
+    device: DeviceConfig
+    raw: pd.DataFrame  # last few hours of this device: time_ns, depth_cm, field, value
+    last_seen_ns: int | None  # newest reading stored or registered
+    online: bool | None  # the device's own last will / birth message, when it sent one
+
+
+class Rule:
+    type: ClassVar[str]
+    Config: ClassVar[builtins.type[RuleConfig]] = RuleConfig
+    stages: ClassVar[frozenset[str] | None] = None  # growth stages it applies in; None: all year
+    severity_order: ClassVar[tuple[str, ...]] = ("warning", "major", "critical")
+
+    def signal(self, site: Site, source: str, severity: str, **params: Any) -> Verdict:
+        """Fire with these numbers (rounded for the texts); `plot` and `device` among them also file the alarm."""
+        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in params.items()}
+        return Verdict(source, self.type, "fire", Signal(site.id, source, self.type, severity, f"alarm.{self.type}",
+                                                         rounded, params.get("plot"), params.get("device")))
+
+    def clear(self, source: str) -> Verdict:
+        return Verdict(source, self.type, "clear")
+
+    def hold(self, source: str) -> Verdict:
+        return Verdict(source, self.type, "hold")
+
+
+class PlotRule(Rule):
+    def evaluate(self, site: Site, data: PlotData, cfg: Any, now_ns: int) -> Iterable[Verdict]:
+        raise NotImplementedError
+
+
+class DeviceRule(Rule):
+    def evaluate(self, site: Site, data: DeviceData, cfg: Any, now_ns: int,
+                 context: Mapping[str, Any]) -> Iterable[Verdict]:
+        raise NotImplementedError
+
+
+def series(df: pd.DataFrame, field: str, col: str = "value") -> pd.Series:
+    """One reading of a long table as a time-indexed series (ns), averaged over devices and depths per instant."""
+    sub = df[df["field"] == field]
+    if sub.empty:
+        return pd.Series(dtype=float)
+    return sub.groupby("time_ns")[col].mean().sort_index()
+
+
+def plot_source(plot: Plot) -> str:
+    return f"plot:{plot.id}"
+
+
+def device_source(device: str) -> str:
+    return f"device:{device}"

@@ -1,0 +1,139 @@
+"""Spring frost and winter freeze (DESIGN.md "Kiwifruit rule pack").
+
+Spring frost, budbreak to fruit set: buds are damaged after 30 min at -1.5 to -2.0 C; frost protection should
+start when the wet-bulb temperature nears 0 C (alert at +1 C); and in the evening a projected minimum below the
+threshold before sunrise warns hours ahead. The coldest station of the plot counts (cold air pools low).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from analytics.rules import register
+from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_source, series
+from orchard.indicators import dew_point_c, sunrise_utc, wet_bulb_c
+from orchard.site import Site
+
+NS = 1_000_000_000
+FRESH_NS = 15 * 60 * NS  # older than this, the plot's temperature is unknown: hold
+
+
+def coldest(data: PlotData) -> pd.Series:
+    """Per instant, the lowest air temperature of the plot's stations."""
+    sub = data.raw[data.raw["field"] == "air_temp_c"]
+    return sub.groupby("time_ns")["value"].min().sort_index()
+
+
+def minutes_below(t: pd.Series, limit: float) -> float:
+    """How long the series has been at or below `limit` without a break, up to its last point."""
+    above = t[t > limit]
+    since = t.index[0] if above.empty else above.index[-1]
+    run = t[t.index > since] if not above.empty else t
+    if run.empty:
+        return 0.0
+    return float((t.index[-1] - run.index[0]) / NS / 60)
+
+
+class SpringFrostConfig(RuleConfig):
+    frost_c: float = Field(-1.5, description="Buds are damaged at or below this air temperature ...")
+    duration_min: float = Field(30, description="... after this many minutes (critical).")
+    wet_bulb_c: float = Field(1.0, description="Start frost protection when the wet-bulb temperature reaches this.")
+    clear_margin_c: float = Field(1.0, description="Clear once air is this much above the frost threshold.")
+    predict: bool = Field(True, description="Warn in the evening when the night's projected minimum is too low.")
+    predict_from_hour: int = Field(16, ge=0, le=23, description="Local hour the evening projection starts.")
+    predict_margin_c: float = Field(0.5, description="Warn when the projected minimum is within this of frost_c.")
+
+
+@register
+class SpringFrost(PlotRule):
+    type = "spring_frost"
+    Config = SpringFrostConfig
+    stages = frozenset({"budbreak", "flowering", "fruit_set"})
+
+    def evaluate(self, site: Site, data: PlotData, cfg: SpringFrostConfig, now_ns: int) -> Iterable[Verdict]:
+        src = plot_source(data.plot)
+        t = coldest(data)
+        if t.empty or now_ns - int(t.index[-1]) > FRESH_NS:
+            return [self.hold(src)]
+        t_now = float(t.iloc[-1])
+        rh = series(data.raw, "rh_pct")
+        rh_now = float(rh.iloc[-1]) if not rh.empty else None
+        wb = float(wet_bulb_c(t_now, rh_now)) if rh_now is not None else None
+        below = minutes_below(t, cfg.frost_c)
+        common = {"plot": data.plot.id, "temp_c": t_now, "threshold_c": cfg.frost_c}
+        if t_now <= cfg.frost_c and below >= cfg.duration_min:
+            return [self.signal(site, src, "critical", minutes=round(below), **common)]
+        if t_now <= cfg.frost_c:
+            return [self.signal(site, src, "major", minutes=round(below), **common)]
+        if wb is not None and wb <= cfg.wet_bulb_c:
+            return [self.signal(site, src, "major", wet_bulb_c=wb, wet_bulb_limit_c=cfg.wet_bulb_c, minutes=0,
+                                **common)]
+        projected = self.projected_min(site, t, rh, now_ns) if cfg.predict else None
+        evening = self.in_evening(site, now_ns, cfg.predict_from_hour)
+        if projected is not None and evening and projected <= cfg.frost_c + cfg.predict_margin_c:
+            return [self.signal(site, src, "warning", projected_min_c=projected, minutes=0, **common)]
+        calm = t_now > cfg.frost_c + cfg.clear_margin_c and (wb is None or wb > cfg.wet_bulb_c + 0.5)
+        return [self.clear(src) if calm and (projected is None or projected > cfg.frost_c + cfg.predict_margin_c)
+                else self.hold(src)]
+
+    @staticmethod
+    def in_evening(site: Site, now_ns: int, from_hour: int) -> bool:
+        local = datetime.fromtimestamp(now_ns / NS, site.tz)
+        sunrise = sunrise_utc(*site.centre, local.date()).astimezone(site.tz)
+        return local.hour >= from_hour or local < sunrise
+
+    @staticmethod
+    def projected_min(site: Site, t: pd.Series, rh: pd.Series, now_ns: int) -> float | None:
+        """The night's minimum from the last two hours' trend, damped (night cooling slows, as Brunt's square
+        root law has it) and floored a degree under the dew point (dew and frost release heat)."""
+        recent = t[t.index >= now_ns - 2 * 3600 * NS]
+        if len(recent) < 10 or rh.empty:
+            return None
+        hours = (recent.index.to_numpy() - recent.index[-1]) / (3600 * NS)
+        slope = float(np.polyfit(hours, recent.to_numpy(dtype=float), 1)[0])
+        local = datetime.fromtimestamp(now_ns / NS, site.tz)
+        sunrise = sunrise_utc(*site.centre, local.date()).astimezone(site.tz)
+        if local >= sunrise:
+            sunrise = sunrise_utc(*site.centre, local.date().fromordinal(local.date().toordinal() + 1))
+        to_sunrise_h = (sunrise.timestamp() - now_ns / NS) / 3600
+        t_now = float(t.iloc[-1])
+        trend = t_now + min(slope, 0.0) * to_sunrise_h * 0.6
+        floor = float(dew_point_c(t_now, float(rh.iloc[-1]))) - 1.0
+        return round(max(trend, floor), 2)
+
+
+class WinterFreezeConfig(RuleConfig):
+    warning_c: float = Field(-7.0, description="Warn at or below this air temperature in dormancy.")
+    critical_c: dict[str, float] = Field(
+        default_factory=lambda: {"hongyang": -10.0, "hayward": -11.0},
+        description="Dormant buds die below this, per variety ('Hayward' fruitful shoots from -11 C).")
+    default_critical_c: float = Field(-10.0, description="For varieties not listed in critical_c.")
+    duration_min: float = Field(30, description="Minutes below the critical temperature before it is critical.")
+
+
+@register
+class WinterFreeze(PlotRule):
+    type = "winter_freeze"
+    Config = WinterFreezeConfig
+    stages = frozenset({"dormancy"})
+
+    def evaluate(self, site: Site, data: PlotData, cfg: WinterFreezeConfig, now_ns: int) -> Iterable[Verdict]:
+        src = plot_source(data.plot)
+        t = coldest(data)
+        if t.empty or now_ns - int(t.index[-1]) > FRESH_NS:
+            return [self.hold(src)]
+        t_now = float(t.iloc[-1])
+        critical = cfg.critical_c.get(data.plot.variety, cfg.default_critical_c)
+        below = minutes_below(t, critical)
+        common = {"plot": data.plot.id, "temp_c": t_now, "minutes": round(below)}
+        if t_now <= critical:
+            severity = "critical" if below >= cfg.duration_min else "major"
+            return [self.signal(site, src, severity, threshold_c=critical, **common)]
+        if t_now <= cfg.warning_c:
+            return [self.signal(site, src, "warning", threshold_c=cfg.warning_c, **common)]
+        return [self.clear(src) if t_now > cfg.warning_c + 1.0 else self.hold(src)]

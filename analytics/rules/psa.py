@@ -1,0 +1,75 @@
+"""Psa (bacterial canker, Pseudomonas syringae pv. actinidiae): infection weather over the last 3 days.
+
+A Beresford-style index: every wet hour adds a temperature weight that peaks at 15 C and vanishes at 5 and
+25 C; days with a mean of 20 C or more add nothing (no infection). An hour is wet when the leaf-wetness sensor
+says so, when it rained, or, on plots without a wetness sensor, when RH is above 81%. 'Hongyang' is highly
+susceptible: its index is weighted up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from analytics.rules import register
+from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_source
+from orchard.site import Site
+
+NS = 1_000_000_000
+
+
+def temperature_weight(t_c: np.ndarray) -> np.ndarray:
+    """1 at 15 C, 0.75 at 10 and 20 C, 0 at or beyond 5 and 25 C."""
+    return np.clip(1 - ((t_c - 15.0) / 10.0) ** 2, 0.0, 1.0)
+
+
+def psa_index(hourly: pd.DataFrame, tz: object, wet_pct: float = 50.0, rh_pct: float = 81.0) -> tuple[float, int]:
+    """(index, wet hours) of a plot's hourly table (time_ns, field, mean, max) over the rows given."""
+    wide = hourly.pivot_table(index="time_ns", columns="field", values="mean")
+    if "air_temp_c" not in wide:
+        return 0.0, 0
+    if "leaf_wetness_pct" in wide:
+        wet = wide["leaf_wetness_pct"] >= wet_pct
+    else:
+        wet = wide.get("rh_pct", pd.Series(0.0, index=wide.index)) > rh_pct
+    if "rain_mm" in wide:
+        wet |= wide["rain_mm"] > 0
+    local_day = pd.to_datetime(wide.index, unit="ns", utc=True).tz_convert(tz).date
+    day_mean = wide["air_temp_c"].groupby(local_day).transform("mean")
+    weight = temperature_weight(wide["air_temp_c"].to_numpy(dtype=float)) * (day_mean < 20).to_numpy()
+    return float((weight * wet.to_numpy()).sum()), int(wet.sum())
+
+
+class PsaConfig(RuleConfig):
+    warning_index: float = Field(12.0, description="3-day index for a warning (about half a day wet at 15 C).")
+    major_index: float = Field(24.0, description="3-day index for a major alarm (a whole wet day at 15 C).")
+    clear_index: float = Field(8.0, description="Clear below this.")
+    susceptibility: dict[str, float] = Field(
+        default_factory=lambda: {"hongyang": 1.5, "hayward": 1.0, "jinyan": 0.8, "cuixiang": 1.0},
+        description="Index weight per variety ('Hongyang' is highly susceptible).")
+    wet_pct: float = Field(50.0, description="Leaf wetness % from which an hour counts as wet.")
+    rh_pct: float = Field(81.0, description="RH above which an hour counts as wet where there is no wetness sensor.")
+
+
+@register
+class Psa(PlotRule):
+    type = "psa_risk"
+    Config = PsaConfig
+    stages = frozenset({"post_harvest", "dormancy", "budbreak", "flowering"})  # cool, wet seasons and leaf scars
+
+    def evaluate(self, site: Site, data: PlotData, cfg: PsaConfig, now_ns: int) -> Iterable[Verdict]:
+        src = plot_source(data.plot)
+        last3d = data.hourly[data.hourly["time_ns"] >= now_ns - 72 * 3600 * NS]
+        if last3d[last3d["field"] == "air_temp_c"]["time_ns"].nunique() < 48:
+            return [self.hold(src)]  # not enough of the three days to judge
+        raw, wet_hours = psa_index(last3d, site.tz, cfg.wet_pct, cfg.rh_pct)
+        index = raw * cfg.susceptibility.get(data.plot.variety, 1.0)
+        common = {"plot": data.plot.id, "index": index, "wet_hours": wet_hours}
+        if index >= cfg.major_index:
+            return [self.signal(site, src, "major", threshold=cfg.major_index, **common)]
+        if index >= cfg.warning_index:
+            return [self.signal(site, src, "warning", threshold=cfg.warning_index, **common)]
+        return [self.clear(src) if index < cfg.clear_index else self.hold(src)]

@@ -1,0 +1,72 @@
+"""Soil water: keep above 70% of the available water (between the plot's wilting point and field capacity);
+kiwifruit roots also suffer in waterlogged soil."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import Field
+
+from analytics.rules import register
+from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_source
+from orchard.site import Site
+
+NS = 1_000_000_000
+GROWING = frozenset({"budbreak", "flowering", "fruit_set", "fruit_growth", "maturation", "post_harvest"})
+
+
+class DroughtConfig(RuleConfig):
+    warning_pct: float = Field(70.0, description="Available water % below which to irrigate (warning).")
+    major_pct: float = Field(50.0, description="Available water % below which the vines are stressed (major).")
+    clear_pct: float = Field(75.0, description="Clear at or above this available water %.")
+
+
+@register
+class Drought(PlotRule):
+    type = "drought"
+    Config = DroughtConfig
+    stages = GROWING
+
+    def evaluate(self, site: Site, data: PlotData, cfg: DroughtConfig, now_ns: int) -> Iterable[Verdict]:
+        src = plot_source(data.plot)
+        vwc = data.raw[(data.raw["field"] == "soil_vwc_pct") & (data.raw["time_ns"] >= now_ns - 3600 * NS)]
+        if vwc.empty:
+            return [self.hold(src)]
+        p = data.plot
+        mean_vwc = float(vwc["value"].mean())  # the root zone: both depths, the last hour
+        aw = (mean_vwc - p.wilting_point_pct) / (p.field_capacity_pct - p.wilting_point_pct) * 100
+        common = {"plot": p.id, "available_pct": aw, "vwc_pct": mean_vwc}
+        if aw < cfg.major_pct:
+            return [self.signal(site, src, "major", threshold_pct=cfg.major_pct, **common)]
+        if aw < cfg.warning_pct:
+            return [self.signal(site, src, "warning", threshold_pct=cfg.warning_pct, **common)]
+        return [self.clear(src) if aw >= cfg.clear_pct else self.hold(src)]
+
+
+class WaterloggingConfig(RuleConfig):
+    above_fc_pct: float = Field(5.0, description="Soil water this far above field capacity (VWC points) is saturated.")
+    warning_h: int = Field(24, description="Hours saturated for a warning.")
+    major_h: int = Field(72, description="Hours saturated for a major alarm (roots start to die).")
+
+
+@register
+class Waterlogging(PlotRule):
+    type = "waterlogging"
+    Config = WaterloggingConfig
+
+    def evaluate(self, site: Site, data: PlotData, cfg: WaterloggingConfig, now_ns: int) -> Iterable[Verdict]:
+        src = plot_source(data.plot)
+        h = data.hourly[data.hourly["field"] == "soil_vwc_pct"].sort_values("time_ns")
+        if h.empty or now_ns - int(h["time_ns"].iloc[-1]) > 3 * 3600 * NS:
+            return [self.hold(src)]
+        limit = data.plot.field_capacity_pct + cfg.above_fc_pct
+        wet = h["mean"] >= limit
+        dry_times = h.loc[~wet, "time_ns"]
+        since = int(dry_times.iloc[-1]) if not dry_times.empty else int(h["time_ns"].iloc[0]) - 3600 * NS
+        hours = int((h["time_ns"] > since).sum())
+        common = {"plot": data.plot.id, "hours": hours, "vwc_pct": float(h["mean"].iloc[-1]), "limit_pct": limit}
+        if hours >= cfg.major_h:
+            return [self.signal(site, src, "major", **common)]
+        if hours >= cfg.warning_h:
+            return [self.signal(site, src, "warning", **common)]
+        return [self.clear(src) if float(h["mean"].iloc[-1]) < limit - 3 else self.hold(src)]
