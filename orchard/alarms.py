@@ -9,17 +9,20 @@ audit event in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from orchard import i18n
 from orchard.models import SEVERITIES, Alarm, AlarmEvent, Signal, Silence
 from orchard.records import Records
 from orchard.schema import alarm_events as E
 from orchard.schema import alarms as A
 from orchard.schema import silences as S
+from orchard.site import Site
 
 Outcome = Literal["raised", "worse", "better", "same"]
 SYSTEM = "system"
@@ -27,6 +30,22 @@ SYSTEM = "system"
 
 class AlarmNotFound(KeyError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmText:
+    """What a person reads about an alarm, in their language: what, where, how bad, and what to do."""
+
+    severity: str
+    title: str
+    text: str
+    advice: str
+
+
+def alarm_text(alarm: Alarm | Signal, lang: str, site: Site) -> AlarmText:
+    params = {**alarm.details, "plot_name": site.plot_label(alarm.plot, lang) if alarm.plot else ""}
+    return AlarmText(i18n.t(f"alarm.severity_{alarm.severity}", lang), i18n.t(f"alarm.{alarm.type}", lang),
+                     i18n.t(alarm.message, lang, **params), i18n.t(f"alarm.{alarm.type}_advice", lang))
 
 
 def _alarm(r: Any) -> Alarm:

@@ -64,10 +64,15 @@ class Rule:
     severity_order: ClassVar[tuple[str, ...]] = ("warning", "major", "critical")
 
     def signal(self, site: Site, source: str, severity: str, **params: Any) -> Verdict:
-        """Fire with these numbers (rounded for the texts); `plot` and `device` among them also file the alarm."""
+        """Fire with these numbers (rounded for the texts); `plot` and `device` among them also file the alarm.
+        The alarm's text is alarm.<type>_text, or alarm.<type>_<variant>_text with text="<variant>"; its
+        placeholders must all be among the numbers."""
+        variant = str(params.pop("text", ""))
         rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in params.items()}
-        return Verdict(source, self.type, "fire", Signal(site.id, source, self.type, severity, f"alarm.{self.type}",
-                                                         rounded, params.get("plot"), params.get("device")))
+        message = f"alarm.{self.type}_{variant}_text" if variant else f"alarm.{self.type}_text"
+        signal = Signal(site.id, source, self.type, severity, message, rounded, params.get("plot"),
+                        params.get("device"))
+        return Verdict(source, self.type, "fire", signal)
 
     def clear(self, source: str) -> Verdict:
         return Verdict(source, self.type, "clear")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -31,9 +32,10 @@ class Offline(DeviceRule):
         limit = cfg.missed_intervals * d.interval_s * NS
         silent = data.last_seen_ns is None or now_ns - data.last_seen_ns > limit
         if silent or data.online is False:
-            minutes = None if data.last_seen_ns is None else round((now_ns - data.last_seen_ns) / NS / 60)
-            return [self.signal(site, src, "warning", plot=d.plot, device=d.id, minutes=minutes,
-                                last_will=data.online is False, kind=d.kind)]
+            if data.last_seen_ns is None:
+                return [self.signal(site, src, "warning", text="never", plot=d.plot, device=d.id, kind=d.kind)]
+            return [self.signal(site, src, "warning", plot=d.plot, device=d.id, kind=d.kind,
+                                minutes=round((now_ns - data.last_seen_ns) / NS / 60), last_will=data.online is False)]
         return [self.clear(src)]
 
 
@@ -129,9 +131,11 @@ class Spike(DeviceRule):
 
 
 class NeighboursConfig(RuleConfig):
-    max_diff_c: float = Field(4.0, description="Air temperature this far from the other plots' median (last hour; "
-                              "cold pooling in a hollow reaches ~2 C) means the sensor is wrong or misplaced.")
+    max_diff_c: float = Field(4.0, description="Air temperature this far from the other plots' median (last hour) "
+                              "means the sensor is wrong, misplaced or in the sun.")
     min_neighbours: int = Field(3, description="Compare only with at least this many other plots reporting.")
+    day_hours: tuple[int, int] = Field((10, 17), description="Local hours to compare in: by day the air is mixed; "
+                                       "on clear nights a frost hollow is rightly several degrees colder.")
 
 
 @register
@@ -142,6 +146,9 @@ class Neighbours(DeviceRule):
     def evaluate(self, site: Site, data: DeviceData, cfg: NeighboursConfig, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         src = device_source(data.device.id)
+        hour = datetime.fromtimestamp(now_ns / NS, site.tz).hour
+        if not cfg.day_hours[0] <= hour < cfg.day_hours[1]:
+            return [self.hold(src)]
         mine = data.raw[(data.raw["field"] == "air_temp_c") & (data.raw["time_ns"] >= now_ns - 3600 * NS)]
         plot_air: Mapping[str, float] = context.get("plot_air", {})
         others = [v for p, v in plot_air.items() if p != data.device.plot]

@@ -71,12 +71,12 @@ class SpringFrost(PlotRule):
         if t_now <= cfg.frost_c:
             return [self.signal(site, src, "major", minutes=round(below), **common)]
         if wb is not None and wb <= cfg.wet_bulb_c:
-            return [self.signal(site, src, "major", wet_bulb_c=wb, wet_bulb_limit_c=cfg.wet_bulb_c, minutes=0,
-                                **common)]
+            return [self.signal(site, src, "major", text="wet_bulb", wet_bulb_c=wb, wet_bulb_limit_c=cfg.wet_bulb_c,
+                                minutes=0, **common)]
         projected = self.projected_min(site, t, rh, now_ns) if cfg.predict else None
         evening = self.in_evening(site, now_ns, cfg.predict_from_hour)
         if projected is not None and evening and projected <= cfg.frost_c + cfg.predict_margin_c:
-            return [self.signal(site, src, "warning", projected_min_c=projected, minutes=0, **common)]
+            return [self.signal(site, src, "warning", text="predicted", projected_min_c=projected, minutes=0, **common)]
         calm = t_now > cfg.frost_c + cfg.clear_margin_c and (wb is None or wb > cfg.wet_bulb_c + 0.5)
         return [self.clear(src) if calm and (projected is None or projected > cfg.frost_c + cfg.predict_margin_c)
                 else self.hold(src)]

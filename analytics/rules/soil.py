@@ -34,7 +34,7 @@ class Drought(PlotRule):
             return [self.hold(src)]
         p = data.plot
         mean_vwc = float(vwc["value"].mean())  # the root zone: both depths, the last hour
-        aw = (mean_vwc - p.wilting_point_pct) / (p.field_capacity_pct - p.wilting_point_pct) * 100
+        aw = round((mean_vwc - p.wilting_point_pct) / (p.field_capacity_pct - p.wilting_point_pct) * 100, 1)
         common = {"plot": p.id, "available_pct": aw, "vwc_pct": mean_vwc}
         if aw < cfg.major_pct:
             return [self.signal(site, src, "major", threshold_pct=cfg.major_pct, **common)]

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from analytics.rules import load
 from dashboard.risk import LEVELS
 from orchard import i18n
+from orchard.models import SEVERITIES
 from orchard.site import VARIETIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,12 +27,15 @@ DYNAMIC = (
     + [f"dev.state_{s}" for s in ("online", "offline", "pending", "rejected")]
     + [f"env.by_{b}" for b in ("device", "plot")]
     + [f"env.range_{r}" for r in ("6h", "24h", "7d", "30d", "90d", "1y", "custom")]
+    + [f"alarm.severity_{s}" for s in SEVERITIES]
+    + [f"alarm.{rule}{part}" for rule in load() for part in ("", "_text", "_advice")]
+    + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text", "alarm.device_offline_never_text"]
 )
 
 
 def used_keys() -> set[str]:
     keys: set[str] = set()
-    for folder in ("orchard", "sensors", "dashboard"):
+    for folder in ("orchard", "sensors", "dashboard", "analytics"):
         for path in (ROOT / folder).rglob("*.py"):
             keys |= set(STATIC.findall(path.read_text(encoding="utf-8")))
     return keys | set(DYNAMIC)

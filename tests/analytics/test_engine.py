@@ -1,0 +1,160 @@
+"""The evaluation cycle against a real store and records DB: raise, update, clear, out of season, inhibition,
+silences, bad settings, a failing rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from analytics.engine import Engine, RuleConfigError
+from analytics.rules import load
+from analytics.rules.base import PlotRule
+from orchard.alarms import AlarmBook
+from orchard.catalogue import TELEMETRY
+from orchard.models import Device, Point
+from orchard.records import Records, Sighting
+from orchard.site import SHIPPED, DeviceConfig, Site, load_site
+from orchard.store import TimeSeriesStore, open_store
+
+NS = 10**9
+MIN = 60 * NS
+SITE = load_site(SHIPPED / "sunzigou" / "site.toml")
+
+
+def at(local: str) -> int:
+    return int(datetime.fromisoformat(local).replace(tzinfo=SITE.tz).timestamp() * NS)
+
+
+NIGHT = at("2026-03-15T05:00")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[TimeSeriesStore, Records, AlarmBook]]:
+    store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
+    store.ensure_ready()
+    records = Records(f"sqlite:///{tmp_path}/records.sqlite")
+    for d in SITE.devices:
+        records.upsert_device(Device(d.id, SITE.id, d.plot, "approved", d.kind))
+    yield store, records, AlarmBook(records)
+    store.close()
+    records.close()
+
+
+def readings(store: TimeSeriesStore, device: str, plot: str, end: int, minutes: int, **fields: float) -> None:
+    store.write([Point(TELEMETRY, {"site": SITE.id, "plot": plot, "device": device}, dict(fields), end - k * MIN)
+                 for k in range(minutes)])
+
+
+def everyone_reports(store: TimeSeriesStore, end: int, temp: float) -> None:
+    for d in SITE.devices:
+        if d.kind == "weather_station":
+            readings(store, d.id, d.plot, end, 60, air_temp_c=temp, rh_pct=70.0, battery_v=3.9)
+        else:
+            readings(store, d.id, d.plot, end, 60, battery_v=3.9)
+
+
+def active(book: AlarmBook) -> dict[tuple[str, str], str]:
+    return {(a.source, a.type): a.severity for a in book.active()}
+
+
+def test_frost_raised_then_cleared_then_out_of_season(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    everyone_reports(store, NIGHT, 4.0)
+    readings(store, "ws-p01", "p01", NIGHT, 45, air_temp_c=-2.0, rh_pct=92.0)  # the low plot freezes
+    engine = Engine(SITE, store, records, book)
+    first = engine.cycle(NIGHT)
+    assert active(book) == {("plot:p01", "spring_frost"): "critical"}
+    assert [(a.type, how) for a, how in first.changed] == [("spring_frost", "raised")]
+    alarm = book.active()[0]
+    assert alarm.details["temp_c"] == -2.0 and alarm.details["minutes"] == 44 and alarm.plot == "p01"
+
+    assert engine.cycle(NIGHT + 30 * NS).changed == []  # the same frost again changes nothing
+
+    later = NIGHT + 3 * 3600 * NS
+    everyone_reports(store, later, 6.0)
+    assert [(a.type, how) for a, how in engine.cycle(later).changed] == [("spring_frost", "cleared")]
+
+    readings(store, "ws-p01", "p01", later + 10 * MIN, 45, air_temp_c=-2.0, rh_pct=92.0)
+    engine.cycle(later + 10 * MIN)
+    assert ("plot:p01", "spring_frost") in active(book)
+    july = at("2026-07-15T05:00")  # the season is over: nothing to watch for
+    everyone_reports(store, july, 22.0)
+    engine.cycle(july)
+    assert ("plot:p01", "spring_frost") not in active(book)
+
+
+def test_offline_device_mutes_its_readings_and_gateway_mutes_its_devices(
+        world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    gw = DeviceConfig(id="gw-1", plot="p01", kind="gateway")
+    devices = tuple(d.model_copy(update={"gateway": "gw-1"}) if d.plot == "p02" else d for d in SITE.devices)
+    site = Site(site=SITE.site, plots=SITE.plots, devices=(*devices, gw))
+    everyone_reports(store, NIGHT, 5.0)
+    readings(store, "ws-p03", "p03", NIGHT, 30, air_temp_c=5.0, battery_v=3.0)  # dying battery ...
+    records.record_batch([], [Sighting("ws-p03", SITE.id, "p03", NIGHT, "approved")],
+                         [("ws-p03", SITE.id, "p03", False, NIGHT)])  # ... and its last will says offline
+    records.upsert_device(Device("gw-1", SITE.id, "p01", "approved", "gateway"))
+    Engine(site, store, records, book).cycle(NIGHT + 10 * MIN)
+    found = active(book)
+    assert found[("device:ws-p03", "device_offline")] == "warning"
+    assert ("device:ws-p03", "low_battery") not in found  # muted: the device is offline
+    assert found[("device:gw-1", "device_offline")] == "warning"
+    assert ("device:ws-p02", "device_offline") not in found  # muted: its gateway is offline
+    # Every other device reported until NIGHT and is now 10 minutes silent: offline too, and not muted.
+    assert found[("device:ws-p01", "device_offline")] == "warning"
+
+
+def test_silence_keeps_a_maintenance_window_quiet(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    everyone_reports(store, NIGHT, 5.0)
+    readings(store, "ws-p05", "p05", NIGHT, 60, air_temp_c=5.0, battery_v=3.0)
+    book.silence(plot=None, device="ws-p05", rule="low_battery", starts_ns=NIGHT - 3600 * NS,
+                 ends_ns=NIGHT + 3600 * NS, reason="换电池 battery swap", created_by="center-zhao", now_ns=NIGHT)
+    engine = Engine(SITE, store, records, book)
+    result = engine.cycle(NIGHT)
+    assert ("device:ws-p05", "low_battery") not in active(book) and result.muted == 1
+    everyone_reports(store, NIGHT + 2 * 3600 * NS, 5.0)
+    readings(store, "ws-p05", "p05", NIGHT + 2 * 3600 * NS, 60, air_temp_c=5.0, battery_v=3.0)
+    engine.cycle(NIGHT + 2 * 3600 * NS)  # the window is over and the battery was not swapped
+    assert active(book)[("device:ws-p05", "low_battery")] == "major"
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [({"spring_frost": {"frost_c": "cold"}}, "spring_frost"), ({"hail": {}}, "unknown rules"),
+     ({"heat": {"temp_c": 36, "plots": {"p99": {"temp_c": 34}}}}, "p99"),
+     ({"wind": {"gust": 3}}, "wind")],
+)
+def test_bad_rule_settings_say_what_to_fix(rules: dict[str, object], message: str,
+                                            world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    with pytest.raises(RuleConfigError, match=message):
+        Engine(SITE.model_copy(update={"rules": rules}), store, records, book)
+
+
+def test_per_plot_settings_override_the_site(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    everyone_reports(store, NIGHT, -1.0)  # -1 C everywhere: above the default -1.5 C
+    site = SITE.model_copy(update={"rules": {"spring_frost": {"wet_bulb_c": -5.0, "predict": False,
+                                                              "plots": {"p07": {"frost_c": -0.5}}}}})
+    Engine(site, store, records, book).cycle(NIGHT)
+    assert [k for k in active(book) if k[1] == "spring_frost"] == [("plot:p07", "spring_frost")]
+
+
+def test_a_failing_rule_is_counted_and_the_others_still_run(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+
+    class Broken(PlotRule):
+        type = "broken"
+
+        def evaluate(self, *args: object) -> list:  # type: ignore[override,type-arg]
+            raise ZeroDivisionError("bug")
+
+    everyone_reports(store, NIGHT, 5.0)
+    readings(store, "ws-p01", "p01", NIGHT, 45, air_temp_c=-2.0, rh_pct=92.0)
+    result = Engine(SITE, store, records, book, {**load(), "broken": Broken}).cycle(NIGHT)
+    assert result.errors == {"broken": len(SITE.plots)}
+    assert ("plot:p01", "spring_frost") in active(book)

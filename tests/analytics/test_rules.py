@@ -1,0 +1,236 @@
+"""The rule pack, table-driven on synthetic series: each case names what the rule must say, boundaries included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.rules import load
+from analytics.rules.base import DeviceData, PlotData, Verdict
+from orchard import i18n
+from orchard.alarms import alarm_text
+from orchard.site import SHIPPED, DeviceConfig, Site, load_site
+
+RULES = load()
+SITE: Site = load_site(SHIPPED / "sunzigou" / "site.toml")
+PLOT = SITE.plot_by_id["p01"]  # 'Hongyang', field capacity and wilting point from plots.geojson
+NS = 10**9
+MIN = 60 * NS
+TZ = SITE.tz
+
+
+def at(local: str) -> int:
+    return int(datetime.fromisoformat(local).replace(tzinfo=TZ).timestamp() * NS)
+
+
+def raw(now: int, minutes: int, **fields: Callable[[int], float] | float) -> pd.DataFrame:
+    """One reading a minute for `minutes` up to now; each field a constant or a function of minutes before now."""
+    rows = []
+    for back in range(minutes - 1, -1, -1):
+        for f, v in fields.items():
+            rows.append((now - back * MIN, "p01", "ws-p01", "", f, v(back) if callable(v) else v))
+    return pd.DataFrame(rows, columns=["time_ns", "plot", "device", "depth_cm", "field", "value"])
+
+
+def hourly(now: int, hours: int, **fields: Callable[[int], float] | float) -> pd.DataFrame:
+    """Hourly plot means (min = max = mean) for `hours` up to now; functions take hours before now."""
+    rows = []
+    for back in range(hours - 1, -1, -1):
+        for f, v in fields.items():
+            x = v(back) if callable(v) else v
+            rows.append((now - back * 3600 * NS, f, x, x, x))
+    return pd.DataFrame(rows, columns=["time_ns", "field", "mean", "min", "max"])
+
+
+def plot_verdict(rule: str, stage: str, now: int, raw_df: pd.DataFrame | None = None,
+                 hourly_df: pd.DataFrame | None = None, **cfg: Any) -> Verdict:
+    cls = RULES[rule]
+    data = PlotData(PLOT, stage, raw_df if raw_df is not None else raw(now, 0),
+                    hourly_df if hourly_df is not None else hourly(now, 0), ("ws-p01",), ("sp-p01",))
+    (v,) = cls().evaluate(SITE, data, cls.Config(**cfg), now)  # type: ignore[attr-defined]
+    return v
+
+
+def said(v: Verdict) -> str:
+    """'fire:<severity>', 'clear' or 'hold'; a fired alarm's texts must fill in both languages."""
+    if v.signal is None:
+        return v.state
+    for lang in i18n.LANGS:
+        words = alarm_text(v.signal, lang, SITE)
+        assert words.text != v.signal.message and "{" not in words.text and words.advice, words
+    return f"{v.state}:{v.signal.severity}"
+
+
+FROST_NIGHT = at("2026-03-15T05:00")
+EVENING = at("2026-03-15T20:00")
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "fields", "expected"),
+    [
+        ("40 min at -2.0 C", FROST_NIGHT, {"air_temp_c": -2.0, "rh_pct": 90}, "fire:critical"),
+        ("exactly -1.5 C for exactly 30 min", FROST_NIGHT,
+         {"air_temp_c": lambda b: -1.5 if b <= 30 else 2.0, "rh_pct": 90}, "fire:critical"),
+        ("-1.6 C for 10 min", FROST_NIGHT, {"air_temp_c": lambda b: -1.6 if b < 10 else 1.0, "rh_pct": 90},
+         "fire:major"),
+        ("+0.5 C in saturated air: wet-bulb below +1", FROST_NIGHT, {"air_temp_c": 0.5, "rh_pct": 95}, "fire:major"),
+        ("+2.5 C in dry air: wet-bulb -1.2", FROST_NIGHT, {"air_temp_c": 2.5, "rh_pct": 50}, "fire:major"),
+        ("evening 6 C falling 1.5 C/h, dew point -4", EVENING,
+         {"air_temp_c": lambda b: 6.0 + 1.5 * b / 60, "rh_pct": 48}, "fire:warning"),
+        ("evening 9 C steady, moist", EVENING, {"air_temp_c": 9.0, "rh_pct": 70}, "clear"),
+        ("-0.8 C, no humidity sensor: within the clear margin", FROST_NIGHT, {"air_temp_c": -0.8}, "hold"),
+        ("-1.4 C: just above the threshold, wet-bulb decides", FROST_NIGHT, {"air_temp_c": -1.4, "rh_pct": 99},
+         "fire:major"),
+    ],
+)
+def test_spring_frost(case: str, now: int, fields: dict[str, Any], expected: str) -> None:
+    v = plot_verdict("spring_frost", "budbreak", now, raw(now, 90, **fields))
+    assert said(v) == expected, (case, v)
+
+
+def test_spring_frost_holds_on_stale_data_and_says_its_numbers() -> None:
+    stale = raw(FROST_NIGHT - 20 * MIN, 60, air_temp_c=-3.0, rh_pct=90)
+    assert said(plot_verdict("spring_frost", "budbreak", FROST_NIGHT, stale)) == "hold"
+    v = plot_verdict("spring_frost", "budbreak", FROST_NIGHT, raw(FROST_NIGHT, 60, air_temp_c=-2.0, rh_pct=90),
+                     frost_c=-2.5)  # a site setting moves the threshold
+    assert said(v) == "fire:major" and v.signal and v.signal.details["threshold_c"] == -2.5
+
+
+@pytest.mark.parametrize(
+    ("variety_critical", "temp", "expected"),
+    [(-10.0, -10.5, "fire:critical"), (-10.0, -10.0, "fire:critical"), (-10.0, -8.0, "fire:warning"),
+     (-10.0, -6.5, "hold"), (-10.0, -5.0, "clear"), (-11.0, -10.5, "fire:warning")],
+)
+def test_winter_freeze(variety_critical: float, temp: float, expected: str) -> None:
+    now = at("2026-01-10T06:00")
+    v = plot_verdict("winter_freeze", "dormancy", now, raw(now, 60, air_temp_c=temp),
+                     critical_c={"hongyang": variety_critical})
+    assert said(v) == expected
+
+
+JULY_EVENING = at("2026-07-20T19:00")
+
+
+@pytest.mark.parametrize(
+    ("case", "max_c", "expected"),
+    [
+        ("6 hot hours today", lambda b: 36.0 if 2 <= b < 8 else 30.0, "fire:major"),
+        ("exactly 5 hot hours at exactly 35 C", lambda b: 35.0 if 2 <= b < 7 else 30.0, "fire:major"),
+        ("yesterday and today 6 h each", lambda b: 36.0 if (2 <= b < 8 or 26 <= b < 32) else 30.0, "fire:critical"),
+        ("35.5 C now, first hot hour", lambda b: 35.5 if b == 0 else 31.0, "fire:warning"),
+        ("34 C now, hot hours earlier", lambda b: 34.0 if b == 0 else (36.0 if 10 <= b < 12 else 30.0), "hold"),
+        ("a cool day", 29.0, "clear"),
+    ],
+)
+def test_heat(case: str, max_c: Any, expected: str) -> None:
+    v = plot_verdict("heat", "fruit_growth", JULY_EVENING, hourly_df=hourly(JULY_EVENING, 72, air_temp_c=max_c))
+    assert said(v) == expected, case
+
+
+NOV = at("2026-11-20T12:00")
+
+
+@pytest.mark.parametrize(
+    ("case", "temp", "wet_hours", "rh", "expected"),
+    [
+        ("30 wet hours at 14 C ('Hongyang' x1.5)", 14.0, 30, 70.0, "fire:major"),
+        ("10 wet hours at 14 C", 14.0, 10, 70.0, "fire:warning"),
+        ("4 wet hours at 14 C", 14.0, 4, 70.0, "clear"),
+        ("6 wet hours at 15 C: between clear and warning", 15.0, 6, 70.0, "hold"),
+        ("wet but warm, daily mean 22 C", 22.0, 40, 70.0, "clear"),
+        ("wet but cold, 4 C", 4.0, 40, 70.0, "clear"),
+    ],
+)
+def test_psa(case: str, temp: float, wet_hours: int, rh: float, expected: str) -> None:
+    h = hourly(NOV, 72, air_temp_c=temp, rh_pct=rh, leaf_wetness_pct=lambda b: 90.0 if b < wet_hours else 10.0)
+    assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=h)) == expected, case
+
+
+def test_psa_without_a_wetness_sensor_uses_humidity_and_needs_two_days() -> None:
+    humid = hourly(NOV, 72, air_temp_c=14.0, rh_pct=lambda b: 90.0 if b < 20 else 60.0)
+    assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=humid)) == "fire:major"
+    short = hourly(NOV, 30, air_temp_c=14.0, rh_pct=95.0)
+    assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=short)) == "hold"
+
+
+def soil_at(available_pct: float) -> float:
+    return PLOT.wilting_point_pct + (PLOT.field_capacity_pct - PLOT.wilting_point_pct) * available_pct / 100
+
+
+@pytest.mark.parametrize(("available", "expected"),
+                         [(40, "fire:major"), (50, "fire:warning"), (69.9, "fire:warning"), (72, "hold"),
+                          (75, "clear"), (95, "clear")])
+def test_drought(available: float, expected: str) -> None:
+    now = at("2026-07-20T10:00")
+    v = plot_verdict("drought", "fruit_growth", now, raw(now, 60, soil_vwc_pct=soil_at(available)))
+    assert said(v) == expected
+
+
+@pytest.mark.parametrize(("hours", "expected"), [(80, "fire:major"), (30, "fire:warning"), (10, "hold"), (0, "clear")])
+def test_waterlogging(hours: int, expected: str) -> None:
+    now = at("2026-06-20T10:00")
+    wet, dry = PLOT.field_capacity_pct + 6, PLOT.field_capacity_pct - 5
+    h = hourly(now, 96, soil_vwc_pct=lambda b: wet if b < hours else dry)
+    assert said(plot_verdict("waterlogging", "fruit_growth", now, hourly_df=h)) == expected
+
+
+@pytest.mark.parametrize(("gust", "expected"), [(21.0, "fire:major"), (20.0, "fire:major"), (15.0, "fire:warning"),
+                                                (13.0, "hold"), (10.0, "clear")])
+def test_wind(gust: float, expected: str) -> None:
+    now = at("2026-04-02T15:00")
+    v = plot_verdict("wind", "budbreak", now, raw(now, 60, wind_gust_ms=lambda b: gust if b == 5 else 3.0))
+    assert said(v) == expected
+
+
+STATION = DeviceConfig(id="ws-p01", plot="p01", kind="weather_station", interval_s=60)
+NOW = at("2026-05-01T12:00")
+
+
+def device_verdict(rule: str, df: pd.DataFrame, last_seen: int | None = NOW, online: bool | None = None,
+                   context: dict[str, Any] | None = None) -> Verdict:
+    cls = RULES[rule]
+    (v,) = cls().evaluate(SITE, DeviceData(STATION, df, last_seen, online), cls.Config(), NOW,  # type: ignore[attr-defined]
+                          context or {})
+    return v
+
+
+@pytest.mark.parametrize(("last_seen", "online", "expected"),
+                         [(NOW - 4 * MIN, None, "fire:warning"), (NOW - 3 * MIN, None, "clear"),
+                          (None, None, "fire:warning"), (NOW - MIN, False, "fire:warning"), (NOW, True, "clear")])
+def test_offline(last_seen: int | None, online: bool | None, expected: str) -> None:
+    assert said(device_verdict("device_offline", raw(NOW, 0), last_seen, online)) == expected
+
+
+@pytest.mark.parametrize(("volts", "expected"), [(3.0, "fire:major"), (3.2, "fire:warning"), (3.4, "hold"),
+                                                 (3.6, "clear")])
+def test_low_battery(volts: float, expected: str) -> None:
+    assert said(device_verdict("low_battery", raw(NOW, 30, battery_v=volts))) == expected
+
+
+def test_low_battery_ignores_one_cold_dip() -> None:
+    assert said(device_verdict("low_battery", raw(NOW, 30, battery_v=lambda b: 3.0 if b == 0 else 3.7))) == "clear"
+
+
+@pytest.mark.parametrize(("minutes", "expected"), [(150, "fire:warning"), (60, "clear")])
+def test_stuck(minutes: int, expected: str) -> None:
+    df = raw(NOW, 170, air_temp_c=lambda b: 12.3 if b < minutes else 10 + np.sin(b / 7))
+    assert said(device_verdict("stuck_value", df)) == expected
+
+
+@pytest.mark.parametrize(("spike_min_ago", "expected"), [(10, "fire:warning"), (100, "hold"), (None, "clear")])
+def test_spike(spike_min_ago: int | None, expected: str) -> None:
+    df = raw(NOW, 170, air_temp_c=lambda b: 30.0 if b == spike_min_ago else 12.0 + b / 100)
+    assert said(device_verdict("spike", df)) == expected
+
+
+@pytest.mark.parametrize(("own", "others", "expected"),
+                         [(12.0, [5.0, 5.5, 6.0, 7.0], "fire:warning"), (8.0, [5.0, 5.5, 6.0, 7.0], "clear"),
+                          (9.2, [5.0, 5.5, 6.0, 5.0], "hold"), (12.0, [5.0, 6.0], "hold")])
+def test_neighbours(own: float, others: list[float], expected: str) -> None:
+    context = {"plot_air": {"p01": own, **{f"p{i + 2:02d}": t for i, t in enumerate(others)}}}
+    assert said(device_verdict("neighbour_disagreement", raw(NOW, 60, air_temp_c=own), context=context)) == expected
