@@ -45,6 +45,19 @@ def ingest() -> None:
 
 
 @app.command()
+def analytics() -> None:
+    """Run the analytics service: the kiwifruit rule pack and device health checks, raising and clearing alarms."""
+    from analytics.engine import RuleConfigError
+    from analytics.service import run_analytics
+
+    try:
+        run_analytics(load_settings())
+    except RuleConfigError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
 def simulate(
     devices: Annotated[int, typer.Option(help="Number of devices (a weather station and soil probe per plot).")] = 24,
     interval: Annotated[float, typer.Option(help="Seconds between readings of one device (simulated time).")] = 60,

@@ -57,6 +57,14 @@ class DashboardSettings(BaseModel):
     )
 
 
+class AnalyticsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every_s: float = Field(60, gt=0, description="Evaluate the rule pack at least this often.")
+    min_gap_s: float = Field(5, ge=0, description="New data triggers a cycle, but not sooner than this after the "
+                             "last one (a burst of messages is one cycle).")
+
+
 class Settings(BaseSettings):
     """Everything a service needs to find its peers. Secrets come only from these variables."""
 
@@ -87,6 +95,7 @@ class Settings(BaseSettings):
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="The ingest service.")
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="The dashboard.")
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings, description="The analytics service.")
 
     @property
     def records_url(self) -> str:

@@ -1,0 +1,91 @@
+"""Builds and runs the analytics service, in this order: settings, site, store, records, rule engine, MQTT
+trigger; then a cycle at least every `every_s` seconds and soon after new telemetry arrives."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from paho.mqtt.client import Client, MQTTMessage
+
+from analytics.engine import CycleResult, Engine
+from orchard.alarms import AlarmBook
+from orchard.logs import event
+from orchard.mqtt import connect_to, make_client
+from orchard.records import Records
+from orchard.settings import Settings
+from orchard.site import site_for
+from orchard.store import StoreError, open_store
+
+log = logging.getLogger("orchard.analytics")
+
+
+class Analytics:
+    def __init__(self, settings: Settings, engine: Engine, client: Client | None) -> None:
+        self.settings, self.engine, self.client = settings, engine, client
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.cycles = 0
+
+    def on_message(self, _c: Client, _u: object, _msg: MQTTMessage) -> None:
+        self.wake.set()  # the message itself is ingest's business; it only says there is news
+
+    def subscribe(self) -> None:
+        if self.client is None:
+            return
+        s = self.settings
+        topics = [(f"{s.mqtt_prefix}/{s.site}/+/+/{kind}", 0) for kind in ("telemetry", "status")]
+        self.client.on_connect = lambda c, *_: c.subscribe(topics)
+        self.client.on_message = self.on_message
+        connect_to(self.client, s.mqtt_url)
+        self.client.loop_start()
+
+    def run_once(self) -> CycleResult | None:
+        try:
+            result = self.engine.cycle()
+        except StoreError as e:  # the store is away: try again next cycle, alarms stay as they are
+            event(log, "cycle_skipped", logging.WARNING, error=str(e)[:300])
+            return None
+        self.cycles += 1
+        return result
+
+    def run(self) -> None:
+        cfg = self.settings.analytics
+        self.subscribe()
+        last = 0.0
+        while not self.stop.is_set():
+            self.run_once()
+            last = time.monotonic()
+            self.wake.clear()
+            self.wake.wait(cfg.every_s)  # new data or the minute is up
+            gap = cfg.min_gap_s - (time.monotonic() - last)
+            if gap > 0:
+                self.stop.wait(gap)
+        if self.client is not None:
+            self.client.loop_stop()
+            self.client.disconnect()
+
+
+def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
+    site = site_for(settings)
+    store = open_store(settings.store_url)
+    records = Records.open(settings)
+    engine = Engine(site, store, records, AlarmBook(records))
+    client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
+                         protocol=settings.mqtt_protocol) if with_mqtt else None
+    return Analytics(settings, engine, client)
+
+
+def run_analytics(settings: Settings) -> None:
+    service = build(settings)
+
+    def stop(*_: object) -> None:
+        service.stop.set()
+        service.wake.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    event(log, "analytics_started", site=settings.site, rules=len(service.engine.rules))
+    service.run()
