@@ -39,13 +39,13 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from dashboard.server import APP, DashboardServer
 from orchard.localservers import InfluxDB, free_port
 from orchard.logs import event, progress
 from orchard.settings import parse_store_url
 from orchard.store.influx import InfluxStore
 
 log = logging.getLogger("orchard.bench")
-APP = Path(__file__).resolve().parent / "app.py"
 CC_QUERY = {"kiosk": "1"}
 ENV_PAGE, ENV_QUERY = "environment", {"range": "30d"}
 
@@ -64,41 +64,6 @@ def seed(env: dict[str, str], devices: int, days: int) -> int:
 
 
 # -- the dashboard server and a client speaking its websocket protocol --------------------------------------
-class Server:
-    """`streamlit run dashboard/app.py` against the seeded stores, on a free loopback port."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(self.port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dashboard did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-    def rss_mb(self) -> float:
-        for row in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if row.startswith("VmRSS:"):
-                return int(row.split()[1]) / 1024
-        raise RuntimeError("no VmRSS for the dashboard process")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 @dataclass
 class Render:
     seconds: float
@@ -259,7 +224,7 @@ def run_bench(*, days: int, devices: int, repeat: int, refreshes: int, store_url
         cc_statements = page_statements(env, CC_QUERY, None)
         env_statements = page_statements(env, ENV_QUERY, ENV_PAGE)
 
-        server = Server(env, tmp / "dashboard.log")
+        server = DashboardServer(env, tmp / "dashboard.log", free_port())
         stack.callback(server.stop)
         control = Session(server.port)
         stack.callback(control.close)

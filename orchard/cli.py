@@ -5,7 +5,6 @@ Services are imported inside their command so that starting one never loads (or 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -91,10 +90,9 @@ def dashboard(port: Annotated[int, typer.Option(help="Port to serve on.")] = 850
     """Serve the Streamlit command center."""
     import subprocess
 
-    app_py = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_py), "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    raise typer.Exit(subprocess.call(cmd))
+    from dashboard.server import streamlit_argv
+
+    raise typer.Exit(subprocess.call(streamlit_argv(port)))
 
 
 @app.command(hidden=True)

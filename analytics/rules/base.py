@@ -74,6 +74,17 @@ class Rule:
                         params.get("device"))
         return Verdict(source, self.type, "fire", signal)
 
+    def graded(self, site: Site, source: str, value: float, *, warning: float, major: float, clear: float,
+               rising: bool, threshold_key: str, **params: Any) -> Verdict:
+        """The common two-level rule: fire at the warning or major level (rising: at or above it; falling: below
+        it), clear beyond `clear` (rising: below it; falling: at or above it), hold in between. The level that
+        fired is given as `threshold_key`."""
+        for severity, level in (("major", major), ("warning", warning)):
+            if (value >= level) if rising else (value < level):
+                return self.signal(site, source, severity, **{threshold_key: level}, **params)
+        calm = value < clear if rising else value >= clear
+        return self.clear(source) if calm else self.hold(source)
+
     def clear(self, source: str) -> Verdict:
         return Verdict(source, self.type, "clear")
 

@@ -57,12 +57,9 @@ class LowBattery(DeviceRule):
         if b.empty:
             return [self.hold(src)]
         volts = float(b["value"].tail(5).median())  # one low reading in the cold of dawn is not a dead battery
-        common = {"plot": data.device.plot, "device": data.device.id, "volts": volts}
-        if volts < cfg.major_v:
-            return [self.signal(site, src, "major", threshold_v=cfg.major_v, **common)]
-        if volts < cfg.warning_v:
-            return [self.signal(site, src, "warning", threshold_v=cfg.warning_v, **common)]
-        return [self.clear(src) if volts >= cfg.clear_v else self.hold(src)]
+        return [self.graded(site, src, volts, warning=cfg.warning_v, major=cfg.major_v, clear=cfg.clear_v,
+                            rising=False, threshold_key="threshold_v", plot=data.device.plot, device=data.device.id,
+                            volts=volts)]
 
 
 class StuckConfig(RuleConfig):

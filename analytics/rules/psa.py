@@ -67,9 +67,6 @@ class Psa(PlotRule):
             return [self.hold(src)]  # not enough of the three days to judge
         raw, wet_hours = psa_index(last3d, site.tz, cfg.wet_pct, cfg.rh_pct)
         index = raw * cfg.susceptibility.get(data.plot.variety, 1.0)
-        common = {"plot": data.plot.id, "index": index, "wet_hours": wet_hours}
-        if index >= cfg.major_index:
-            return [self.signal(site, src, "major", threshold=cfg.major_index, **common)]
-        if index >= cfg.warning_index:
-            return [self.signal(site, src, "warning", threshold=cfg.warning_index, **common)]
-        return [self.clear(src) if index < cfg.clear_index else self.hold(src)]
+        return [self.graded(site, src, index, warning=cfg.warning_index, major=cfg.major_index,
+                            clear=cfg.clear_index, rising=True, threshold_key="threshold", plot=data.plot.id,
+                            index=index, wet_hours=wet_hours)]

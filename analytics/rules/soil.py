@@ -35,12 +35,9 @@ class Drought(PlotRule):
         p = data.plot
         mean_vwc = float(vwc["value"].mean())  # the root zone: both depths, the last hour
         aw = round((mean_vwc - p.wilting_point_pct) / (p.field_capacity_pct - p.wilting_point_pct) * 100, 1)
-        common = {"plot": p.id, "available_pct": aw, "vwc_pct": mean_vwc}
-        if aw < cfg.major_pct:
-            return [self.signal(site, src, "major", threshold_pct=cfg.major_pct, **common)]
-        if aw < cfg.warning_pct:
-            return [self.signal(site, src, "warning", threshold_pct=cfg.warning_pct, **common)]
-        return [self.clear(src) if aw >= cfg.clear_pct else self.hold(src)]
+        return [self.graded(site, src, aw, warning=cfg.warning_pct, major=cfg.major_pct, clear=cfg.clear_pct,
+                            rising=False, threshold_key="threshold_pct", plot=p.id, available_pct=aw,
+                            vwc_pct=mean_vwc)]
 
 
 class WaterloggingConfig(RuleConfig):

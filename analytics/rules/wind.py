@@ -31,9 +31,5 @@ class Wind(PlotRule):
         if g.empty:
             return [self.hold(src)]
         gust = float(g["value"].max())
-        common = {"plot": data.plot.id, "gust_ms": gust}
-        if gust >= cfg.major_ms:
-            return [self.signal(site, src, "major", threshold_ms=cfg.major_ms, **common)]
-        if gust >= cfg.warning_ms:
-            return [self.signal(site, src, "warning", threshold_ms=cfg.warning_ms, **common)]
-        return [self.clear(src) if gust < cfg.clear_ms else self.hold(src)]
+        return [self.graded(site, src, gust, warning=cfg.warning_ms, major=cfg.major_ms, clear=cfg.clear_ms,
+                            rising=True, threshold_key="threshold_ms", plot=data.plot.id, gust_ms=gust)]

@@ -5,15 +5,13 @@ Chromium. The kiosk command center and the environment page, in both languages, 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from dashboard.server import DashboardServer
 from orchard.localservers import InfluxDB, free_port
 from tests.conftest import influx_url, unique
 from tests.dashboard.conftest import seed
@@ -29,27 +27,9 @@ SIZES = {"wall": (1920, 1080), "phone": (390, 844)}
 def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB) -> Iterator[str]:
     d = tmp_path_factory.mktemp("browser")
     seeded = seed(d, influx_url(influx, unique("e2e")), 1.2, time.time())
-    port = free_port()
-    env = {**os.environ, "ORCHARD_STORE_URL": seeded.store_url, "ORCHARD_DATA_DIR": str(d)}
-    log = d / "dashboard.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "orchard", "dashboard", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    env = {"ORCHARD_STORE_URL": seeded.store_url, "ORCHARD_DATA_DIR": str(d)}
+    with DashboardServer(env, d / "dashboard.log", free_port()) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
