@@ -100,3 +100,47 @@ silences = Table(
     Column("created_ns", BigInteger, nullable=False),
     Index("silences_ends", "ends_ns"),
 )
+
+# -- people and notifications -------------------------------------------------------------------------------
+users = Table(
+    "users",
+    metadata,
+    Column("name", Text, primary_key=True),  # login name
+    Column("display", Text, nullable=False),
+    Column("role", Text, nullable=False),  # farmer | adviser | center | kiosk
+    Column("lang", Text, nullable=False, server_default="zh"),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("channels", Text, nullable=False, server_default="[]"),  # JSON list: dingtalk, wecom, email, sms, ...
+    Column("quiet_from", Text),  # local "HH:MM"; with quiet_to, no non-critical messages in between
+    Column("quiet_to", Text),
+    Column("active", Boolean, nullable=False, server_default="1"),
+)
+
+user_plots = Table(
+    "user_plots",
+    metadata,
+    Column("user", Text, ForeignKey("users.name", ondelete="CASCADE"), primary_key=True),
+    Column("plot", Text, primary_key=True),
+    Column("relation", Text, nullable=False),  # owns (farmer) | covers (adviser)
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, ForeignKey("alarms.id", ondelete="CASCADE"), nullable=False),
+    Column("user", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("stage", Integer, nullable=False),  # escalation stage: 0 farmer, 1 adviser, 2 command center
+    Column("kind", Text, nullable=False),  # alarm | reminder | cleared
+    Column("status", Text, nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_try_ns", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("sent_ns", BigInteger),
+    Column("read_ns", BigInteger),  # the signed link was opened (or the inbox entry seen)
+    Index("notifications_due", "status", "next_try_ns"),
+    Index("notifications_alarm", "alarm_id", "user"),
+)

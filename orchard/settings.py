@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +65,32 @@ class AnalyticsSettings(BaseModel):
                              "last one (a burst of messages is one cycle).")
 
 
+class NotifySettings(BaseModel):
+    """Where alarm messages go. Channel addresses with credentials in them are secrets: environment only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_url: str = Field("http://localhost:8501", description="The dashboard's address as recipients reach it "
+                            "(the signed read/ack links point there).")
+    link_secret: SecretStr | None = Field(None, description="HMAC key of the signed links; without it messages "
+                                          "carry no link and reads are not recorded.")
+    link_ttl_h: float = Field(72, gt=0, description="How long a link works.")
+    dingtalk_url: SecretStr | None = Field(None, description="DingTalk custom robot webhook (with access_token).")
+    dingtalk_secret: SecretStr | None = Field(None, description="The robot's signing secret (SEC...).")
+    wecom_url: SecretStr | None = Field(None, description="WeCom group robot webhook (with key).")
+    smtp_url: SecretStr | None = Field(None, description="smtp://user:pass@host:587?starttls=1 or smtps://...")
+    mail_from: str = Field("orchard@localhost", description="Sender address of alarm e-mails.")
+    webhook_url: str | None = Field(None, description="Generic JSON webhook for other systems.")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Orchard-Signature.")
+    sms_url: SecretStr | None = Field(None, description="SMS gateway URL (POST); the body is sms_body.")
+    sms_body: str = Field('{"phone": "{phone}", "text": "{text}"}',
+                          description="SMS request body; {phone} and {text} are filled in JSON-escaped.")
+    mqtt_alerts: bool = Field(True, description="Publish alarm changes to <prefix>/<site>/alerts/<plot>.")
+    retries: int = Field(6, ge=0, description="Attempts after the first before a delivery counts as failed.")
+    retry_base_s: float = Field(10, gt=0, description="First retry after this; doubling each time, at most 10 min.")
+    timeout_s: float = Field(10, gt=0, description="Give a receiver this long to answer.")
+
+
 class Settings(BaseSettings):
     """Everything a service needs to find its peers. Secrets come only from these variables."""
 
@@ -96,6 +122,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="The ingest service.")
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="The dashboard.")
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings, description="The analytics service.")
+    notify: NotifySettings = Field(default_factory=NotifySettings, description="Alarm messages.")
 
     @property
     def records_url(self) -> str:

@@ -1,0 +1,182 @@
+"""Who hears about an alarm, when, and through what; and getting it there.
+
+- Routing: crop alarms go first to the farmers who own the plot, then its advisers, then the command center;
+  device alarms start at the advisers. A stage with nobody in it is skipped.
+- Escalation per severity (site.toml [escalation.<severity>]): the next stage after N minutes without an ack,
+  reminders every M minutes to the stage reached; an ack anywhere stops both.
+- Quiet hours per user hold messages until the hours end, except critical ones (a frost at 4 am must wake
+  people). The in-app inbox is silent and never waits.
+- Delivery: each (recipient, channel) separately, several at a time (a receiver that hangs delays only its own
+  messages), retried with doubling backoff; every attempt is recorded for the receipt matrix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from analytics.notify.channels import AlertPublisher, Channel, DeliveryError
+from analytics.notify.compose import compose, link_for
+from orchard.alarms import AlarmBook
+from orchard.logs import event
+from orchard.models import Alarm
+from orchard.outbox import Notification, Outbox
+from orchard.people import People, Role, User
+from orchard.settings import NotifySettings
+from orchard.site import Site
+
+log = logging.getLogger("orchard.notify")
+NS = 1_000_000_000
+DEVICE_TYPES = frozenset({"device_offline", "low_battery", "stuck_value", "spike", "neighbour_disagreement"})
+CROP_CHAIN: tuple[Role, ...] = ("farmer", "adviser", "center")
+DEVICE_CHAIN: tuple[Role, ...] = ("adviser", "center")
+
+
+class Escalation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notify: bool = Field(True, description="Send messages at all for this severity (else: dashboard only).")
+    next_after_min: tuple[float, ...] = Field((), description="Minutes after the start, without an ack, at which "
+                                              "the next stages are reached (adviser, then command center).")
+    repeat_min: float | None = Field(None, description="Remind the stage reached this often until acked.")
+
+
+DEFAULT_ESCALATION = {
+    "critical": Escalation(next_after_min=(5, 15), repeat_min=10),
+    "major": Escalation(next_after_min=(15, 60), repeat_min=30),
+    "warning": Escalation(next_after_min=(120,), repeat_min=None),
+    "info": Escalation(notify=False),
+}
+
+
+def escalation_for(raw: Mapping[str, Mapping[str, object]]) -> dict[str, Escalation]:
+    out = dict(DEFAULT_ESCALATION)
+    for severity, values in raw.items():
+        if severity not in out:
+            raise ValueError(f"[escalation.{severity}]: severity must be one of {', '.join(out)}")
+        try:
+            out[severity] = Escalation(**{**out[severity].model_dump(), **values})
+        except ValidationError as e:
+            raise ValueError(f"[escalation.{severity}]: {e.errors()[0]['msg']}") from None
+    return out
+
+
+class Dispatcher:
+    def __init__(self, site: Site, people: People, outbox: Outbox, book: AlarmBook, channels: Mapping[str, Channel],
+                 cfg: NotifySettings, escalation: Mapping[str, Escalation] | None = None,
+                 alerts: AlertPublisher | None = None, workers: int = 8) -> None:
+        self.site, self.people, self.outbox, self.book = site, people, outbox, book
+        self.channels, self.cfg, self.alerts = dict(channels), cfg, alerts
+        self.escalation = dict(escalation or DEFAULT_ESCALATION)
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="notify")
+
+    # -- routing ----------------------------------------------------------------------------------------------
+    def chain(self, alarm: Alarm) -> list[list[User]]:
+        """The stages that have someone in them, in order."""
+        roles = DEVICE_CHAIN if alarm.type in DEVICE_TYPES else CROP_CHAIN
+        stages = [self.people.for_plot(alarm.plot, role) for role in roles]
+        return [s for s in stages if s]
+
+    def _queue(self, alarm: Alarm, users: Iterable[User], stage: int, kind: str, now_ns: int) -> int:
+        n = 0
+        for u in users:
+            channels = [c for c in u.channels if c in self.channels] or ["inbox"]
+            for c in channels:
+                wait_until = None
+                if c != "inbox" and alarm.severity != "critical" and kind != "cleared":
+                    wait_until = self._quiet_end(u, now_ns)
+                n += len(self.outbox.queue(alarm.id, [(u.name, c)], stage, kind, now_ns, wait_until))
+        return n
+
+    def _quiet_end(self, u: User, now_ns: int) -> int | None:
+        local = datetime.fromtimestamp(now_ns / NS, self.site.tz)
+        if not u.quiet_at(local.time()) or not u.quiet_to:
+            return None
+        end = datetime.combine(local.date(), datetime.strptime(u.quiet_to, "%H:%M").time(), self.site.tz)
+        if end <= local:
+            end += timedelta(days=1)
+        return int(end.timestamp() * NS)
+
+    # -- what the engine reports ------------------------------------------------------------------------------
+    def on_changes(self, changes: Iterable[tuple[Alarm, str]], now_ns: int) -> None:
+        for alarm, change in changes:
+            if self.alerts is not None:
+                self.alerts.publish(alarm, change)
+            policy = self.escalation.get(alarm.severity, DEFAULT_ESCALATION["info"])
+            if change in ("raised", "worse") and policy.notify:
+                chain = self.chain(alarm)
+                if chain:
+                    self._queue(alarm, chain[0], 0, "alarm", now_ns)
+            elif change == "cleared":
+                told = {n.user for n in self.outbox.for_alarm(alarm.id) if n.kind != "cleared"}
+                users = [u for u in (self.people.get(name) for name in sorted(told)) if u is not None]
+                self._queue(alarm, users, 0, "cleared", now_ns)
+
+    def escalate(self, now_ns: int) -> int:
+        """Next stages and reminders for active alarms nobody acked; returns messages queued."""
+        open_alarms = [a for a in self.book.active() if not a.acked]
+        reached = self.outbox.last_stage(a.id for a in open_alarms)
+        queued = 0
+        for a in open_alarms:
+            policy = self.escalation.get(a.severity, DEFAULT_ESCALATION["info"])
+            if not policy.notify or a.id not in reached:
+                continue
+            stage, last_ns = reached[a.id]
+            chain = self.chain(a)
+            age_min = (now_ns - a.started_ns) / NS / 60
+            due = sum(1 for m in policy.next_after_min if age_min >= m)
+            if due > stage and stage + 1 < len(chain):
+                target = min(due, len(chain) - 1)
+                queued += self._queue(a, chain[target], target, "alarm", now_ns)
+            elif policy.repeat_min and (now_ns - last_ns) / NS / 60 >= policy.repeat_min and stage < len(chain):
+                queued += self._queue(a, chain[stage], stage, "reminder", now_ns)
+        return queued
+
+    # -- delivery ---------------------------------------------------------------------------------------------
+    def deliver(self, now_ns: int | None = None, clock: Callable[[], int] = time.time_ns) -> dict[str, int]:
+        """Send what is due, several at a time; returns counts by outcome."""
+        now_ns = now_ns if now_ns is not None else clock()
+        due = self.outbox.due(now_ns)
+        alarms: dict[int, Alarm] = {}
+        outcomes: dict[str, int] = {}
+        for n in due:
+            if n.alarm_id not in alarms:
+                alarms[n.alarm_id] = self.book.get(n.alarm_id)
+        futures = [self.pool.submit(self._deliver_one, n, alarms[n.alarm_id], now_ns) for n in due]
+        for f in futures:
+            outcome = f.result()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if due:
+            event(log, "delivered", **outcomes)
+        return outcomes
+
+    def _deliver_one(self, n: Notification, alarm: Alarm, now_ns: int) -> str:
+        if n.kind == "reminder" and alarm.acked:
+            self.outbox.failed(n.id, "acknowledged before the reminder went out", None)
+            return "cancelled"
+        user = self.people.get(n.user)
+        channel = self.channels.get(n.channel)
+        if user is None or channel is None:
+            self.outbox.failed(n.id, f"no such {'user' if user is None else 'channel'}", None)
+            return "failed"
+        msg = compose(alarm, n.kind, user.lang, self.site, link_for(n.id, self.cfg, now_ns / NS))
+        try:
+            channel.send(user, msg)
+        except DeliveryError as e:
+            retry = None
+            if n.attempts < self.cfg.retries:
+                retry = now_ns + int(min(600.0, self.cfg.retry_base_s * 2**n.attempts) * NS)
+            self.outbox.failed(n.id, str(e), retry)
+            event(log, "delivery_failed", logging.WARNING, notification=n.id, channel=n.channel, user=n.user,
+                  attempt=n.attempts + 1, error=str(e)[:200], retry=retry is not None)
+            return "retry" if retry is not None else "failed"
+        self.outbox.sent(n.id, now_ns)
+        return "sent"
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
