@@ -8,12 +8,17 @@ import signal
 import threading
 import time
 
+import httpx
 from paho.mqtt.client import Client, MQTTMessage
 
 from analytics.engine import CycleResult, Engine
+from analytics.notify.channels import AlertPublisher, build_channels
+from analytics.notify.dispatch import Dispatcher, escalation_for
 from orchard.alarms import AlarmBook
 from orchard.logs import event
 from orchard.mqtt import connect_to, make_client
+from orchard.outbox import Outbox
+from orchard.people import People
 from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
@@ -23,8 +28,8 @@ log = logging.getLogger("orchard.analytics")
 
 
 class Analytics:
-    def __init__(self, settings: Settings, engine: Engine, client: Client | None) -> None:
-        self.settings, self.engine, self.client = settings, engine, client
+    def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, client: Client | None) -> None:
+        self.settings, self.engine, self.dispatcher, self.client = settings, engine, dispatcher, client
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.cycles = 0
@@ -43,11 +48,16 @@ class Analytics:
         self.client.loop_start()
 
     def run_once(self) -> CycleResult | None:
+        """One cycle: evaluate, tell people about what changed, escalate what nobody acked, deliver."""
+        result = None
         try:
             result = self.engine.cycle()
+            self.dispatcher.on_changes(result.changed, result.now_ns)
         except StoreError as e:  # the store is away: try again next cycle, alarms stay as they are
             event(log, "cycle_skipped", logging.WARNING, error=str(e)[:300])
-            return None
+        now = time.time_ns()
+        self.dispatcher.escalate(now)
+        self.dispatcher.deliver(now)
         self.cycles += 1
         return result
 
@@ -66,16 +76,27 @@ class Analytics:
         if self.client is not None:
             self.client.loop_stop()
             self.client.disconnect()
+        self.dispatcher.close()
 
 
 def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
+    """Everything the service needs, in order; nothing is contacted until `run`."""
     site = site_for(settings)
     store = open_store(settings.store_url)
     records = Records.open(settings)
-    engine = Engine(site, store, records, AlarmBook(records))
+    book = AlarmBook(records)
+    engine = Engine(site, store, records, book)
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
-    return Analytics(settings, engine, client)
+    cfg = settings.notify
+    alerts = AlertPublisher(client, settings.mqtt_prefix, site.id) if client is not None and cfg.mqtt_alerts else None
+    channels = build_channels(cfg, httpx.Client(timeout=cfg.timeout_s))
+    dispatcher = Dispatcher(site, People(records), Outbox(records), book, channels, cfg,
+                            escalation_for(site.escalation), alerts)
+    if cfg.link_secret is None:
+        event(log, "no_link_secret", logging.WARNING,
+              hint="set ORCHARD_NOTIFY__LINK_SECRET so messages carry read/ack links")
+    return Analytics(settings, engine, dispatcher, client)
 
 
 def run_analytics(settings: Settings) -> None:

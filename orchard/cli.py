@@ -46,12 +46,11 @@ def ingest() -> None:
 @app.command()
 def analytics() -> None:
     """Run the analytics service: the kiwifruit rule pack and device health checks, raising and clearing alarms."""
-    from analytics.engine import RuleConfigError
     from analytics.service import run_analytics
 
     try:
         run_analytics(load_settings())
-    except RuleConfigError as e:
+    except ValueError as e:  # the site file's [rules] or [escalation] (the message says what to fix)
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
 

@@ -110,6 +110,10 @@ class Site(BaseModel):
         default_factory=dict, description="Rule pack settings by rule type ([rules.spring_frost] temp_c = -2.0), "
         "with per-plot overrides under `plots` ([rules.spring_frost.plots.p05] temp_c = -1.0); checked by analytics.")
 
+    escalation: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Escalation per severity ([escalation.critical] next_after_min = [5, 15], "
+        "repeat_min = 10); checked by analytics.")
+
     @model_validator(mode="after")
     def _consistent(self) -> Site:
         ids = [p.id for p in self.plots]
@@ -182,7 +186,8 @@ def load_site(path: Path) -> Site:
         info = raw.get("site", {})
         plots_path = path.parent / info.get("plots_file", "plots.geojson")
         plots = plots_from_geojson(json.loads(plots_path.read_text(encoding="utf-8")))
-        return Site(site=info, plots=plots, devices=raw.get("devices", []), rules=raw.get("rules", {}))
+        return Site(site=info, plots=plots, devices=raw.get("devices", []), rules=raw.get("rules", {}),
+                    escalation=raw.get("escalation", {}))
     except FileNotFoundError as e:
         raise SiteError(f"站点配置文件不存在 / site file missing: {e.filename}") from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as e:
