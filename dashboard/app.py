@@ -50,7 +50,9 @@ pages = [
     st.Page("pages/command_center.py", title=v.t("nav.command_center"), icon="🛰️", url_path="command-center",
             default=True),
     st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
+    st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
     st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"),
+    st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt", visibility="hidden"),
 ]
 nav = st.navigation(pages, position="hidden" if v.kiosk else "sidebar")
 st.html(KIOSK_CSS if v.kiosk else BASE_CSS)

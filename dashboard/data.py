@@ -14,7 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import shell
+from orchard.alarms import AlarmBook
 from orchard.catalogue import CATALOGUE, TELEMETRY
+from orchard.models import Alarm
 from orchard.store.base import Aggregate, Where
 
 TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query
@@ -211,6 +213,12 @@ def dead_letters(since_ns: int, until_ns: int, device: str | None = None, kind: 
 def dead_letter_counts() -> pd.DataFrame:
     counts = shell.records().dead_letter_counts()
     return pd.DataFrame([(d or "", k, n) for (d, k), n in counts.items()], columns=["device", "kind", "count"])
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def active_alarms() -> list[Alarm]:
+    """Active alarms, worst first (the analytics service raises and clears them)."""
+    return AlarmBook(shell.records()).active()
 
 
 def clear() -> None:

@@ -24,7 +24,7 @@ from analytics.notify.channels import AlertPublisher, Channel, DeliveryError
 from analytics.notify.compose import compose, link_for
 from orchard.alarms import AlarmBook
 from orchard.logs import event
-from orchard.models import Alarm
+from orchard.models import DEVICE_TYPES, Alarm
 from orchard.outbox import Notification, Outbox
 from orchard.people import People, Role, User
 from orchard.settings import NotifySettings
@@ -32,7 +32,6 @@ from orchard.site import Site
 
 log = logging.getLogger("orchard.notify")
 NS = 1_000_000_000
-DEVICE_TYPES = frozenset({"device_offline", "low_battery", "stuck_value", "spike", "neighbour_disagreement"})
 CROP_CHAIN: tuple[Role, ...] = ("farmer", "adviser", "center")
 DEVICE_CHAIN: tuple[Role, ...] = ("adviser", "center")
 

@@ -8,12 +8,14 @@ import streamlit as st
 
 from dashboard import charts, data, shell
 from dashboard.risk import LEVELS, Risk, plot_risk
+from orchard.alarms import alarm_text
 from orchard.catalogue import CATALOGUE
 from orchard.store import StoreError
 
 v = shell.view()
 site = shell.site()
 cfg = shell.settings().dashboard
+ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 
 def hover_text(plot_id: str, readings: dict[str, float], risk: Risk, newest_ns: int | None) -> str:
@@ -25,7 +27,9 @@ def hover_text(plot_id: str, readings: dict[str, float], risk: Risk, newest_ns: 
             spec = CATALOGUE[f]
             lines.append(f"{spec.zh if v.lang == 'zh' else spec.en}: {readings[f]:.1f} {spec.unit}")
     lines.append(v.t("cc.hover_updated", time=v.fmt_time(newest_ns)))
-    lines += [f"⚠ {v.t(k, **params)}" for k, params in risk.reasons]
+    lines += [f"⚠ {alarm_text(a, v.lang, site).title}" for a in risk.alarms]
+    if risk.level == "unknown":
+        lines.append(f"⚠ {v.t('risk.no_data')}")
     return "<br>".join(lines)
 
 
@@ -36,13 +40,14 @@ def live() -> None:
         latest = data.latest()
         last24 = data.last_24h()
         strip_df = data.hourly_by_plot(data.KEY_READINGS)
+        active = data.active_alarms()
     except StoreError as e:
         st.error(v.t("common.store_down", error=str(e)[:200]))
         return
     readings = data.plot_readings(latest)
     newest_by_plot = latest.groupby("plot")["time_ns"].max().to_dict() if not latest.empty else {}
-    risks = {p.id: plot_risk(p, readings.get(p.id, {}),
-                             now - newest_by_plot.get(p.id, 0) <= data.stale_after_ns(plot=p.id)) for p in site.plots}
+    risks = {p.id: plot_risk(p.id, active, now - newest_by_plot.get(p.id, 0) <= data.stale_after_ns(plot=p.id))
+             for p in site.plots}
 
     clock = datetime.now(site.tz).strftime("%Y-%m-%d %H:%M")
     st.caption(v.t("cc.updated", time=clock, every=cfg.refresh_s))
@@ -87,16 +92,18 @@ def live() -> None:
                               (("red", "🟥"), ("yellow", "🟨"), ("green", "🟩"), ("unknown", "⬜"))))
     with right:
         st.subheader(v.t("cc.attention"))
-        flagged = sorted((p for p in site.plots if risks[p.id].level != "green"),
-                         key=lambda p: LEVELS.index(risks[p.id].level))
-        if not flagged:
+        if not active:
             st.success(v.t("cc.all_green"))
-        for p in flagged[:10]:
-            r = risks[p.id]
-            icon = {"red": "🟥", "yellow": "🟨", "unknown": "⬜"}[r.level]
-            reasons = "；".join(v.t(key, **params) for key, params in r.reasons) if v.lang == "zh" else \
-                "; ".join(v.t(key, **params) for key, params in r.reasons)
-            st.markdown(f"{icon} **{p.label(v.lang)}** ({p.owner}) — {reasons}")
+        for a in active[:10]:
+            words = alarm_text(a, v.lang, site)
+            where = site.plot_label(a.plot, v.lang) if a.plot else a.source
+            ack = v.t("cc.acked", who=a.acked_by) if a.acked else v.t("cc.unacked")
+            st.markdown(f"{ICONS[a.severity]} **{words.title}** · {where} · {v.age(a.started_ns, now)} · {ack}")
+        if len(active) > 10:
+            st.caption(v.t("cc.more_alarms", n=len(active) - 10))
+        unknown = [p for p in site.plots if risks[p.id].level == "unknown"]
+        if unknown:
+            st.markdown(f"⬜ {v.t('cc.no_data_plots')}: " + ", ".join(p.label(v.lang) for p in unknown))
         if offline_ids:
             st.markdown(f"📡 {v.t('cc.offline_devices')}: " + ", ".join(offline_ids[:12]))
 

@@ -153,3 +153,80 @@ def test_devices_page_reject_in_english(run_app: RunApp, tmp_path_factory: pytes
     assert {x.device: x.status for x in records.devices()}["intruder"] == "rejected"
     assert at.success[0].value == "No devices waiting for approval."
     records.close()
+
+
+def frosty(d: object) -> tuple[Records, int]:
+    """A critical frost on p01 and an offline device, as the analytics service would have raised them."""
+    from orchard.alarms import AlarmBook
+    from orchard.models import Signal
+
+    records = Records.in_data_dir(d)  # type: ignore[arg-type]
+    book = AlarmBook(records)
+    now = time.time_ns()
+    frost, _ = book.fire(Signal("sunzigou", "plot:p01", "spring_frost", "critical", "alarm.spring_frost_text",
+                                {"plot": "p01", "temp_c": -2.1, "threshold_c": -1.5, "minutes": 35}, "p01"), now)
+    book.fire(Signal("sunzigou", "device:sp-p03", "device_offline", "warning", "alarm.device_offline_text",
+                     {"device": "sp-p03", "minutes": 12, "plot": "p03"}, "p03", "sp-p03"), now)
+    return records, frost.id
+
+
+def test_command_center_codes_come_from_active_alarms(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
+    d = tmp_path_factory.mktemp("alarmed")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0.1, time.time())
+    frosty(d)
+    at = run_app(seeded)
+    m = metrics(at)
+    assert (m["🟥 红码地块"], m["🟩 绿码地块"]) == ("1", "11")  # the device alarm does not colour p03
+    feed = [md.value for md in at.markdown if "春季晚霜冻" in md.value or "设备离线" in md.value]
+    assert len(feed) == 2 and "未确认" in feed[0] and feed[0].startswith("🔴")
+
+
+def test_alarms_page_ack_and_receipts(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.outbox import Outbox
+    from orchard.people import People, User
+
+    d = tmp_path_factory.mktemp("alarms-page")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0.1, time.time())
+    records, frost_id = frosty(d)
+    People(records).upsert(User("wang", "王建国", "farmer", channels=("dingtalk",)))
+    outbox = Outbox(records)
+    (nid,) = outbox.queue(frost_id, [("wang", "dingtalk")], 0, "alarm", time.time_ns())
+    outbox.sent(nid, time.time_ns())
+    at = run_app(seeded, "alarms")
+    assert at.title[0].value == "预警与工单"
+    receipts = at.dataframe[0].value
+    assert receipts.iloc[0]["人员"] == "wang" and receipts.iloc[0]["阅读时间"] == "未读"
+    at.selectbox(key="alarms_me").set_value("wang").run()
+    at.button(key=f"ack_{frost_id}").click().run()
+    from orchard.alarms import AlarmBook
+
+    assert AlarmBook(records).get(frost_id).acked_by == "wang"
+    assert [e.action for e in AlarmBook(records).events(frost_id)] == ["raised", "acked"]
+
+
+@pytest.mark.parametrize("link", ["valid", "expired", "tampered"])
+def test_receipt_link_records_the_read_and_offers_ack(link: str, run_app: RunApp, monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.alarms import AlarmBook
+    from orchard.links import sign
+    from orchard.outbox import Outbox
+    from orchard.people import People, User
+
+    monkeypatch.setenv("ORCHARD_NOTIFY__LINK_SECRET", "s3cret")
+    d = tmp_path_factory.mktemp("receipt")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
+    records, frost_id = frosty(d)
+    People(records).upsert(User("wang", "王建国", "farmer", channels=("dingtalk",)))
+    (nid,) = Outbox(records).queue(frost_id, [("wang", "dingtalk")], 0, "alarm", time.time_ns())
+    expires = int(time.time()) + (-5 if link == "expired" else 3600)
+    token = sign(nid, expires, "s3cret" if link != "tampered" else "guess")
+    at = run_app(seeded, "receipt", t=token)
+    read = Outbox(records).get(nid)
+    assert read is not None
+    if link != "valid":
+        assert at.error and ("过期" in at.error[0].value if link == "expired" else "无效" in at.error[0].value)
+        assert read.read_ns is None
+        return
+    assert read.read_ns is not None and "春季晚霜冻" in at.title[0].value
+    at.button(key="receipt_ack").click().run()
+    assert AlarmBook(records).get(frost_id).acked_by == "wang"

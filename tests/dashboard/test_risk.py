@@ -1,35 +1,38 @@
-"""The interim red/yellow/green code, table-driven."""
+"""A plot's code comes from its active crop alarms: the worst wins; device alarms and info do not colour it;
+no recent data is grey, never green."""
 
 from __future__ import annotations
 
 import pytest
 
 from dashboard.risk import plot_risk
-from orchard.settings import Settings
-from orchard.site import site_for
+from orchard.models import Alarm
 
-PLOT = site_for(Settings()).plots[0]  # field capacity 34.6 %, wilting point 12.5 %
-MOIST = 30.0  # 80 % of available water
+T = 1_773_000_000 * 10**9
 
 
-@pytest.mark.parametrize(("readings", "level", "reasons"), [
-    ({"air_temp_c": 12.0, "rh_pct": 60.0, "soil_vwc_pct": MOIST}, "green", []),
-    ({"air_temp_c": -2.0, "rh_pct": 90.0}, "red", ["risk.frost"]),
-    ({"air_temp_c": 2.0, "rh_pct": 50.0}, "yellow", ["risk.wet_bulb"]),
-    ({"air_temp_c": 36.0, "rh_pct": 30.0}, "red", ["risk.heat"]),
-    ({"air_temp_c": 33.0, "rh_pct": 30.0}, "yellow", ["risk.warm"]),
-    ({"air_temp_c": 15.0, "rh_pct": 92.0}, "yellow", ["risk.psa_weather"]),
-    ({"soil_vwc_pct": 20.0}, "red", ["risk.dry"]),
-    ({"soil_vwc_pct": 26.0}, "yellow", ["risk.drying"]),
-    ({"soil_vwc_pct": 41.0}, "yellow", ["risk.waterlogged"]),
-    ({"wind_gust_ms": 22.0}, "red", ["risk.gale"]),
-    ({"wind_gust_ms": 15.0, "soil_vwc_pct": 20.0}, "red", ["risk.dry", "risk.windy"]),
-    ({}, "unknown", ["risk.no_data"]),
+def alarm(type_: str, severity: str, plot: str = "p01", cleared: bool = False) -> Alarm:
+    return Alarm(1, "s", f"plot:{plot}", type_, severity, plot, None, T, T, T if cleared else None, None, None, None,
+                 f"alarm.{type_}_text", {})
+
+
+@pytest.mark.parametrize(("alarms", "fresh", "level"), [
+    ([], True, "green"),
+    ([], False, "unknown"),
+    ([alarm("spring_frost", "critical")], True, "red"),
+    ([alarm("heat", "major")], True, "red"),
+    ([alarm("psa_risk", "warning")], True, "yellow"),
+    ([alarm("psa_risk", "warning"), alarm("wind", "major")], True, "red"),
+    ([alarm("spring_frost", "critical")], False, "red"),  # an alarm raised before the data stopped still stands
+    ([alarm("spring_frost", "critical", cleared=True)], True, "green"),
+    ([alarm("spring_frost", "critical", plot="p02")], True, "green"),
+    ([alarm("device_offline", "warning")], True, "green"),
+    ([alarm("spike", "info")], True, "green"),
 ])
-def test_plot_risk(readings: dict[str, float], level: str, reasons: list[str]) -> None:
-    r = plot_risk(PLOT, readings, fresh=True)
-    assert (r.level, [k for k, _ in r.reasons]) == (level, reasons)
+def test_plot_code(alarms: list[Alarm], fresh: bool, level: str) -> None:
+    assert plot_risk("p01", alarms, fresh).level == level
 
 
-def test_stale_data_is_unknown_not_green() -> None:
-    assert plot_risk(PLOT, {"air_temp_c": 12.0}, fresh=False).level == "unknown"
+def test_the_alarms_behind_the_code_are_kept_for_the_map() -> None:
+    r = plot_risk("p01", [alarm("psa_risk", "warning"), alarm("device_offline", "warning")], True)
+    assert [a.type for a in r.alarms] == ["psa_risk"]

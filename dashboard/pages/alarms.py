@@ -1,0 +1,87 @@
+"""预警: active alarms and those still waiting for an ack; acknowledge, assign, comment, silence; per alarm the
+read-receipt matrix (who was sent what, through which channel, who read it) and the audit trail."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import shell
+from orchard.alarms import AlarmBook, alarm_text
+from orchard.outbox import Outbox
+from orchard.people import People
+
+v = shell.view()
+site = shell.site()
+records = shell.records()
+book, outbox, people = AlarmBook(records), Outbox(records), People(records)
+ICON = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
+
+st.title(v.t("alarms.title"))
+users = people.all()
+# Until sign-in lands (the access-control issue), the person acting names themselves here.
+me = st.selectbox(v.t("alarms.me"), [u.name for u in users], index=None, key="alarms_me",
+                  format_func=lambda n: next((f"{u.display} ({v.t('alarms.role_' + u.role)})" for u in users
+                                              if u.name == n), n))
+alarms = book.needing_attention()
+plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots], key="alarms_plots",
+                       format_func=lambda p: site.plot_label(p, v.lang))
+if plots:
+    alarms = [a for a in alarms if a.plot in plots]
+if not alarms:
+    st.success(v.t("alarms.none"))
+
+for a in alarms:
+    words = alarm_text(a, v.lang, site)
+    state = v.t("alarms.active") if a.active else v.t("alarms.cleared")
+    ack = v.t("alarms.acked_by", who=a.acked_by or "") if a.acked else v.t("alarms.unacked")
+    where = site.plot_label(a.plot, v.lang) if a.plot else a.source
+    with st.expander(f"{ICON.get(a.severity, '')} {words.severity} · {words.title} · {where} · {state} · {ack}",
+                     expanded=a.severity == "critical" and not a.acked):
+        st.markdown(words.text)
+        st.caption(f"{v.t('alarms.since', time=v.fmt_time(a.started_ns))} · {words.advice}")
+        c1, c2, c3 = st.columns(3)
+        if not a.acked and c1.button(v.t("alarms.ack"), key=f"ack_{a.id}", disabled=me is None):
+            book.ack(a.id, str(me), time.time_ns())
+            st.rerun()
+        assignee = c2.selectbox(v.t("alarms.assign"), [u.name for u in users if u.role in ("adviser", "farmer")],
+                                index=None, key=f"assign_{a.id}", disabled=me is None)
+        if assignee and assignee != a.assignee:
+            book.assign(a.id, assignee, str(me), time.time_ns())
+            st.rerun()
+        with c3.popover(v.t("alarms.silence"), disabled=me is None):
+            hours = st.number_input(v.t("alarms.silence_hours"), 1, 72, 4, key=f"sil_h_{a.id}")
+            reason = st.text_input(v.t("alarms.silence_reason"), key=f"sil_r_{a.id}")
+            if st.button(v.t("alarms.silence_go"), key=f"sil_{a.id}", disabled=not reason.strip()):
+                now = time.time_ns()
+                book.silence(plot=a.plot, device=a.device, rule=a.type, starts_ns=now,
+                             ends_ns=now + int(hours * 3600e9), reason=reason, created_by=str(me), now_ns=now)
+                st.success(v.t("alarms.silenced", until=(datetime.now(site.tz) + timedelta(hours=hours))
+                               .strftime("%m-%d %H:%M")))
+        note = st.text_input(v.t("alarms.comment"), key=f"comment_{a.id}", disabled=me is None)
+        if note and st.button(v.t("alarms.comment_go"), key=f"comment_go_{a.id}"):
+            book.comment(a.id, str(me), note, time.time_ns())
+            st.rerun()
+
+        sent = outbox.for_alarm(a.id)
+        st.markdown(f"**{v.t('alarms.receipts')}**")
+        if not sent:
+            st.caption(v.t("alarms.no_receipts"))
+        else:
+            st.dataframe(pd.DataFrame([{
+                v.t("alarms.col_who"): n.user, v.t("alarms.col_channel"): n.channel,
+                v.t("alarms.col_kind"): v.t(f"alarms.kind_{n.kind}"),
+                v.t("alarms.col_status"): v.t(f"alarms.status_{n.status}"),
+                v.t("alarms.col_sent"): v.fmt_time(n.sent_ns),
+                v.t("alarms.col_read"): v.fmt_time(n.read_ns) if n.read_ns else v.t("alarms.not_read"),
+                v.t("alarms.col_error"): n.last_error or "",
+            } for n in sent]), hide_index=True, width="stretch")
+        st.markdown(f"**{v.t('alarms.trail')}**")
+        st.dataframe(pd.DataFrame([{
+            v.t("alarms.col_time"): v.fmt_time(e.time_ns), v.t("alarms.col_who"): e.actor,
+            v.t("alarms.col_action"): v.t(f"alarms.action_{e.action}"),
+            v.t("alarms.col_detail"): ", ".join(f"{k}={x}" for k, x in e.detail.items() if k != "details"),
+        } for e in book.events(a.id)]), hide_index=True, width="stretch")

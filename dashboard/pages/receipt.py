@@ -1,0 +1,55 @@
+"""回执: where a recipient's personal link lands. Opening it records the read; the button acknowledges.
+
+The link's signed token names the notification (and so the person and the alarm); nothing else from the URL is
+trusted. An expired or altered link says so and records nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from dashboard import shell
+from orchard.alarms import AlarmBook, alarm_text
+from orchard.links import LinkError, verify
+from orchard.outbox import Outbox
+from orchard.people import People
+
+v = shell.view()
+site = shell.site()
+cfg = shell.settings().notify
+records = shell.records()
+
+token = st.query_params.get("t", "")
+if cfg.link_secret is None or not token:
+    st.error(v.t("receipt.no_link"))
+    st.stop()
+try:
+    nid = verify(token, cfg.link_secret.get_secret_value(), time.time())
+except LinkError as e:
+    st.error(v.t(f"receipt.{e.reason}"))
+    st.stop()
+
+outbox, book = Outbox(records), AlarmBook(records)
+note = outbox.read(nid, time.time_ns())
+if note is None:
+    st.error(v.t("receipt.tampered"))
+    st.stop()
+person = People(records).get(note.user)
+lang = person.lang if person and "lang" not in st.query_params else v.lang
+alarm = book.get(note.alarm_id)
+words = alarm_text(alarm, lang, site)
+
+st.title(f"{words.title} · {site.plot_label(alarm.plot, lang) if alarm.plot else alarm.source}")
+st.markdown(f"**{words.severity}** — {words.text}")
+st.markdown(f"**{v.t('receipt.since')}** {v.fmt_time(alarm.started_ns)}")
+st.info(words.advice)
+who = person.display if person else note.user
+if alarm.acked:
+    st.success(v.t("receipt.acked_by", who=alarm.acked_by or "", time=v.fmt_time(alarm.acked_ns)))
+elif st.button(v.t("receipt.ack", who=who), type="primary", key="receipt_ack"):
+    book.ack(alarm.id, note.user, time.time_ns())
+    st.success(v.t("receipt.thanks"))
+if not alarm.active:
+    st.caption(v.t("receipt.cleared", time=v.fmt_time(alarm.cleared_ns)))
