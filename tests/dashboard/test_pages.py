@@ -170,7 +170,8 @@ def frosty(d: object) -> tuple[Records, int]:
     return records, frost.id
 
 
-def test_command_center_codes_come_from_active_alarms(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_command_center_codes_come_from_active_alarms(run_app: RunApp,
+                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
     d = tmp_path_factory.mktemp("alarmed")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0.1, time.time())
     frosty(d)
