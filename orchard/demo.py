@@ -1,7 +1,8 @@
 """`orchard demo`: the whole system on one machine, no Docker, no system packages.
 
 Order: embedded broker (unless ORCHARD_MQTT_URL is set) -> backfill of the store (SQLite unless ORCHARD_STORE_URL
-is set) -> ingest -> live simulator -> dashboard. Each runs as its own `orchard <service>` process, as in
+is set) -> demo people (each plot's owner as a farmer, an adviser, the command center; messages to their in-app
+inbox) -> ingest -> live simulator -> analytics -> dashboard. Each runs as its own `orchard <service>` process, as in
 production; Ctrl-C stops them all, newest first.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,6 +20,28 @@ import time
 from pathlib import Path
 
 from orchard.localservers import free_port
+from orchard.people import People, User
+from orchard.records import Records
+from orchard.settings import Settings
+from orchard.site import site_for
+
+
+def demo_people(settings: Settings) -> None:
+    """Each plot's owner as a farmer, one adviser covering every plot, one command-center user; inbox only."""
+    site = site_for(settings)
+    records = Records.open(settings)
+    people = People(records)
+    for p in site.plots:
+        name = f"farmer-{p.id}"
+        if people.get(name) is None:
+            people.upsert(User(name, p.owner, "farmer"))
+            people.set_plots(name, [p.id], "owns")
+    if people.get("adviser") is None:
+        people.upsert(User("adviser", "农技员 李明", "adviser"))
+        people.set_plots("adviser", [p.id for p in site.plots], "covers")
+    if people.get("center") is None:
+        people.upsert(User("center", "村指挥中心", "center"))
+    records.close()
 
 
 def _port_free(port: int) -> bool:
@@ -45,6 +69,8 @@ def run_demo(*, port: int, backfill_days: int) -> None:
     env["ORCHARD_DATA_DIR"] = str(data_dir)
     env.setdefault("ORCHARD_STORE_URL", f"sqlite:///{data_dir}/timeseries.sqlite")
     env.setdefault("ORCHARD_UNKNOWN_DEVICES", "accept")
+    env.setdefault("ORCHARD_NOTIFY__PUBLIC_URL", f"http://localhost:{port}")
+    env.setdefault("ORCHARD_NOTIFY__LINK_SECRET", secrets.token_urlsafe(24))  # links of this demo run only
     orchard = [sys.executable, "-m", "orchard"]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = threading.Event()
@@ -72,8 +98,10 @@ def run_demo(*, port: int, backfill_days: int) -> None:
             code = subprocess.call([*orchard, "simulate", "--backfill-days", str(backfill_days)], env=env)
             if code != 0:
                 raise SystemExit(f"回填失败 / backfill failed (exit {code})")
+        demo_people(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
         spawn("ingest", "ingest")
         spawn("simulate", "simulate")
+        spawn("analytics", "analytics")
         spawn("dashboard", "dashboard", "--port", str(port))
         print(f"\n智慧果园指挥中心已启动 / command center running: http://localhost:{port}\n"
               f"MQTT: {env['ORCHARD_MQTT_URL']}  store: {env['ORCHARD_STORE_URL']}\n按 Ctrl-C 停止 / Ctrl-C stops",

@@ -64,7 +64,8 @@ class LowBattery(DeviceRule):
 
 class StuckConfig(RuleConfig):
     minutes: float = Field(120, description="The same value for this long means a stuck sensor.")
-    fields: tuple[str, ...] = Field(("air_temp_c", "rh_pct", "soil_vwc_pct"), description="Readings checked.")
+    fields: tuple[str, ...] = Field(("air_temp_c", "rh_pct"), description="Readings checked (they always move "
+                                    "within two hours; soil moisture may rightly stay put for a day).")
 
 
 @register
