@@ -25,10 +25,11 @@ from analytics.stages import stage
 from orchard.alarms import AlarmBook
 from orchard.catalogue import CATALOGUE, TELEMETRY
 from orchard.logs import event
-from orchard.models import Alarm
+from orchard.models import Alarm, Signal
 from orchard.records import Records
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
+from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
 NS = 1_000_000_000
@@ -87,8 +88,8 @@ class CycleResult:
 
 class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
-                 rules: Mapping[str, type[Rule]] | None = None) -> None:
-        self.site, self.store, self.records, self.book = site, store, records, book
+                 rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None) -> None:
+        self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
         classes = dict(rules) if rules is not None else dict(load())
         self.configs = configs_for(site, classes)
         self.rules = {name: cls() for name, cls in classes.items()}
@@ -156,11 +157,26 @@ class Engine:
                 if isinstance(rule, DeviceRule):
                     verdicts += self._run(rule, name, d.plot, data_d, now_ns, result, context)
 
+        verdicts += self._overdue_orders(now_ns)
         self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
         result.seconds = time.perf_counter() - t0
         event(log, "cycle", seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
               held=result.held, muted=result.muted, errors=sum(result.errors.values()))
         return result
+
+    def _overdue_orders(self, now_ns: int) -> list[Verdict]:
+        """A work order past its state's SLA raises an alarm for the command center; moving on clears it."""
+        if self.orders is None:
+            return []
+        late = {wo.id: wo for wo in self.orders.overdue(now_ns)}
+        out = [Verdict(f"work_order:{wo.id}", "work_order_overdue", "fire", Signal(
+            self.site.id, f"work_order:{wo.id}", "work_order_overdue", "warning", "alarm.work_order_overdue_text",
+            {"id": wo.id, "title": wo.title, "state": wo.state, "assignee": wo.assignee or "-",
+             "overdue_h": round((now_ns - (wo.due_ns or now_ns)) / NS / 3600, 1)}, wo.plot)) for wo in late.values()]
+        for a in self.book.active():
+            if a.type == "work_order_overdue" and int(a.source.split(":")[1]) not in late:
+                out.append(Verdict(a.source, a.type, "clear"))
+        return out
 
     def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData, now_ns: int,
              result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:

@@ -14,8 +14,9 @@ from paho.mqtt.client import Client, MQTTMessage
 from analytics.engine import CycleResult, Engine
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.dispatch import Dispatcher, escalation_for
-from orchard.alarms import AlarmBook
+from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
+from orchard.models import DEVICE_TYPES
 from orchard.mqtt import connect_to, make_client
 from orchard.outbox import Outbox
 from orchard.people import People
@@ -23,6 +24,7 @@ from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
 from orchard.store import StoreError, open_store
+from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
 
@@ -53,6 +55,7 @@ class Analytics:
         try:
             result = self.engine.cycle()
             self.dispatcher.on_changes(result.changed, result.now_ns)
+            self.open_work_orders(result)
         except StoreError as e:  # the store is away: try again next cycle, alarms stay as they are
             event(log, "cycle_skipped", logging.WARNING, error=str(e)[:300])
         now = time.time_ns()
@@ -60,6 +63,20 @@ class Analytics:
         self.dispatcher.deliver(now)
         self.cycles += 1
         return result
+
+    def open_work_orders(self, result: CycleResult) -> None:
+        """A newly raised alarm of an auto-open severity gets a work order for the plot's adviser."""
+        orders = self.engine.orders
+        if orders is None:
+            return
+        for alarm, change in result.changed:
+            if (change == "raised" and alarm.severity in self.settings.analytics.work_order_severities
+                    and alarm.type not in DEVICE_TYPES and alarm.plot and not orders.for_alarm(alarm.id)):
+                advisers = self.dispatcher.people.for_plot(alarm.plot, "adviser")
+                words = alarm_text(alarm, "zh", self.engine.site)
+                orders.open(plot=alarm.plot, title=words.title, description=words.text, created_by="system",
+                            now_ns=result.now_ns, source="alarm", alarm_id=alarm.id,
+                            assignee=advisers[0].name if advisers else None)
 
     def run(self) -> None:
         cfg = self.settings.analytics
@@ -85,7 +102,7 @@ def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
     store = open_store(settings.store_url)
     records = Records.open(settings)
     book = AlarmBook(records)
-    engine = Engine(site, store, records, book)
+    engine = Engine(site, store, records, book, orders=WorkOrders(records, settings.data_dir / "photos"))
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     cfg = settings.notify

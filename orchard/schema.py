@@ -144,3 +144,38 @@ notifications = Table(
     Index("notifications_due", "status", "next_try_ns"),
     Index("notifications_alarm", "alarm_id", "user"),
 )
+
+# -- work orders (工单) ----------------------------------------------------------------------------------------
+work_orders = Table(
+    "work_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, ForeignKey("alarms.id", ondelete="SET NULL")),
+    Column("plot", Text),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("source", Text, nullable=False),  # alarm | manual | photo
+    Column("state", Text, nullable=False),  # new | assigned | accepted | on_site | resolved | follow_up | closed
+    Column("assignee", Text),
+    Column("created_by", Text, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("state_since_ns", BigInteger, nullable=False),
+    Column("due_ns", BigInteger),  # the current state's SLA deadline; NULL once closed
+    Column("closed_ns", BigInteger),
+    Index("work_orders_state", "state", "due_ns"),
+)
+
+work_order_events = Table(
+    "work_order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("work_order_id", Integer, ForeignKey("work_orders.id", ondelete="CASCADE"), nullable=False),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("from_state", Text),
+    Column("to_state", Text),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("photo", Text),  # path under the data dir
+    Column("photo_kind", Text),  # before | after | report
+    Index("work_order_events_wo", "work_order_id", "time_ns"),
+)

@@ -63,6 +63,8 @@ class AnalyticsSettings(BaseModel):
     every_s: float = Field(60, gt=0, description="Evaluate the rule pack at least this often.")
     min_gap_s: float = Field(5, ge=0, description="New data triggers a cycle, but not sooner than this after the "
                              "last one (a burst of messages is one cycle).")
+    work_order_severities: tuple[str, ...] = Field(("critical",), description="A crop alarm raised at one of these "
+                                                   "severities opens a work order for the plot's adviser.")
 
 
 class NotifySettings(BaseModel):

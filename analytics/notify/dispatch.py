@@ -34,6 +34,7 @@ log = logging.getLogger("orchard.notify")
 NS = 1_000_000_000
 CROP_CHAIN: tuple[Role, ...] = ("farmer", "adviser", "center")
 DEVICE_CHAIN: tuple[Role, ...] = ("adviser", "center")
+CENTER_CHAIN: tuple[Role, ...] = ("center",)
 
 
 class Escalation(BaseModel):
@@ -77,7 +78,8 @@ class Dispatcher:
     # -- routing ----------------------------------------------------------------------------------------------
     def chain(self, alarm: Alarm) -> list[list[User]]:
         """The stages that have someone in them, in order."""
-        roles = DEVICE_CHAIN if alarm.type in DEVICE_TYPES else CROP_CHAIN
+        roles = (CENTER_CHAIN if alarm.type == "work_order_overdue" else DEVICE_CHAIN if alarm.type in DEVICE_TYPES
+                 else CROP_CHAIN)
         stages = [self.people.for_plot(alarm.plot, role) for role in roles]
         return [s for s in stages if s]
 

@@ -31,6 +31,7 @@ DYNAMIC = (
     + [f"alarm.severity_{s}" for s in SEVERITIES]
     + [f"alarm.{rule}{part}" for rule in load() for part in ("", "_text", "_advice")]
     + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text", "alarm.device_offline_never_text"]
+    + [f"alarm.work_order_overdue{part}" for part in ("", "_advice")]
     + [f"alarms.role_{r}" for r in ROLES]
     + [f"alarms.kind_{k}" for k in ("alarm", "reminder", "cleared")]
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
