@@ -51,6 +51,7 @@ pages = [
             default=True),
     st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
     st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
+    st.Page("pages/report.py", title=v.t("nav.report"), icon="📷", url_path="report"),
     st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"),
     st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt", visibility="hidden"),
 ]

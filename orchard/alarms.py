@@ -8,6 +8,7 @@ audit event in the same transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -162,6 +163,13 @@ class AlarmBook:
         stmt = select(A).where((A.c.cleared_ns.is_(None)) | (A.c.acked_ns.is_(None)))
         with self.engine.connect() as conn:
             return [_alarm(r) for r in conn.execute(stmt.order_by(A.c.started_ns.desc()))]
+
+    def recent(self, days: float, now_ns: int | None = None) -> list[Alarm]:
+        """Alarms that started in the last `days`, newest first (for KPIs and history)."""
+        since = (now_ns if now_ns is not None else time.time_ns()) - int(days * 86400e9)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(A).where(A.c.started_ns >= since).order_by(A.c.started_ns.desc()))
+            return [_alarm(r) for r in rows]
 
     def events(self, alarm_id: int) -> list[AlarmEvent]:
         stmt = select(E).where(E.c.alarm_id == alarm_id).order_by(E.c.time_ns, E.c.id)

@@ -9,15 +9,18 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import shell
+from dashboard import board, shell
 from orchard.alarms import AlarmBook, alarm_text
+from orchard.models import Alarm
 from orchard.outbox import Outbox
 from orchard.people import People
+from orchard.workorders import WorkOrders
 
 v = shell.view()
 site = shell.site()
 records = shell.records()
 book, outbox, people = AlarmBook(records), Outbox(records), People(records)
+orders = WorkOrders(records, shell.settings().data_dir / "photos")
 ICON = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 st.title(v.t("alarms.title"))
@@ -31,10 +34,13 @@ plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots], key="ala
                        format_func=lambda p: site.plot_label(p, v.lang))
 if plots:
     alarms = [a for a in alarms if a.plot in plots]
-if not alarms:
-    st.success(v.t("alarms.none"))
+tab_alarms, tab_orders, tab_kpi = st.tabs([v.t("alarms.tab_alarms"), v.t("wo.tab"), v.t("wo.tab_kpi")])
+with tab_alarms:
+    if not alarms:
+        st.success(v.t("alarms.none"))
 
-for a in alarms:
+
+def show_alarm(a: Alarm) -> None:
     words = alarm_text(a, v.lang, site)
     state = v.t("alarms.active") if a.active else v.t("alarms.cleared")
     ack = v.t("alarms.acked_by", who=a.acked_by or "") if a.acked else v.t("alarms.unacked")
@@ -61,6 +67,15 @@ for a in alarms:
                              ends_ns=now + int(hours * 3600e9), reason=reason, created_by=str(me), now_ns=now)
                 st.success(v.t("alarms.silenced", until=(datetime.now(site.tz) + timedelta(hours=hours))
                                .strftime("%m-%d %H:%M")))
+        existing = orders.for_alarm(a.id)
+        if existing:
+            st.caption(v.t("wo.linked", ids=", ".join(f"#{w.id} ({v.t('wo.state_' + w.state)})" for w in existing)))
+        elif st.button(v.t("wo.open_from_alarm"), key=f"wo_{a.id}", disabled=me is None):
+            advisers = people.for_plot(a.plot, "adviser")
+            orders.open(plot=a.plot, title=words.title, description=words.text, created_by=str(me),
+                        now_ns=time.time_ns(), source="alarm", alarm_id=a.id,
+                        assignee=advisers[0].name if advisers else None)
+            st.rerun()
         note = st.text_input(v.t("alarms.comment"), key=f"comment_{a.id}", disabled=me is None)
         if note and st.button(v.t("alarms.comment_go"), key=f"comment_go_{a.id}"):
             book.comment(a.id, str(me), note, time.time_ns())
@@ -85,3 +100,15 @@ for a in alarms:
             v.t("alarms.col_action"): v.t(f"alarms.action_{e.action}"),
             v.t("alarms.col_detail"): ", ".join(f"{k}={x}" for k, x in e.detail.items() if k != "details"),
         } for e in book.events(a.id)]), hide_index=True, width="stretch")
+
+
+with tab_alarms:
+    for alarm in alarms:
+        show_alarm(alarm)
+
+# -- work orders --
+with tab_orders:
+    board.show(orders, people, site, v, me, plots or None)
+
+with tab_kpi:
+    board.show_kpis(orders, outbox, book, people, site, v)

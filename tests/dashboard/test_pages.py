@@ -231,3 +231,58 @@ def test_receipt_link_records_the_read_and_offers_ack(link: str, run_app: RunApp
     assert read.read_ns is not None and "春季晚霜冻" in at.title[0].value
     at.button(key="receipt_ack").click().run()
     assert AlarmBook(records).get(frost_id).acked_by == "wang"
+
+
+def people_of(records: Records) -> None:
+    from orchard.people import People, User
+
+    people = People(records)
+    people.upsert(User("farmer-p01", "王建国", "farmer"))
+    people.set_plots("farmer-p01", ["p01"], "owns")
+    people.upsert(User("adviser", "李明", "adviser"))
+    people.set_plots("adviser", ["p01", "p02"], "covers")
+
+
+def test_photo_report_opens_a_work_order_for_the_adviser(run_app: RunApp,
+                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.workorders import WorkOrders
+
+    d = tmp_path_factory.mktemp("report")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
+    records = Records.in_data_dir(d)
+    people_of(records)
+    at = run_app(seeded, "report")
+    at.selectbox(key="report_me").set_value("farmer-p01").run()
+    at.button(key="report_send").click().run()
+    assert at.error and "一句话" in at.error[0].value  # nothing written: nothing sent
+    at.text_input(key="report_text").input("叶片有褐色病斑").run()
+    at.button(key="report_send").click().run()
+    assert "李明" in at.success[0].value
+    (wo,) = WorkOrders(records, d / "photos").find()
+    assert (wo.plot, wo.source, wo.state, wo.assignee, wo.created_by) == ("p01", "photo", "assigned", "adviser",
+                                                                          "farmer-p01")
+
+
+def test_work_order_board_steps_and_kpis(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.workorders import WorkOrders
+
+    d = tmp_path_factory.mktemp("board")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
+    records, frost_id = frosty(d)
+    people_of(records)
+    orders = WorkOrders(records, d / "photos")
+    wo = orders.open(plot="p01", title="春季晚霜冻", created_by="system", now_ns=time.time_ns(), source="alarm",
+                     alarm_id=frost_id, assignee="adviser")
+    at = run_app(seeded, "alarms")
+    assert any(f"#{wo.id} 春季晚霜冻" in md.value for md in at.markdown)
+    at.selectbox(key="alarms_me").set_value("adviser").run()
+    at.selectbox(key=f"wo_step_{wo.id}").set_value("accepted").run()
+    at.button(key=f"wo_go_{wo.id}").click().run()
+    assert orders.get(wo.id).state == "accepted"
+    at.selectbox(key=f"wo_step_{wo.id}").set_value("on_site").run()
+    at.button(key=f"wo_go_{wo.id}").click().run()
+    at.selectbox(key=f"wo_step_{wo.id}").set_value("resolved").run()
+    at.button(key=f"wo_go_{wo.id}").click().run()
+    assert at.error and "处理说明" in at.error[0].value  # resolved needs a note or a photo
+    kpi = [df.value for df in at.dataframe if "农技员" in df.value.columns]
+    assert kpi and kpi[0].iloc[0]["农技员"] == "adviser" and kpi[0].iloc[0]["工单数"] == 1

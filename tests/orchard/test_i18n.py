@@ -13,6 +13,7 @@ from orchard import i18n
 from orchard.models import SEVERITIES
 from orchard.people import ROLES
 from orchard.site import VARIETIES
+from orchard.workorders import STATES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Any string literal that looks like "<section>.<name>" for a section of the catalogue: keys are passed to t()
@@ -37,6 +38,9 @@ DYNAMIC = (
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
+    + [f"wo.state_{s}" for s in STATES]
+    + [f"wo.photo_{k}" for k in ("report", "before", "after")]
+    + [f"wo.err_{e}" for e in ("title", "step", "assignee", "evidence", "empty", "missing")]
 )
 
 
