@@ -13,6 +13,7 @@ from paho.mqtt.client import Client, MQTTMessage
 
 from analytics.engine import CycleResult, Engine
 from analytics.notify.channels import AlertPublisher, build_channels
+from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
@@ -30,8 +31,10 @@ log = logging.getLogger("orchard.analytics")
 
 
 class Analytics:
-    def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, client: Client | None) -> None:
-        self.settings, self.engine, self.dispatcher, self.client = settings, engine, dispatcher, client
+    def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, digest: Digest | None,
+                 client: Client | None) -> None:
+        self.settings, self.engine, self.dispatcher, self.digest, self.client = (settings, engine, dispatcher,
+                                                                                 digest, client)
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.cycles = 0
@@ -61,6 +64,8 @@ class Analytics:
         now = time.time_ns()
         self.dispatcher.escalate(now)
         self.dispatcher.deliver(now)
+        if self.digest is not None:
+            self.digest.send(now)
         self.cycles += 1
         return result
 
@@ -102,18 +107,21 @@ def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
     store = open_store(settings.store_url)
     records = Records.open(settings)
     book = AlarmBook(records)
-    engine = Engine(site, store, records, book, orders=WorkOrders(records, settings.data_dir / "photos"))
+    orders = WorkOrders(records, settings.data_dir / "photos")
+    engine = Engine(site, store, records, book, orders=orders)
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     cfg = settings.notify
     alerts = AlertPublisher(client, settings.mqtt_prefix, site.id) if client is not None and cfg.mqtt_alerts else None
     channels = build_channels(cfg, httpx.Client(timeout=cfg.timeout_s))
-    dispatcher = Dispatcher(site, People(records), Outbox(records), book, channels, cfg,
-                            escalation_for(site.escalation), alerts)
+    people = People(records)
+    dispatcher = Dispatcher(site, people, Outbox(records), book, channels, cfg, escalation_for(site.escalation),
+                            alerts)
+    digest = Digest(site, records, people, book, orders, channels, settings.analytics.digest_at)
     if cfg.link_secret is None:
         event(log, "no_link_secret", logging.WARNING,
               hint="set ORCHARD_NOTIFY__LINK_SECRET so messages carry read/ack links")
-    return Analytics(settings, engine, dispatcher, client)
+    return Analytics(settings, engine, dispatcher, digest, client)
 
 
 def run_analytics(settings: Settings) -> None:

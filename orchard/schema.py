@@ -179,3 +179,14 @@ work_order_events = Table(
     Column("photo_kind", Text),  # before | after | report
     Index("work_order_events_wo", "work_order_id", "time_ns"),
 )
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("day", Text, primary_key=True),  # local date, "2026-03-15"
+    Column("user", Text, primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("status", Text, nullable=False),  # sent | failed
+    Column("sent_ns", BigInteger, nullable=False),
+    Column("error", Text),
+)

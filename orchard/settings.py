@@ -63,6 +63,8 @@ class AnalyticsSettings(BaseModel):
     every_s: float = Field(60, gt=0, description="Evaluate the rule pack at least this often.")
     min_gap_s: float = Field(5, ge=0, description="New data triggers a cycle, but not sooner than this after the "
                              "last one (a burst of messages is one cycle).")
+    digest_at: str = Field("07:30", pattern=r"^\d\d:\d\d$", description="Local time of the daily digest to "
+                           "advisers and the command center (sent also on days with nothing to report).")
     work_order_severities: tuple[str, ...] = Field(("critical",), description="A crop alarm raised at one of these "
                                                    "severities opens a work order for the plot's adviser.")
 

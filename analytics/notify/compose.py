@@ -19,7 +19,7 @@ ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    alarm_id: int
+    alarm_id: int | None  # None: not about one alarm (the daily digest)
     severity: str
     subject: str  # one line: e-mail subject, SMS start, robot title
     markdown: str  # for DingTalk, WeCom and the inbox

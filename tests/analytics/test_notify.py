@@ -216,3 +216,24 @@ def test_alarm_changes_reach_sirens_over_mqtt(records: Records, mosquitto: Mosqu
                                                                                      False)
     sub.loop_stop()
     pub.loop_stop()
+
+
+def test_daily_digest_goes_out_on_quiet_days_too_and_only_once(records: Records, http_receiver: HttpReceiver,
+                                                               tmp_path: Path) -> None:
+    from analytics.notify.digest import Digest
+    from orchard.workorders import WorkOrders
+
+    cfg = settings_for(http_receiver, 1)
+    book, people = AlarmBook(records), People(records)
+    digest = Digest(SITE, records, people, book, WorkOrders(records, tmp_path / "photos"),
+                    build_channels(cfg, httpx.Client(timeout=2)), "07:30")
+    assert digest.send(at("2026-03-15T07:29")) == {}  # not yet
+    # The adviser's webhook and the center's SMS; the adviser's e-mail fails (no SMTP server here) and says so.
+    assert digest.send(at("2026-03-15T07:31")) == {"sent": 2, "failed": 1}
+    quiet = next(r.json() for r in http_receiver.got if r.path == "/hook")
+    assert quiet["recipient"] == "li" and quiet["alarm_id"] is None and "一切正常" in quiet["text"]
+    assert digest.send(at("2026-03-15T09:00")) == {}  # once a day (the record survives a restart)
+    book.fire(frost(), at("2026-03-15T23:00"))
+    assert digest.send(at("2026-03-16T07:30"))["sent"] == 2
+    busy = next(r.json()["text"] for r in reversed(http_receiver.got) if r.path == "/hook")
+    assert "新预警 1 条" in busy and "春季晚霜冻" in busy and "一切正常" not in busy

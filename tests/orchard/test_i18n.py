@@ -39,6 +39,7 @@ DYNAMIC = (
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
     + [f"wo.state_{s}" for s in STATES]
+    + [f"digest.{k}" for k in ("subject", "quiet", "alarms", "orders", "devices")]
     + [f"wo.photo_{k}" for k in ("report", "before", "after")]
     + [f"wo.err_{e}" for e in ("title", "step", "assignee", "evidence", "empty", "missing")]
 )

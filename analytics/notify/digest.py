@@ -1,0 +1,92 @@
+"""The daily digest ("zero report"): every morning, to advisers and the command center, what the last 24 hours
+brought, and that nothing did when nothing did. A silent morning must mean "all quiet", never "system down"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, time
+
+from sqlalchemy import insert, select
+
+from analytics.notify.channels import Channel, DeliveryError
+from analytics.notify.compose import Message
+from orchard import i18n
+from orchard.alarms import AlarmBook, alarm_text
+from orchard.logs import event
+from orchard.models import DEVICE_TYPES
+from orchard.people import People, User
+from orchard.records import Records
+from orchard.schema import digests as DG
+from orchard.site import Site
+from orchard.workorders import OPEN_STATES, WorkOrders
+
+log = logging.getLogger("orchard.notify")
+NS = 1_000_000_000
+
+
+class Digest:
+    def __init__(self, site: Site, records: Records, people: People, book: AlarmBook, orders: WorkOrders,
+                 channels: Mapping[str, Channel], at: str) -> None:
+        self.site, self.engine, self.people, self.book, self.orders = site, records.engine, people, book, orders
+        self.channels, self.at = dict(channels), time.fromisoformat(at)
+
+    def recipients(self) -> list[User]:
+        return [u for u in self.people.all() if u.active and u.role in ("adviser", "center")]
+
+    def message(self, lang: str, now_ns: int) -> Message:
+        since = now_ns - 86400 * NS
+        new = [a for a in self.book.recent(1, now_ns) if a.started_ns >= since]
+        active = self.book.active()
+        crop = [a for a in new if a.type not in DEVICE_TYPES]
+        open_orders = self.orders.find(states=OPEN_STATES)
+        overdue = [w for w in open_orders if w.overdue(now_ns)]
+        offline = [a for a in active if a.type == "device_offline"]
+        day = datetime.fromtimestamp(now_ns / NS, self.site.tz).strftime("%Y-%m-%d")
+        t = lambda key, **kw: i18n.t(f"digest.{key}", lang, **kw)  # noqa: E731
+        subject = t("subject", site=self.site.name(lang), day=day)
+        lines = [
+            t("alarms", new=len(new), crop=len(crop), active=len(active),
+              unacked=sum(1 for a in active if not a.acked)),
+            t("orders", open=len(open_orders), overdue=len(overdue)),
+            t("devices", offline=len(offline)),
+        ]
+        if not new and not active and not overdue:
+            lines.insert(0, t("quiet"))
+        for a in sorted(active, key=lambda a: a.severity != "critical")[:5]:
+            where = self.site.plot_label(a.plot, lang) if a.plot else a.source
+            words = alarm_text(a, lang, self.site)
+            lines.append(f"{words.severity} · {words.title} · {where}")
+        markdown = "\n".join([f"### {subject}", *(f"- {x}" for x in lines)])
+        return Message(None, "info", subject, markdown, "\n".join([subject, *lines]), None)
+
+    def due(self, now_ns: int) -> str | None:
+        """Today's local date when the digest hour has come; None before it."""
+        local = datetime.fromtimestamp(now_ns / NS, self.site.tz)
+        return local.strftime("%Y-%m-%d") if local.time() >= self.at else None
+
+    def send(self, now_ns: int) -> dict[str, int]:
+        """Send today's digest to whoever has not had it; returns counts by outcome."""
+        day = self.due(now_ns)
+        if day is None:
+            return {}
+        with self.engine.connect() as conn:
+            done = {(r.user, r.channel) for r in conn.execute(select(DG).where(DG.c.day == day))}
+        outcomes: dict[str, int] = {}
+        for u in self.recipients():
+            msg = self.message(u.lang, now_ns)
+            for name in [c for c in u.channels if c in self.channels] or ["inbox"]:
+                if (u.name, name) in done:
+                    continue
+                status, error = "sent", None
+                try:
+                    self.channels[name].send(u, msg)
+                except DeliveryError as e:  # no retries: tomorrow brings the next one, the failure is recorded
+                    status, error = "failed", str(e)[:500]
+                with self.engine.begin() as conn:
+                    conn.execute(insert(DG).values(day=day, user=u.name, channel=name, status=status,
+                                                   sent_ns=now_ns, error=error))
+                outcomes[status] = outcomes.get(status, 0) + 1
+        if outcomes:
+            event(log, "digest", day=day, **outcomes)
+        return outcomes
