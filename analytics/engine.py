@@ -1,29 +1,29 @@
 """One evaluation cycle: read the store once, run every applicable rule on every plot and device, then raise,
 update or clear alarms.
 
-Two grouped queries serve all rules: every reading of the last few hours (raw), and hourly plot means with
-min/max over the last days. A rule outside its growth stages clears its alarms (the season is over); inhibited
-(the device is offline, or its gateway is) and silenced signals are held, never raised. A rule that raises an
-exception holds its sources and is counted, so one bad rule never stops the others.
+Two grouped reads serve all rules (analytics/window.py): the last few hours of the readings rules use (raw), and
+hourly plot means with min/max over the last days; both fetched incrementally. A rule outside its growth stages
+clears its alarms (the season is over); inhibited (the device is offline, or its gateway is) and silenced
+signals are held, never raised. A rule that raises an exception holds its sources and is counted, so one bad
+rule never stops the others.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 from pydantic import ValidationError
 
 from analytics.rules import RULES, load
 from analytics.rules.base import DeviceData, DeviceRule, PlotData, PlotRule, Rule, RuleConfig, Verdict
 from analytics.stages import stage
+from analytics.window import Readings, Slices, Window
 from orchard.alarms import AlarmBook
-from orchard.catalogue import CATALOGUE, TELEMETRY
 from orchard.logs import event
 from orchard.models import Alarm, Signal
 from orchard.records import Records
@@ -33,10 +33,10 @@ from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
 NS = 1_000_000_000
-RAW_HOURS = 3
-HOURLY_HOURS = 96
+RAW_HOURS = 3  # stuck readings (2 h), spikes (cleared after 3 h), frost duration and evening trend
+HOURLY_HOURS = 96  # heat streaks, the 3-day Psa index, waterlogging
+RAW_FIELDS = ("air_temp_c", "rh_pct", "wind_gust_ms", "soil_vwc_pct", "battery_v", "canopy_temp_c")
 HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
-LONG = ["time_ns", "plot", "device", "depth_cm", "field", "value"]
 
 
 class RuleConfigError(ValueError):
@@ -93,23 +93,7 @@ class Engine:
         classes = dict(rules) if rules is not None else dict(load())
         self.configs = configs_for(site, classes)
         self.rules = {name: cls() for name, cls in classes.items()}
-
-    # -- reading the store, once per cycle ------------------------------------------------------------------
-    def _raw(self, now_ns: int) -> pd.DataFrame:
-        rows = self.store.range(TELEMETRY, list(CATALOGUE), now_ns - RAW_HOURS * 3600 * NS, now_ns + 1)
-        records = [(r.time_ns, r.tags.get("plot", ""), r.tags.get("device", ""), r.tags.get("depth_cm") or "", f, v)
-                   for r in rows for f, v in r.values.items() if f in CATALOGUE]
-        df = pd.DataFrame(records, columns=LONG)
-        df["value"] = pd.to_numeric(df["value"], errors="coerce")
-        return df.dropna(subset=["value"])
-
-    def _hourly(self, now_ns: int) -> pd.DataFrame:
-        start = (now_ns - HOURLY_HOURS * 3600 * NS) // (3600 * NS) * (3600 * NS)
-        rows = self.store.aggregate(TELEMETRY, list(HOURLY_FIELDS), ["mean", "min", "max"], start, now_ns + 1,
-                                    3600 * NS, ["plot"])
-        records = [(r.time_ns, r.tags.get("plot", ""), f, r.values.get(f"{f}.mean"), r.values.get(f"{f}.min"),
-                    r.values.get(f"{f}.max")) for r in rows for f in HOURLY_FIELDS if f"{f}.mean" in r.values]
-        return pd.DataFrame(records, columns=["time_ns", "plot", "field", "mean", "min", "max"])
+        self.window = Window(store, RAW_FIELDS, HOURLY_FIELDS, RAW_HOURS, HOURLY_HOURS)
 
     def _devices(self) -> list[DeviceConfig]:
         """The site's devices, and approved ones ingest registered that the site file does not list yet."""
@@ -121,23 +105,28 @@ class Engine:
         return [*self.site.devices, *extra]
 
     # -- the cycle --------------------------------------------------------------------------------------------
-    def cycle(self, now_ns: int | None = None) -> CycleResult:
+    def cycle(self, now_ns: int | None = None, plots: Collection[str] | None = None) -> CycleResult:
+        """Evaluate everything (from the incremental window), or only the given plots and their devices (read
+        straight from the store: what new telemetry touched, evaluated within a second of its arrival)."""
         now_ns = now_ns if now_ns is not None else time.time_ns()
         t0 = time.perf_counter()
         result = CycleResult(now_ns)
-        raw, hourly = self._raw(now_ns), self._hourly(now_ns)
-        raw_by_plot = dict(tuple(raw.groupby("plot"))) if not raw.empty else {}
-        raw_by_device = dict(tuple(raw.groupby("device"))) if not raw.empty else {}
-        hourly_by_plot = dict(tuple(hourly.groupby("plot"))) if not hourly.empty else {}
-        empty_raw, empty_hourly = raw.iloc[0:0], hourly.iloc[0:0]
+        if plots is None:
+            raw, hourly = self.window.refresh(now_ns)
+        else:
+            raw, hourly = self.window.read(now_ns, {"plot": sorted(plots)})
+        by_plot, by_device = Slices(raw, ["plot", "field"]), Slices(raw, ["device", "field"])
+        hourly_by_plot = Slices(hourly, ["plot", "field"])
         today = datetime.fromtimestamp(now_ns / NS, self.site.tz).date()
-        devices = self._devices()
+        devices = [d for d in self._devices() if plots is None or d.plot in plots]
         verdicts: list[Verdict] = []
 
         for plot in self.site.plots:
+            if plots is not None and plot.id not in plots:
+                continue
             mine = [d for d in devices if d.plot == plot.id]
-            data = PlotData(plot, stage(plot.variety, today), raw_by_plot.get(plot.id, empty_raw),
-                            hourly_by_plot.get(plot.id, empty_hourly),
+            data = PlotData(plot, stage(plot.variety, today), Readings(by_plot, plot.id),
+                            Readings(hourly_by_plot, plot.id),
                             tuple(d.id for d in mine if d.kind == "weather_station"),
                             tuple(d.id for d in mine if d.kind == "soil_probe"))
             for name, rule in self.rules.items():
@@ -145,19 +134,20 @@ class Engine:
                     verdicts += self._run(rule, name, plot.id, data, now_ns, result, None)
 
         registry = {d.device: d for d in self.records.devices()}
+        newest = raw.groupby("device")["time_ns"].max().to_dict() if not raw.empty else {}
         air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]
         context: dict[str, Any] = {"plot_air": air.groupby("plot")["value"].mean().to_dict() if not air.empty else {}}
         for d in devices:
-            mine_raw = raw_by_device.get(d.id, empty_raw)
             reg = registry.get(d.id)
-            newest = int(mine_raw["time_ns"].max()) if not mine_raw.empty else None
-            seen = max((x for x in (newest, reg.last_seen_ns if reg else None) if x is not None), default=None)
-            data_d = DeviceData(d, mine_raw, seen, reg.online if reg else None)
+            seen = max((x for x in (newest.get(d.id), reg.last_seen_ns if reg else None) if x is not None),
+                       default=None)
+            data_d = DeviceData(d, Readings(by_device, d.id), seen, reg.online if reg else None)
             for name, rule in self.rules.items():
                 if isinstance(rule, DeviceRule):
                     verdicts += self._run(rule, name, d.plot, data_d, now_ns, result, context)
 
-        verdicts += self._overdue_orders(now_ns)
+        if plots is None:
+            verdicts += self._overdue_orders(now_ns)
         self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
         result.seconds = time.perf_counter() - t0
         event(log, "cycle", seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
@@ -224,6 +214,8 @@ class Engine:
         active = {(a.source, a.type): a for a in self.book.active()}
         for v in verdicts:
             current = active.get((v.source, v.type))
+            if current is not None and current.updated_ns > now_ns:
+                continue  # a later cycle (on newer data) has already judged this source
             if v.state == "fire" and v.signal is not None:
                 s = v.signal
                 if current and current.severity == s.severity and dict(current.details) == dict(s.details):

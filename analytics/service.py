@@ -31,16 +31,26 @@ log = logging.getLogger("orchard.analytics")
 
 
 class Analytics:
+    """Two loops: a full cycle at least every `every_s` seconds (every plot and device, overdue work orders,
+    escalation, the digest), and, between them, a quick cycle over just the plots new telemetry arrived for."""
+
     def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, digest: Digest | None,
                  client: Client | None) -> None:
         self.settings, self.engine, self.dispatcher, self.digest, self.client = (settings, engine, dispatcher,
                                                                                  digest, client)
         self.wake = threading.Event()
         self.stop = threading.Event()
+        self.pending: set[str] = set()
+        self.pending_lock = threading.Lock()
         self.cycles = 0
 
-    def on_message(self, _c: Client, _u: object, _msg: MQTTMessage) -> None:
-        self.wake.set()  # the message itself is ingest's business; it only says there is news
+    def on_message(self, _c: Client, _u: object, msg: MQTTMessage) -> None:
+        """The message itself is ingest's business; it only says which plot has news."""
+        parts = msg.topic.split("/")
+        if len(parts) == 5:
+            with self.pending_lock:
+                self.pending.add(parts[2])
+            self.wake.set()
 
     def subscribe(self) -> None:
         if self.client is None:
@@ -52,19 +62,21 @@ class Analytics:
         connect_to(self.client, s.mqtt_url)
         self.client.loop_start()
 
-    def run_once(self) -> CycleResult | None:
-        """One cycle: evaluate, tell people about what changed, escalate what nobody acked, deliver."""
+    def run_once(self, plots: set[str] | None = None) -> CycleResult | None:
+        """One cycle (all plots, or some): evaluate, tell people what changed, deliver; a full cycle also
+        escalates what nobody acked and sends the digest when it is time."""
         result = None
         try:
-            result = self.engine.cycle()
+            result = self.engine.cycle(plots=plots)
             self.dispatcher.on_changes(result.changed, result.now_ns)
             self.open_work_orders(result)
         except StoreError as e:  # the store is away: try again next cycle, alarms stay as they are
             event(log, "cycle_skipped", logging.WARNING, error=str(e)[:300])
         now = time.time_ns()
-        self.dispatcher.escalate(now)
+        if plots is None:
+            self.dispatcher.escalate(now)
         self.dispatcher.deliver(now)
-        if self.digest is not None:
+        if plots is None and self.digest is not None:
             self.digest.send(now)
         self.cycles += 1
         return result
@@ -83,18 +95,29 @@ class Analytics:
                             now_ns=result.now_ns, source="alarm", alarm_id=alarm.id,
                             assignee=advisers[0].name if advisers else None)
 
+    def run_full(self) -> None:
+        while not self.stop.is_set():
+            started = time.monotonic()
+            self.run_once()
+            self.stop.wait(max(0.0, self.settings.analytics.every_s - (time.monotonic() - started)))
+
     def run(self) -> None:
         cfg = self.settings.analytics
         self.subscribe()
-        last = 0.0
+        full = threading.Thread(target=self.run_full, name="full-cycle", daemon=True)
+        full.start()
         while not self.stop.is_set():
-            self.run_once()
-            last = time.monotonic()
+            if not self.wake.wait(1.0):
+                continue
             self.wake.clear()
-            self.wake.wait(cfg.every_s)  # new data or the minute is up
-            gap = cfg.min_gap_s - (time.monotonic() - last)
-            if gap > 0:
-                self.stop.wait(gap)
+            self.stop.wait(cfg.settle_s)  # the message is here; its readings reach the store a moment later
+            with self.pending_lock:
+                plots, self.pending = self.pending, set()
+            started = time.monotonic()
+            if plots:
+                self.run_once(plots)
+            self.stop.wait(max(0.0, cfg.min_gap_s - (time.monotonic() - started)))
+        full.join(30)
         if self.client is not None:
             self.client.loop_stop()
             self.client.disconnect()

@@ -120,6 +120,21 @@ def bench_ingest(
               mqtt_url=mqtt_url, store_url=store_url, processes=processes)
 
 
+@bench_app.command("alerts")
+def bench_alerts(
+    devices: Annotated[int, typer.Option(help="Simulated devices (a weather station and a soil probe per plot).")]
+    = 1000,
+    trials: Annotated[int, typer.Option(help="Readings published to time (one plot each).")] = 40,
+    history_days: Annotated[int, typer.Option(help="Days of history written first.")] = 2,
+    work_dir: Annotated[Path | None, typer.Option(help="Keep servers' files here (default: a temp dir).")] = None,
+) -> None:
+    """Reading published -> first notification at a webhook (p50/p99), and the evaluation cycle's duration,
+    with real Mosquitto, InfluxDB, ingest and analytics. Prints one JSON line."""
+    from analytics.bench import run_bench
+
+    run_bench(devices=devices, trials=trials, history_days=history_days, work_dir=work_dir)
+
+
 @bench_app.command("dashboard")
 def bench_dashboard(
     days: Annotated[int, typer.Option(help="Days of 1-minute history seeded into InfluxDB.")] = 90,

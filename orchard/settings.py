@@ -61,8 +61,9 @@ class AnalyticsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     every_s: float = Field(60, gt=0, description="Evaluate the rule pack at least this often.")
-    min_gap_s: float = Field(5, ge=0, description="New data triggers a cycle, but not sooner than this after the "
-                             "last one (a burst of messages is one cycle).")
+    min_gap_s: float = Field(0.2, ge=0, description="New telemetry triggers a quick cycle over its plots, but not "
+                             "sooner than this after the last one began (a burst of messages is one cycle).")
+    settle_s: float = Field(0.3, ge=0, description="After news arrives, wait this long so ingest has stored it.")
     digest_at: str = Field("07:30", pattern=r"^\d\d:\d\d$", description="Local time of the daily digest to "
                            "advisers and the command center (sent also on days with nothing to report).")
     work_order_severities: tuple[str, ...] = Field(("critical",), description="A crop alarm raised at one of these "

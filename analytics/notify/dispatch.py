@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,7 @@ class Dispatcher:
         self.channels, self.cfg, self.alerts = dict(channels), cfg, alerts
         self.escalation = dict(escalation or DEFAULT_ESCALATION)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="notify")
+        self.lock = threading.Lock()  # the full and the quick cycle both deliver: one at a time, none twice
 
     # -- routing ----------------------------------------------------------------------------------------------
     def chain(self, alarm: Alarm) -> list[list[User]]:
@@ -120,6 +122,10 @@ class Dispatcher:
 
     def escalate(self, now_ns: int) -> int:
         """Next stages and reminders for active alarms nobody acked; returns messages queued."""
+        with self.lock:
+            return self._escalate(now_ns)
+
+    def _escalate(self, now_ns: int) -> int:
         open_alarms = [a for a in self.book.active() if not a.acked]
         reached = self.outbox.last_stage(a.id for a in open_alarms)
         queued = 0
@@ -142,6 +148,10 @@ class Dispatcher:
     def deliver(self, now_ns: int | None = None, clock: Callable[[], int] = time.time_ns) -> dict[str, int]:
         """Send what is due, several at a time; returns counts by outcome."""
         now_ns = now_ns if now_ns is not None else clock()
+        with self.lock:
+            return self._deliver(now_ns)
+
+    def _deliver(self, now_ns: int) -> dict[str, int]:
         due = self.outbox.due(now_ns)
         alarms: dict[int, Alarm] = {}
         outcomes: dict[str, int] = {}

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from analytics.window import Readings
 from orchard.models import Signal
 from orchard.site import DeviceConfig, Plot, Site
 
@@ -39,12 +40,12 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class PlotData:
-    """A plot's data for one evaluation cycle, cut once by the engine (long tables, times in ns)."""
+    """A plot's data for one evaluation cycle (rows sorted by time, times in ns)."""
 
     plot: Plot
     stage: str  # growth stage today (analytics/stages.py)
-    raw: pd.DataFrame  # last few hours, every reading: time_ns, device, depth_cm, field, value
-    hourly: pd.DataFrame  # last days, plot means per hour: time_ns, field, mean, min, max
+    raw: Readings  # last few hours, every device of the plot: time_ns, device, depth_cm, field, value
+    hourly: Readings  # last days, plot means per hour: time_ns, field, mean, min, max
     stations: tuple[str, ...]  # weather stations of the plot
     probes: tuple[str, ...]  # soil probes of the plot
 
@@ -52,7 +53,7 @@ class PlotData:
 @dataclass(frozen=True, slots=True)
 class DeviceData:
     device: DeviceConfig
-    raw: pd.DataFrame  # last few hours of this device: time_ns, depth_cm, field, value
+    raw: Readings  # last few hours of this device: time_ns, depth_cm, field, value
     last_seen_ns: int | None  # newest reading stored or registered
     online: bool | None  # the device's own last will / birth message, when it sent one
 
@@ -103,12 +104,11 @@ class DeviceRule(Rule):
         raise NotImplementedError
 
 
-def series(df: pd.DataFrame, field: str, col: str = "value") -> pd.Series:
-    """One reading of a long table as a time-indexed series (ns), averaged over devices and depths per instant."""
-    sub = df[df["field"] == field]
-    if sub.empty:
+def series(rows: pd.DataFrame, col: str = "value") -> pd.Series:
+    """One reading's rows as a time-indexed series (ns), averaged over devices and depths per instant."""
+    if rows.empty:
         return pd.Series(dtype=float)
-    return sub.groupby("time_ns")[col].mean().sort_index()
+    return rows.groupby("time_ns")[col].mean().sort_index()
 
 
 def plot_source(plot: Plot) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from analytics.rules import register
@@ -14,6 +15,16 @@ from analytics.rules.base import DeviceData, DeviceRule, RuleConfig, Verdict, de
 from orchard.site import Site
 
 NS = 1_000_000_000
+
+
+def by_depth(rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """A reading's rows per soil depth ("" for readings without one); one group without grouping when so."""
+    depths = rows["depth_cm"]
+    if len(rows) and (depths == depths.iat[0]).all():
+        yield str(depths.iat[0]), rows
+        return
+    for depth, g in rows.groupby("depth_cm"):
+        yield str(depth), g
 
 
 class OfflineConfig(RuleConfig):
@@ -53,7 +64,7 @@ class LowBattery(DeviceRule):
     def evaluate(self, site: Site, data: DeviceData, cfg: BatteryConfig, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         src = device_source(data.device.id)
-        b = data.raw[data.raw["field"] == "battery_v"].sort_values("time_ns")
+        b = data.raw.of("battery_v")
         if b.empty:
             return [self.hold(src)]
         volts = float(b["value"].tail(5).median())  # one low reading in the cold of dawn is not a dead battery
@@ -76,12 +87,12 @@ class Stuck(DeviceRule):
     def evaluate(self, site: Site, data: DeviceData, cfg: StuckConfig, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         src = device_source(data.device.id)
-        window = data.raw[(data.raw["time_ns"] >= now_ns - int(cfg.minutes * 60 * NS))
-                          & data.raw["field"].isin(cfg.fields)]
-        if window.empty:
+        since = now_ns - int(cfg.minutes * 60 * NS)
+        window = [(f, rows[rows["time_ns"] >= since]) for f in cfg.fields if not (rows := data.raw.of(f)).empty]
+        if not any(not rows.empty for _, rows in window):
             return [self.hold(src)]
         stuck = []
-        for (field, depth), g in window.groupby(["field", "depth_cm"]):
+        for field, depth, g in ((f, d, g) for f, rows in window for d, g in by_depth(rows)):
             span = (g["time_ns"].max() - g["time_ns"].min()) / NS / 60
             if len(g) >= 10 and span >= cfg.minutes * 0.9 and g["value"].nunique() == 1:
                 stuck.append(f"{field}{'@' + str(depth) + 'cm' if depth else ''}={g['value'].iloc[0]}")
@@ -106,16 +117,16 @@ class Spike(DeviceRule):
     def evaluate(self, site: Site, data: DeviceData, cfg: SpikeConfig, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         src = device_source(data.device.id)
-        raw = data.raw[data.raw["field"].isin(list(cfg.jump))]
-        if raw.empty:
+        tables = [(f, rows) for f in cfg.jump if not (rows := data.raw.of(f)).empty]
+        if not tables:
             return [self.hold(src)]
         last_spike, worst = None, ""
-        for (field, _depth), g in raw.groupby(["field", "depth_cm"]):
-            g = g.sort_values("time_ns")
+        for field, g in ((f, g) for f, rows in tables for _, g in by_depth(rows)):
             values = g["value"].to_numpy(dtype=float)
             if len(values) < 5:
                 continue
-            med = g["value"].rolling(5, center=True, min_periods=3).median().to_numpy()
+            padded = np.concatenate([values[:1], values[:1], values, values[-1:], values[-1:]])
+            med = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)  # centred, 5 readings
             spikes = np.flatnonzero(np.abs(values - med) > cfg.jump[str(field)])
             if spikes.size:
                 t = int(g["time_ns"].iloc[spikes[-1]])
@@ -147,7 +158,8 @@ class Neighbours(DeviceRule):
         hour = datetime.fromtimestamp(now_ns / NS, site.tz).hour
         if not cfg.day_hours[0] <= hour < cfg.day_hours[1]:
             return [self.hold(src)]
-        mine = data.raw[(data.raw["field"] == "air_temp_c") & (data.raw["time_ns"] >= now_ns - 3600 * NS)]
+        mine = data.raw.of("air_temp_c")
+        mine = mine[mine["time_ns"] >= now_ns - 3600 * NS]
         plot_air: Mapping[str, float] = context.get("plot_air", {})
         others = [v for p, v in plot_air.items() if p != data.device.plot]
         if mine.empty or len(others) < cfg.min_neighbours:

@@ -25,8 +25,7 @@ FRESH_NS = 15 * 60 * NS  # older than this, the plot's temperature is unknown: h
 
 def coldest(data: PlotData) -> pd.Series:
     """Per instant, the lowest air temperature of the plot's stations."""
-    sub = data.raw[data.raw["field"] == "air_temp_c"]
-    return sub.groupby("time_ns")["value"].min().sort_index()
+    return data.raw.of("air_temp_c").groupby("time_ns")["value"].min().sort_index()
 
 
 def minutes_below(t: pd.Series, limit: float) -> float:
@@ -61,7 +60,7 @@ class SpringFrost(PlotRule):
         if t.empty or now_ns - int(t.index[-1]) > FRESH_NS:
             return [self.hold(src)]
         t_now = float(t.iloc[-1])
-        rh = series(data.raw, "rh_pct")
+        rh = series(data.raw.of("rh_pct"))
         rh_now = float(rh.iloc[-1]) if not rh.empty else None
         wb = float(wet_bulb_c(t_now, rh_now)) if rh_now is not None else None
         below = minutes_below(t, cfg.frost_c)

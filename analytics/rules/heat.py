@@ -30,7 +30,7 @@ class Heat(PlotRule):
 
     def evaluate(self, site: Site, data: PlotData, cfg: HeatConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
-        h = data.hourly[data.hourly["field"] == "air_temp_c"]
+        h = data.hourly.of("air_temp_c")
         if h.empty:
             return [self.hold(src)]
         hot = h[h["max"] >= cfg.temp_c]

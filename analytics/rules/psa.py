@@ -16,6 +16,7 @@ from pydantic import Field
 
 from analytics.rules import register
 from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_source
+from analytics.window import Readings
 from orchard.site import Site
 
 NS = 1_000_000_000
@@ -26,11 +27,18 @@ def temperature_weight(t_c: np.ndarray) -> np.ndarray:
     return np.clip(1 - ((t_c - 15.0) / 10.0) ** 2, 0.0, 1.0)
 
 
-def psa_index(hourly: pd.DataFrame, tz: object, wet_pct: float = 50.0, rh_pct: float = 81.0) -> tuple[float, int]:
-    """(index, wet hours) of a plot's hourly table (time_ns, field, mean, max) over the rows given."""
-    wide = hourly.pivot_table(index="time_ns", columns="field", values="mean")
-    if "air_temp_c" not in wide:
+def psa_index(hourly: Readings, since_ns: int, tz: object, wet_pct: float = 50.0,
+              rh_pct: float = 81.0) -> tuple[float, int]:
+    """(index, wet hours) of a plot's hourly means from since_ns on."""
+    cols = {}
+    for f in ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm"):
+        rows = hourly.of(f)
+        rows = rows[rows["time_ns"] >= since_ns]
+        if not rows.empty:
+            cols[f] = pd.Series(rows["mean"].to_numpy(dtype=float), index=rows["time_ns"].to_numpy())
+    if "air_temp_c" not in cols:
         return 0.0, 0
+    wide = pd.DataFrame(cols)
     if "leaf_wetness_pct" in wide:
         wet = wide["leaf_wetness_pct"] >= wet_pct
     else:
@@ -62,10 +70,11 @@ class Psa(PlotRule):
 
     def evaluate(self, site: Site, data: PlotData, cfg: PsaConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
-        last3d = data.hourly[data.hourly["time_ns"] >= now_ns - 72 * 3600 * NS]
-        if last3d[last3d["field"] == "air_temp_c"]["time_ns"].nunique() < 48:
+        since = now_ns - 72 * 3600 * NS
+        temps = data.hourly.of("air_temp_c")
+        if int((temps["time_ns"] >= since).sum()) < 48:
             return [self.hold(src)]  # not enough of the three days to judge
-        raw, wet_hours = psa_index(last3d, site.tz, cfg.wet_pct, cfg.rh_pct)
+        raw, wet_hours = psa_index(data.hourly, since, site.tz, cfg.wet_pct, cfg.rh_pct)
         index = raw * cfg.susceptibility.get(data.plot.variety, 1.0)
         return [self.graded(site, src, index, warning=cfg.warning_index, major=cfg.major_index,
                             clear=cfg.clear_index, rising=True, threshold_key="threshold", plot=data.plot.id,

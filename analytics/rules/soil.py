@@ -29,7 +29,8 @@ class Drought(PlotRule):
 
     def evaluate(self, site: Site, data: PlotData, cfg: DroughtConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
-        vwc = data.raw[(data.raw["field"] == "soil_vwc_pct") & (data.raw["time_ns"] >= now_ns - 3600 * NS)]
+        vwc = data.raw.of("soil_vwc_pct")
+        vwc = vwc[vwc["time_ns"] >= now_ns - 3600 * NS]
         if vwc.empty:
             return [self.hold(src)]
         p = data.plot
@@ -53,7 +54,7 @@ class Waterlogging(PlotRule):
 
     def evaluate(self, site: Site, data: PlotData, cfg: WaterloggingConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
-        h = data.hourly[data.hourly["field"] == "soil_vwc_pct"].sort_values("time_ns")
+        h = data.hourly.of("soil_vwc_pct")
         if h.empty or now_ns - int(h["time_ns"].iloc[-1]) > 3 * 3600 * NS:
             return [self.hold(src)]
         limit = data.plot.field_capacity_pct + cfg.above_fc_pct

@@ -27,7 +27,8 @@ class Wind(PlotRule):
 
     def evaluate(self, site: Site, data: PlotData, cfg: WindConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
-        g = data.raw[(data.raw["field"] == "wind_gust_ms") & (data.raw["time_ns"] >= now_ns - 1800 * NS)]
+        g = data.raw.of("wind_gust_ms")
+        g = g[g["time_ns"] >= now_ns - 1800 * NS]
         if g.empty:
             return [self.hold(src)]
         gust = float(g["value"].max())

@@ -12,6 +12,7 @@ import pytest
 
 from analytics.rules import load
 from analytics.rules.base import DeviceData, PlotData, Verdict
+from analytics.window import Readings
 from orchard import i18n
 from orchard.alarms import alarm_text
 from orchard.site import SHIPPED, DeviceConfig, Site, load_site
@@ -50,8 +51,9 @@ def hourly(now: int, hours: int, **fields: Callable[[int], float] | float) -> pd
 def plot_verdict(rule: str, stage: str, now: int, raw_df: pd.DataFrame | None = None,
                  hourly_df: pd.DataFrame | None = None, **cfg: Any) -> Verdict:
     cls = RULES[rule]
-    data = PlotData(PLOT, stage, raw_df if raw_df is not None else raw(now, 0),
-                    hourly_df if hourly_df is not None else hourly(now, 0), ("ws-p01",), ("sp-p01",))
+    data = PlotData(PLOT, stage, Readings.from_frame(raw_df if raw_df is not None else raw(now, 0)),
+                    Readings.from_frame(hourly_df if hourly_df is not None else hourly(now, 0)), ("ws-p01",),
+                    ("sp-p01",))
     (v,) = cls().evaluate(SITE, data, cls.Config(**cfg), now)  # type: ignore[attr-defined]
     return v
 
@@ -194,8 +196,8 @@ NOW = at("2026-05-01T12:00")
 def device_verdict(rule: str, df: pd.DataFrame, last_seen: int | None = NOW, online: bool | None = None,
                    context: dict[str, Any] | None = None) -> Verdict:
     cls = RULES[rule]
-    (v,) = cls().evaluate(SITE, DeviceData(STATION, df, last_seen, online), cls.Config(), NOW,  # type: ignore[attr-defined]
-                          context or {})
+    data = DeviceData(STATION, Readings.from_frame(df), last_seen, online)
+    (v,) = cls().evaluate(SITE, data, cls.Config(), NOW, context or {})  # type: ignore[attr-defined]
     return v
 
 

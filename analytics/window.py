@@ -1,0 +1,107 @@
+"""What the rules read, kept up to date cheaply: the last few hours of raw readings and the last days of hourly
+plot means, fetched incrementally (a cycle asks the store only for what is new), and cut by plot or device and
+reading once per cycle, so each rule gets its rows without scanning the whole table.
+
+A reading that arrives later than the overlap (10 minutes) behind the newest one the window has seen is missed
+by the raw window; the hourly buckets of past hours are fetched again once an hour, which picks such late data
+up for the rules that look back further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from orchard.catalogue import TELEMETRY
+from orchard.store import TimeSeriesStore
+from orchard.store.base import Where
+
+NS = 1_000_000_000
+HOUR = 3600 * NS
+LONG = ["time_ns", "plot", "device", "depth_cm", "field", "value"]
+HOURLY = ["time_ns", "plot", "field", "mean", "min", "max"]
+OVERLAP_NS = 10 * 60 * NS
+
+
+class Slices:
+    """A long table cut by key columns once (one pass); the rows of one key on demand, sorted by time."""
+
+    def __init__(self, df: pd.DataFrame, keys: list[str]) -> None:
+        self.df = df.sort_values([*keys, "time_ns"], ignore_index=True) if not df.empty else df
+        raw_index = self.df.groupby(keys, sort=False).indices if not df.empty else {}
+        # Sorted by the keys, each key's rows are one run: a positional slice (a view) instead of a gather.
+        self.bounds = {(k if isinstance(k, tuple) else (k,)): (int(v[0]), int(v[-1]) + 1) for k, v in raw_index.items()}
+        self.empty = df.iloc[0:0]
+
+    def get(self, *key: str) -> pd.DataFrame:
+        b = self.bounds.get(key)
+        return self.empty if b is None else self.df.iloc[b[0]:b[1]]
+
+
+class Readings:
+    """One plot's or device's rows of a long table, one reading at a time."""
+
+    def __init__(self, slices: Slices, entity: str | None = None) -> None:
+        self.slices, self.entity = slices, entity
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> Readings:
+        """For a table that holds one plot's or device's rows only (tests, tools)."""
+        return cls(Slices(df, ["field"]))
+
+    def of(self, field: str) -> pd.DataFrame:
+        return self.slices.get(field) if self.entity is None else self.slices.get(self.entity, field)
+
+
+class Window:
+    def __init__(self, store: TimeSeriesStore, raw_fields: Sequence[str], hourly_fields: Sequence[str],
+                 raw_hours: float, hourly_hours: int) -> None:
+        self.store = store
+        self.raw_fields, self.hourly_fields = list(raw_fields), list(hourly_fields)
+        self.raw_ns, self.hourly_hours = int(raw_hours * HOUR), hourly_hours
+        self.raw = pd.DataFrame(columns=LONG)
+        self.raw_until = 0
+        self.past_hours = pd.DataFrame(columns=HOURLY)
+        self.past_hour_start = 0
+
+    def refresh(self, now_ns: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(raw readings of the last raw_hours, hourly plot means of the last hourly_hours) as of now."""
+        start = now_ns - self.raw_ns
+        since = max(start, self.raw_until - OVERLAP_NS)
+        fresh = self._raw(since, now_ns + 1)
+        kept = self.raw[(self.raw["time_ns"] >= start) & (self.raw["time_ns"] < since)]
+        self.raw = pd.concat([kept, fresh], ignore_index=True) if not kept.empty else fresh
+        self.raw_until = max(self.raw_until, int(fresh["time_ns"].max()) if not fresh.empty else since)
+
+        hour = now_ns // HOUR * HOUR
+        if hour != self.past_hour_start:  # a new hour: the past hours once again, all of them
+            self.past_hours = self._hourly(hour - self.hourly_hours * HOUR, hour)
+            self.past_hour_start = hour
+        current = self._hourly(hour, now_ns + 1)
+        hourly = pd.concat([self.past_hours, current], ignore_index=True) if not current.empty else self.past_hours
+        return self.raw, hourly
+
+    def read(self, now_ns: int, where: Where) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The same two tables for some plots or devices only, straight from the store (the cache untouched)."""
+        hour = now_ns // HOUR * HOUR
+        return (self._raw(now_ns - self.raw_ns, now_ns + 1, where),
+                self._hourly(hour - self.hourly_hours * HOUR, now_ns + 1, where))
+
+    def _raw(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
+        rows = self.store.range(TELEMETRY, self.raw_fields, start, end, where=where)
+        wanted = set(self.raw_fields)
+        records: list[tuple[Any, ...]] = [
+            (r.time_ns, r.tags.get("plot", ""), r.tags.get("device", ""), r.tags.get("depth_cm") or "", f, v)
+            for r in rows for f, v in r.values.items() if f in wanted]
+        df = pd.DataFrame(records, columns=LONG)
+        df["value"] = pd.to_numeric(df["value"], errors="coerce")
+        return df.dropna(subset=["value"])
+
+    def _hourly(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
+        rows = self.store.aggregate(TELEMETRY, self.hourly_fields, ["mean", "min", "max"], start, end, HOUR,
+                                    ["plot"], where=where)
+        records = [(r.time_ns, r.tags.get("plot", ""), f, r.values.get(f"{f}.mean"), r.values.get(f"{f}.min"),
+                    r.values.get(f"{f}.max")) for r in rows for f in self.hourly_fields if f"{f}.mean" in r.values]
+        return pd.DataFrame(records, columns=HOURLY)
