@@ -84,6 +84,7 @@ class CycleResult:
     held: int = 0
     muted: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    newest_ns: dict[str, int] = field(default_factory=dict)  # per device, its newest reading seen by this cycle
 
 
 class Engine:
@@ -135,6 +136,7 @@ class Engine:
 
         registry = {d.device: d for d in self.records.devices()}
         newest = raw.groupby("device")["time_ns"].max().to_dict() if not raw.empty else {}
+        result.newest_ns = {str(k): int(v) for k, v in newest.items()}
         air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]
         context: dict[str, Any] = {"plot_air": air.groupby("plot")["value"].mean().to_dict() if not air.empty else {}}
         for d in devices:
@@ -150,7 +152,8 @@ class Engine:
             verdicts += self._overdue_orders(now_ns)
         self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
         result.seconds = time.perf_counter() - t0
-        event(log, "cycle", seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
+        event(log, "cycle", scope="full" if plots is None else "plots", plots=len(plots or self.site.plots),
+              seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
               held=result.held, muted=result.muted, errors=sum(result.errors.values()))
         return result
 
