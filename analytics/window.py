@@ -29,11 +29,16 @@ class Slices:
     """A long table cut by key columns once (one pass); the rows of one key on demand, sorted by time."""
 
     def __init__(self, df: pd.DataFrame, keys: list[str]) -> None:
-        self.df = df.sort_values([*keys, "time_ns"], ignore_index=True) if not df.empty else df
-        raw_index = self.df.groupby(keys, sort=False).indices if not df.empty else {}
+        df = df.sort_values([*keys, "time_ns"], ignore_index=True) if not df.empty else df
+        raw_index = df.groupby(keys, sort=False).indices if not df.empty else {}
+        # The slices keep what rules read; text columns become categories (filtering a frame of string columns
+        # costs several times more per row, and rules filter thousands of slices a cycle).
+        rest = df[[c for c in df.columns if c not in keys]]
+        self.df = rest.astype({c: "category" for c in rest.columns if c not in ("time_ns", "value", "mean", "min",
+                                                                                 "max")})
         # Sorted by the keys, each key's rows are one run: a positional slice (a view) instead of a gather.
         self.bounds = {(k if isinstance(k, tuple) else (k,)): (int(v[0]), int(v[-1]) + 1) for k, v in raw_index.items()}
-        self.empty = df.iloc[0:0]
+        self.empty = self.df.iloc[0:0]
 
     def get(self, *key: str) -> pd.DataFrame:
         b = self.bounds.get(key)

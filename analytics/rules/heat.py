@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-import pandas as pd
 from pydantic import Field
 
 from analytics.rules import register
@@ -13,6 +13,7 @@ from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_s
 from orchard.site import Site
 
 NS = 1_000_000_000
+DAY_NS = 86400 * NS
 
 
 class HeatConfig(RuleConfig):
@@ -33,16 +34,16 @@ class Heat(PlotRule):
         h = data.hourly.of("air_temp_c")
         if h.empty:
             return [self.hold(src)]
-        hot = h[h["max"] >= cfg.temp_c]
-        last24 = int((hot["time_ns"] >= now_ns - 24 * 3600 * NS).sum())
-        tz = site.tz
-        days = pd.to_datetime(hot["time_ns"], unit="ns", utc=True).dt.tz_convert(tz).dt.date
-        per_day = days.value_counts()
-        today = datetime.fromtimestamp(now_ns / NS, tz).date()
+        times = h["time_ns"].to_numpy()[h["max"].to_numpy(dtype=float) >= cfg.temp_c]
+        last24 = int((times >= now_ns - 24 * 3600 * NS).sum())
+        # Local days by the zone's offset now (the 4 days looked at rarely straddle a clock change).
+        offset = datetime.fromtimestamp(now_ns / NS, site.tz).utcoffset()
+        shift = int(offset.total_seconds()) * NS if offset else 0
+        per_day = Counter(((times + shift) // DAY_NS).tolist())
+        today = (now_ns + shift) // DAY_NS
         streak = 0
         for back in range(0, 4):
-            day = today.fromordinal(today.toordinal() - back)
-            if per_day.get(day, 0) >= cfg.hours:
+            if per_day.get(today - back, 0) >= cfg.hours:
                 streak += 1
             elif back > 0:  # today may still be on its way
                 break
