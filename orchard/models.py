@@ -67,7 +67,8 @@ class Device:
 SEVERITIES = ("info", "warning", "major", "critical")  # in rising order
 # Alarm types about a device's health rather than the crop: they start with the adviser, not the farmer, and do
 # not colour a plot on the map.
-DEVICE_TYPES = frozenset({"device_offline", "low_battery", "stuck_value", "spike", "neighbour_disagreement"})
+DEVICE_TYPES = frozenset({"device_offline", "low_battery", "stuck_value", "spike", "neighbour_disagreement",
+                          "anomaly"})
 
 
 @dataclass(frozen=True, slots=True)

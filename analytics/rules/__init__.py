@@ -16,7 +16,7 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 def load() -> dict[str, type[Rule]]:
     """Import every rule module (each registers its rules) and return the registry."""
-    from analytics.rules import device, frost, heat, psa, soil, wind  # noqa: F401
+    from analytics.rules import anomaly, device, frost, heat, psa, soil, wind  # noqa: F401
 
     return RULES
 

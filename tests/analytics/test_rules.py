@@ -236,3 +236,18 @@ def test_spike(spike_min_ago: int | None, expected: str) -> None:
 def test_neighbours(own: float, others: list[float], expected: str) -> None:
     context = {"plot_air": {"p01": own, **{f"p{i + 2:02d}": t for i, t in enumerate(others)}}}
     assert said(device_verdict("neighbour_disagreement", raw(NOW, 60, air_temp_c=own), context=context)) == expected
+
+
+def daily_cycle(b: int) -> float:
+    return 15 + 6 * np.sin(2 * np.pi * ((JULY_EVENING // (3600 * NS) - b) % 24) / 24)
+
+
+@pytest.mark.parametrize(("case", "last", "expected"), [
+    ("the usual day", None, "clear"),
+    ("the last hour 12 C off its daily cycle", 12.0, "fire:info"),
+    ("the last hour 0.6 C off: past the clear line, short of an anomaly", 0.6, "hold"),
+])
+def test_anomaly_against_the_daily_cycle(case: str, last: float | None, expected: str) -> None:
+    noise = np.random.default_rng(3).normal(0, 0.3, 96)
+    h = hourly(JULY_EVENING, 96, air_temp_c=lambda b: daily_cycle(b) + noise[b] + (last or 0.0) * (b == 0))
+    assert said(plot_verdict("anomaly", "fruit_growth", JULY_EVENING, hourly_df=h)) == expected, case
