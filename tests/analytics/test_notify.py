@@ -237,3 +237,20 @@ def test_daily_digest_goes_out_on_quiet_days_too_and_only_once(records: Records,
     assert digest.send(at("2026-03-16T07:30"))["sent"] == 2
     busy = next(r.json()["text"] for r in reversed(http_receiver.got) if r.path == "/hook")
     assert "新预警 1 条" in busy and "春季晚霜冻" in busy and "一切正常" not in busy
+
+
+@pytest.mark.parametrize(("key", "refused"), [("wecom-key", False), ("stolen", True)])
+def test_wecom_robot(records: Records, http_receiver: HttpReceiver, key: str, refused: bool) -> None:
+    People(records).upsert(User("wang", "王建国", "farmer", channels=("wecom",)))
+    cfg = settings_for(http_receiver, 1, wecom_url=f"{http_receiver.base}/cgi-bin/webhook/send?key={key}",
+                       retries=0)
+    d, book, outbox = dispatcher(records, cfg)
+    t0 = at("2026-03-15T04:10")
+    alarm, how = book.fire(frost(), t0)
+    d.on_changes([(alarm, how)], t0)
+    assert d.deliver(t0) == ({"failed": 1} if refused else {"sent": 1})
+    if refused:  # the robot's own refusal is what the receipt matrix shows
+        assert "invalid webhook url" in (outbox.for_alarm(alarm.id)[0].last_error or "")
+    else:
+        content = http_receiver.got[-1].json()["markdown"]["content"]
+        assert "春季晚霜冻" in content and "王建国" in content
