@@ -1,4 +1,4 @@
-"""The rule pack: one module per rule family; every rule class registers itself by its type."""
+"""The rule pack: one module per rule; every rule class registers itself by its type."""
 
 from __future__ import annotations
 
@@ -16,7 +16,21 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 def load() -> dict[str, type[Rule]]:
     """Import every rule module (each registers its rules) and return the registry."""
-    from analytics.rules import anomaly, device, frost, heat, psa, soil, wind  # noqa: F401
+    from analytics.rules import (  # noqa: F401
+        anomaly,
+        battery,
+        drought,
+        heat,
+        neighbours,
+        offline,
+        psa,
+        spike,
+        spring_frost,
+        stuck,
+        waterlogging,
+        wind,
+        winter_freeze,
+    )
 
     return RULES
 

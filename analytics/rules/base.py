@@ -10,7 +10,7 @@ alarm.<type>_text (what and how bad, with the rule's numbers) and alarm.<type>_a
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -21,6 +21,7 @@ from analytics.window import Readings
 from orchard.models import Signal
 from orchard.site import DeviceConfig, Plot, Site
 
+NS = 1_000_000_000
 State = Literal["fire", "clear", "hold"]
 
 
@@ -117,3 +118,28 @@ def plot_source(plot: Plot) -> str:
 
 def device_source(device: str) -> str:
     return f"device:{device}"
+
+
+def by_depth(rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """A reading's rows per soil depth ("" for readings without one); one group without grouping when so."""
+    depths = rows["depth_cm"]
+    if len(rows) and (depths == depths.iat[0]).all():
+        yield str(depths.iat[0]), rows
+        return
+    for depth, g in rows.groupby("depth_cm"):
+        yield str(depth), g
+
+
+def coldest(data: PlotData) -> pd.Series:
+    """Per instant, the lowest air temperature of the plot's stations."""
+    return data.raw.of("air_temp_c").groupby("time_ns")["value"].min().sort_index()
+
+
+def minutes_below(t: pd.Series, limit: float) -> float:
+    """How long the series has been at or below `limit` without a break, up to its last point."""
+    above = t[t > limit]
+    since = t.index[0] if above.empty else above.index[-1]
+    run = t[t.index > since] if not above.empty else t
+    if run.empty:
+        return 0.0
+    return float((t.index[-1] - run.index[0]) / NS / 60)

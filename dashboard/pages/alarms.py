@@ -76,6 +76,13 @@ def show_alarm(a: Alarm) -> None:
                         now_ns=time.time_ns(), source="alarm", alarm_id=a.id,
                         assignee=advisers[0].name if advisers else None)
             st.rerun()
+        if a.active:
+            with st.popover(v.t("alarms.close"), disabled=me is None):
+                why = st.text_input(v.t("alarms.close_reason"), key=f"close_r_{a.id}")
+                if st.button(v.t("alarms.close_go"), key=f"close_{a.id}", disabled=not why.strip()):
+                    # The rule raises it again at its next cycle if the condition is still there.
+                    book.clear(a.source, a.type, time.time_ns(), actor=str(me), reason=why.strip())
+                    st.rerun()
         note = st.text_input(v.t("alarms.comment"), key=f"comment_{a.id}", disabled=me is None)
         if note and st.button(v.t("alarms.comment_go"), key=f"comment_go_{a.id}"):
             book.comment(a.id, str(me), note, time.time_ns())

@@ -286,3 +286,20 @@ def test_work_order_board_steps_and_kpis(run_app: RunApp, tmp_path_factory: pyte
     assert at.error and "处理说明" in at.error[0].value  # resolved needs a note or a photo
     kpi = [df.value for df in at.dataframe if "农技员" in df.value.columns]
     assert kpi and kpi[0].iloc[0]["农技员"] == "adviser" and kpi[0].iloc[0]["工单数"] == 1
+
+
+def test_alarm_closed_by_hand_with_a_reason(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.alarms import AlarmBook
+
+    d = tmp_path_factory.mktemp("close")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
+    records, frost_id = frosty(d)
+    people_of(records)
+    at = run_app(seeded, "alarms")
+    at.selectbox(key="alarms_me").set_value("adviser").run()
+    at.text_input(key=f"close_r_{frost_id}").input("误报：传感器被淋湿").run()
+    at.button(key=f"close_{frost_id}").click().run()
+    alarm = AlarmBook(records).get(frost_id)
+    assert not alarm.active
+    assert AlarmBook(records).events(frost_id)[-1].detail == {"reason": "误报：传感器被淋湿"}
+    assert AlarmBook(records).events(frost_id)[-1].actor == "adviser"

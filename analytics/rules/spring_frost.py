@@ -15,27 +15,12 @@ import pandas as pd
 from pydantic import Field
 
 from analytics.rules import register
-from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_source, series
+from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, coldest, minutes_below, plot_source, series
 from orchard.indicators import dew_point_c, sunrise_utc, wet_bulb_c
 from orchard.site import Site
 
 NS = 1_000_000_000
 FRESH_NS = 15 * 60 * NS  # older than this, the plot's temperature is unknown: hold
-
-
-def coldest(data: PlotData) -> pd.Series:
-    """Per instant, the lowest air temperature of the plot's stations."""
-    return data.raw.of("air_temp_c").groupby("time_ns")["value"].min().sort_index()
-
-
-def minutes_below(t: pd.Series, limit: float) -> float:
-    """How long the series has been at or below `limit` without a break, up to its last point."""
-    above = t[t > limit]
-    since = t.index[0] if above.empty else above.index[-1]
-    run = t[t.index > since] if not above.empty else t
-    if run.empty:
-        return 0.0
-    return float((t.index[-1] - run.index[0]) / NS / 60)
 
 
 class SpringFrostConfig(RuleConfig):
@@ -104,35 +89,3 @@ class SpringFrost(PlotRule):
         trend = t_now + min(slope, 0.0) * to_sunrise_h * 0.6
         floor = float(dew_point_c(t_now, float(rh.iloc[-1]))) - 1.0
         return round(max(trend, floor), 2)
-
-
-class WinterFreezeConfig(RuleConfig):
-    warning_c: float = Field(-7.0, description="Warn at or below this air temperature in dormancy.")
-    critical_c: dict[str, float] = Field(
-        default_factory=lambda: {"hongyang": -10.0, "hayward": -11.0},
-        description="Dormant buds die below this, per variety ('Hayward' fruitful shoots from -11 C).")
-    default_critical_c: float = Field(-10.0, description="For varieties not listed in critical_c.")
-    duration_min: float = Field(30, description="Minutes below the critical temperature before it is critical.")
-
-
-@register
-class WinterFreeze(PlotRule):
-    type = "winter_freeze"
-    Config = WinterFreezeConfig
-    stages = frozenset({"dormancy"})
-
-    def evaluate(self, site: Site, data: PlotData, cfg: WinterFreezeConfig, now_ns: int) -> Iterable[Verdict]:
-        src = plot_source(data.plot)
-        t = coldest(data)
-        if t.empty or now_ns - int(t.index[-1]) > FRESH_NS:
-            return [self.hold(src)]
-        t_now = float(t.iloc[-1])
-        critical = cfg.critical_c.get(data.plot.variety, cfg.default_critical_c)
-        below = minutes_below(t, critical)
-        common = {"plot": data.plot.id, "temp_c": t_now, "minutes": round(below)}
-        if t_now <= critical:
-            severity = "critical" if below >= cfg.duration_min else "major"
-            return [self.signal(site, src, severity, threshold_c=critical, **common)]
-        if t_now <= cfg.warning_c:
-            return [self.signal(site, src, "warning", threshold_c=cfg.warning_c, **common)]
-        return [self.clear(src) if t_now > cfg.warning_c + 1.0 else self.hold(src)]

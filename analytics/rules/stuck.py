@@ -1,0 +1,43 @@
+"""Stuck reading: the same value of a reading that always moves, for two hours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import Field
+
+from analytics.rules import register
+from analytics.rules.base import DeviceData, DeviceRule, RuleConfig, Verdict, by_depth, device_source
+from orchard.site import Site
+
+NS = 1_000_000_000
+
+
+class StuckConfig(RuleConfig):
+    minutes: float = Field(120, description="The same value for this long means a stuck sensor.")
+    fields: tuple[str, ...] = Field(("air_temp_c", "rh_pct"), description="Readings checked (they always move "
+                                    "within two hours; soil moisture may rightly stay put for a day).")
+
+
+@register
+class Stuck(DeviceRule):
+    type = "stuck_value"
+    Config = StuckConfig
+
+    def evaluate(self, site: Site, data: DeviceData, cfg: StuckConfig, now_ns: int,
+                 context: Mapping[str, Any]) -> Iterable[Verdict]:
+        src = device_source(data.device.id)
+        since = now_ns - int(cfg.minutes * 60 * NS)
+        window = [(f, rows[rows["time_ns"] >= since]) for f in cfg.fields if not (rows := data.raw.of(f)).empty]
+        if not any(not rows.empty for _, rows in window):
+            return [self.hold(src)]
+        stuck = []
+        for field, depth, g in ((f, d, g) for f, rows in window for d, g in by_depth(rows)):
+            span = (g["time_ns"].max() - g["time_ns"].min()) / NS / 60
+            if len(g) >= 10 and span >= cfg.minutes * 0.9 and g["value"].nunique() == 1:
+                stuck.append(f"{field}{'@' + str(depth) + 'cm' if depth else ''}={g['value'].iloc[0]}")
+        if stuck:
+            return [self.signal(site, src, "warning", plot=data.device.plot, device=data.device.id,
+                                readings=", ".join(sorted(stuck)), minutes=round(cfg.minutes))]
+        return [self.clear(src)]
