@@ -3,8 +3,8 @@ plot means, fetched incrementally (a cycle asks the store only for what is new),
 reading once per cycle, so each rule gets its rows without scanning the whole table.
 
 A reading that arrives later than the overlap (10 minutes) behind the newest one the window has seen is missed
-by the raw window; the hourly buckets of past hours are fetched again once an hour, which picks such late data
-up for the rules that look back further.
+by the raw window, and one more than an hour late by the hourly means (the last two completed hours are fetched
+again each hour); a restart, or a gap of hours, reads everything afresh.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ NS = 1_000_000_000
 HOUR = 3600 * NS
 LONG = ["time_ns", "plot", "device", "depth_cm", "field", "value"]
 HOURLY = ["time_ns", "plot", "field", "mean", "min", "max"]
+NUMBERS = {"time_ns": "int64", "value": "float64", "mean": "float64", "min": "float64", "max": "float64"}
+
+
+def table(records: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """A long table with its number columns typed, empty or not (so tables concatenate without surprises)."""
+    df = pd.DataFrame(records, columns=columns)
+    return df.astype({c: NUMBERS.get(c, "str") for c in columns})
 OVERLAP_NS = 10 * 60 * NS
 
 
@@ -66,9 +73,9 @@ class Window:
         self.store = store
         self.raw_fields, self.hourly_fields = list(raw_fields), list(hourly_fields)
         self.raw_ns, self.hourly_hours = int(raw_hours * HOUR), hourly_hours
-        self.raw = pd.DataFrame(columns=LONG)
+        self.raw = table([], LONG)
         self.raw_until = 0
-        self.past_hours = pd.DataFrame(columns=HOURLY)
+        self.past_hours = table([], HOURLY)
         self.past_hour_start = 0
 
     def refresh(self, now_ns: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -81,8 +88,14 @@ class Window:
         self.raw_until = max(self.raw_until, int(fresh["time_ns"].max()) if not fresh.empty else since)
 
         hour = now_ns // HOUR * HOUR
-        if hour != self.past_hour_start:  # a new hour: the past hours once again, all of them
+        if hour - self.past_hour_start > 3 * HOUR or hour < self.past_hour_start:  # first run, or a long gap
             self.past_hours = self._hourly(hour - self.hourly_hours * HOUR, hour)
+            self.past_hour_start = hour
+        elif hour != self.past_hour_start:  # a new hour: add the hours just completed, drop the oldest
+            done = self._hourly(self.past_hour_start - HOUR, hour)  # the hour before again: its late readings
+            kept = self.past_hours[(self.past_hours["time_ns"] >= hour - self.hourly_hours * HOUR)
+                                   & (self.past_hours["time_ns"] < self.past_hour_start - HOUR)]
+            self.past_hours = pd.concat([kept, done], ignore_index=True)
             self.past_hour_start = hour
         current = self._hourly(hour, now_ns + 1)
         hourly = pd.concat([self.past_hours, current], ignore_index=True) if not current.empty else self.past_hours
@@ -101,12 +114,12 @@ class Window:
             (r.time_ns, r.tags.get("plot", ""), r.tags.get("device", ""), r.tags.get("depth_cm") or "", f, v)
             for r in rows for f, v in r.values.items() if f in wanted]
         df = pd.DataFrame(records, columns=LONG)
-        df["value"] = pd.to_numeric(df["value"], errors="coerce")
-        return df.dropna(subset=["value"])
+        df["value"] = pd.to_numeric(df["value"], errors="coerce")  # a string field value is not a reading
+        return table([], LONG) if df.empty else df.dropna(subset=["value"]).astype({"value": "float64"})
 
     def _hourly(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
         rows = self.store.aggregate(TELEMETRY, self.hourly_fields, ["mean", "min", "max"], start, end, HOUR,
                                     ["plot"], where=where)
         records = [(r.time_ns, r.tags.get("plot", ""), f, r.values.get(f"{f}.mean"), r.values.get(f"{f}.min"),
                     r.values.get(f"{f}.max")) for r in rows for f in self.hourly_fields if f"{f}.mean" in r.values]
-        return pd.DataFrame(records, columns=HOURLY)
+        return table(records, HOURLY)

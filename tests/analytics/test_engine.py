@@ -158,3 +158,24 @@ def test_a_failing_rule_is_counted_and_the_others_still_run(world: tuple[TimeSer
     result = Engine(SITE, store, records, book, {**load(), "broken": Broken}).cycle(NIGHT)
     assert result.errors == {"broken": len(SITE.plots)}
     assert ("plot:p01", "spring_frost") in active(book)
+
+
+def test_window_rolls_hours_forward_like_a_fresh_read(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    from analytics.window import Window
+
+    store, _, _ = world
+    t0 = at("2026-03-15T00:00")
+    for h in range(8):  # a reading every 10 minutes for 8 hours on two plots
+        for k in range(6):
+            for plot in ("p01", "p02"):
+                readings(store, f"ws-{plot}", plot, t0 + (h * 60 + k * 10) * MIN, 1, air_temp_c=float(h + k))
+    rolling = Window(store, ["air_temp_c"], ["air_temp_c"], raw_hours=1, hourly_hours=4)
+    for minutes in range(30, 8 * 60, 25):  # cycles every 25 minutes through the hours
+        now = t0 + minutes * MIN
+        raw, hourly = rolling.refresh(now)
+        fresh_raw, fresh_hourly = Window(store, ["air_temp_c"], ["air_temp_c"], 1, 4).refresh(now)
+        key = ["plot", "time_ns"]
+        assert raw.sort_values(key, ignore_index=True)[["plot", "time_ns", "value"]].equals(
+            fresh_raw.sort_values(key, ignore_index=True)[["plot", "time_ns", "value"]])
+        assert hourly.sort_values(key, ignore_index=True)[["plot", "time_ns", "mean"]].equals(
+            fresh_hourly.sort_values(key, ignore_index=True)[["plot", "time_ns", "mean"]])
