@@ -97,10 +97,10 @@ class Analytics:
 
     def look_again(self, news: dict[str, tuple[str, int, float]], result: CycleResult | None) -> None:
         """A message can arrive here before ingest has stored its readings (a slow write under load): a device
-        whose newest stored reading is older than its news gets another quick cycle, for up to 10 s."""
+        whose newest stored reading is older than its news gets another quick cycle, for up to 30 s."""
         newest = result.newest_ns if result is not None else {}
         late = {d: v for d, v in news.items()
-                if newest.get(d, 0) < v[1] - 5_000_000_000 and time.monotonic() - v[2] < 10}
+                if newest.get(d, 0) < v[1] - 5_000_000_000 and time.monotonic() - v[2] < 30}
         if late:
             with self.pending_lock:
                 for device, v in late.items():

@@ -34,7 +34,8 @@ plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots], key="ala
                        format_func=lambda p: site.plot_label(p, v.lang))
 if plots:
     alarms = [a for a in alarms if a.plot in plots]
-tab_alarms, tab_orders, tab_kpi = st.tabs([v.t("alarms.tab_alarms"), v.t("wo.tab"), v.t("wo.tab_kpi")])
+tab_alarms, tab_inbox, tab_orders, tab_kpi = st.tabs([v.t("alarms.tab_alarms"), v.t("alarms.tab_inbox"),
+                                                      v.t("wo.tab"), v.t("wo.tab_kpi")])
 with tab_alarms:
     if not alarms:
         st.success(v.t("alarms.none"))
@@ -112,6 +113,25 @@ def show_alarm(a: Alarm) -> None:
 with tab_alarms:
     for alarm in alarms:
         show_alarm(alarm)
+
+# -- the in-app inbox: what was sent to me; seeing it here counts as reading it --
+with tab_inbox:
+    if me is None:
+        st.info(v.t("wo.choose_me"))
+    else:
+        mine = outbox.for_user(str(me))
+        if not mine:
+            st.caption(v.t("alarms.inbox_empty"))
+        seen_now = time.time_ns()
+        for n in mine[:50]:
+            a = book.get(n.alarm_id)
+            words = alarm_text(a, v.lang, site)
+            unread = "🆕 " if n.read_ns is None else ""
+            st.markdown(f"{unread}{ICON.get(a.severity, '')} **{words.title}** · "
+                        f"{site.plot_label(a.plot, v.lang) if a.plot else a.source} · {v.fmt_time(n.created_ns)}  \n"
+                        f"{words.text}")
+            if n.read_ns is None and n.channel == "inbox":
+                outbox.read(n.id, seen_now)
 
 # -- work orders --
 with tab_orders:

@@ -303,3 +303,18 @@ def test_alarm_closed_by_hand_with_a_reason(run_app: RunApp, tmp_path_factory: p
     assert not alarm.active
     assert AlarmBook(records).events(frost_id)[-1].detail == {"reason": "误报：传感器被淋湿"}
     assert AlarmBook(records).events(frost_id)[-1].actor == "adviser"
+
+
+def test_inbox_shows_my_messages_and_marks_them_read(run_app: RunApp,
+                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.outbox import Outbox
+
+    d = tmp_path_factory.mktemp("inbox")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
+    records, frost_id = frosty(d)
+    people_of(records)
+    (nid,) = Outbox(records).queue(frost_id, [("farmer-p01", "inbox")], 0, "alarm", time.time_ns())
+    at = run_app(seeded, "alarms")
+    at.selectbox(key="alarms_me").set_value("farmer-p01").run()
+    assert any("🆕" in md.value and "春季晚霜冻" in md.value for md in at.markdown)
+    assert Outbox(records).get(nid).read_ns is not None  # type: ignore[union-attr]
