@@ -7,8 +7,10 @@ import logging
 import signal
 import threading
 import time
+from datetime import datetime
 
 import httpx
+import orjson
 from paho.mqtt.client import Client, MQTTMessage
 
 from analytics.engine import CycleResult, Engine
@@ -30,6 +32,21 @@ from orchard.workorders import WorkOrders
 log = logging.getLogger("orchard.analytics")
 
 
+def reading_time_ns(payload: bytes | bytearray) -> int:
+    """When the message's readings were taken: its `ts` (epoch ms or ISO 8601), else (as ingest does) now; a
+    second's slack for ingest's own clock. Only to know when the store has caught up, so a bad payload is fine."""
+    now = time.time_ns()
+    try:
+        ts = orjson.loads(payload).get("ts")
+        if isinstance(ts, int | float) and not isinstance(ts, bool):
+            return min(int(ts * 1_000_000), now)
+        if isinstance(ts, str):
+            return min(int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1e9), now)
+    except (orjson.JSONDecodeError, AttributeError, ValueError, OverflowError):
+        pass
+    return now - 1_000_000_000
+
+
 class Analytics:
     """Two loops: a full cycle at least every `every_s` seconds (every plot and device, overdue work orders,
     escalation, the digest), and, between them, a quick cycle over just the plots new telemetry arrived for."""
@@ -48,8 +65,12 @@ class Analytics:
         """The message itself is ingest's business; it only says which plot has news."""
         parts = msg.topic.split("/")
         if len(parts) == 5:
+            expected = reading_time_ns(msg.payload)
             with self.pending_lock:
-                self.pending.setdefault(parts[3], (parts[2], time.time_ns(), time.monotonic()))
+                # The newest news wins: an older message of the same device must not hide a newer reading.
+                earlier = self.pending.get(parts[3])
+                if earlier is None or expected >= earlier[1]:
+                    self.pending[parts[3]] = (parts[2], expected, time.monotonic())
             self.wake.set()
 
     def subscribe(self) -> None:
@@ -99,8 +120,7 @@ class Analytics:
         """A message can arrive here before ingest has stored its readings (a slow write under load): a device
         whose newest stored reading is older than its news gets another quick cycle, for up to 30 s."""
         newest = result.newest_ns if result is not None else {}
-        late = {d: v for d, v in news.items()
-                if newest.get(d, 0) < v[1] - 5_000_000_000 and time.monotonic() - v[2] < 30}
+        late = {d: v for d, v in news.items() if newest.get(d, 0) < v[1] and time.monotonic() - v[2] < 30}
         if late:
             with self.pending_lock:
                 for device, v in late.items():
