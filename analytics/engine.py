@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,6 +95,8 @@ class Engine:
         self.configs = configs_for(site, classes)
         self.rules = {name: cls() for name, cls in classes.items()}
         self.window = Window(store, RAW_FIELDS, HOURLY_FIELDS, RAW_HOURS, HOURLY_HOURS)
+        # Called between plots and devices of a full cycle: lets a quick cycle (someone's new reading) go first.
+        self.yield_to_quick: Callable[[], None] = lambda: None
 
     def _devices(self) -> list[DeviceConfig]:
         """The site's devices, and approved ones ingest registered that the site file does not list yet."""
@@ -125,6 +127,8 @@ class Engine:
         for plot in self.site.plots:
             if plots is not None and plot.id not in plots:
                 continue
+            if plots is None:
+                self.yield_to_quick()
             mine = [d for d in devices if d.plot == plot.id]
             data = PlotData(plot, stage(plot.variety, today), Readings(by_plot, plot.id),
                             Readings(hourly_by_plot, plot.id),
@@ -139,7 +143,9 @@ class Engine:
         result.newest_ns = {str(k): int(v) for k, v in newest.items()}
         air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]
         context: dict[str, Any] = {"plot_air": air.groupby("plot")["value"].mean().to_dict() if not air.empty else {}}
-        for d in devices:
+        for i, d in enumerate(devices):
+            if plots is None and i % 10 == 0:
+                self.yield_to_quick()
             reg = registry.get(d.id)
             seen = max((x for x in (newest.get(d.id), reg.last_seen_ns if reg else None) if x is not None),
                        default=None)

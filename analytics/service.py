@@ -59,7 +59,10 @@ class Analytics:
         self.stop = threading.Event()
         self.pending: dict[str, tuple[str, int, float]] = {}  # device -> (plot, wall ns, monotonic) of its news
         self.pending_lock = threading.Lock()
+        self.quick_busy = threading.Event()
         self.cycles = 0
+        if engine is not None:
+            engine.yield_to_quick = self.wait_for_quick
 
     def on_message(self, _c: Client, _u: object, msg: MQTTMessage) -> None:
         """The message itself is ingest's business; it only says which plot has news."""
@@ -127,6 +130,12 @@ class Analytics:
                     self.pending.setdefault(device, v)
             self.wake.set()
 
+    def wait_for_quick(self) -> None:
+        """The full cycle steps aside while a quick cycle runs (two cores, one GIL): a reading's alarm first."""
+        deadline = time.monotonic() + 2.0
+        while self.quick_busy.is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
     def run_full(self) -> None:
         while not self.stop.is_set():
             started = time.monotonic()
@@ -147,7 +156,11 @@ class Analytics:
                 news, self.pending = self.pending, {}
             started = time.monotonic()
             if news:
-                result = self.run_once({plot for plot, _, _ in news.values()})
+                self.quick_busy.set()
+                try:
+                    result = self.run_once({plot for plot, _, _ in news.values()})
+                finally:
+                    self.quick_busy.clear()
                 self.look_again(news, result)
             self.stop.wait(max(0.0, cfg.min_gap_s - (time.monotonic() - started)))
         full.join(30)
