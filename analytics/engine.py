@@ -35,7 +35,8 @@ log = logging.getLogger("orchard.analytics")
 NS = 1_000_000_000
 RAW_HOURS = 3  # stuck readings (2 h), spikes (cleared after 3 h), frost duration and evening trend
 HOURLY_HOURS = 96  # heat streaks, the 3-day Psa index, waterlogging
-RAW_FIELDS = ("air_temp_c", "rh_pct", "wind_gust_ms", "soil_vwc_pct", "battery_v", "canopy_temp_c")
+RAW_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_gust_ms", "soil_vwc_pct", "battery_v",
+              "canopy_temp_c")  # the hourly fields among them: the hour under way is summed up from these
 HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
 
 

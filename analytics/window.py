@@ -9,9 +9,11 @@ again each hour); a restart, or a gap of hours, reads everything afresh.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from orchard.catalogue import TELEMETRY
@@ -47,9 +49,37 @@ class Slices:
         self.bounds = {(k if isinstance(k, tuple) else (k,)): (int(v[0]), int(v[-1]) + 1) for k, v in raw_index.items()}
         self.empty = self.df.iloc[0:0]
 
+        # Plain arrays of the columns rules scan most, for rules that go by numbers rather than frames.
+        self.columns = {c: self.df[c].to_numpy() for c in ("time_ns", "value", "depth_cm") if c in self.df}
+
     def get(self, *key: str) -> pd.DataFrame:
         b = self.bounds.get(key)
         return self.empty if b is None else self.df.iloc[b[0]:b[1]]
+
+    def arrays(self, *key: str) -> Arrays:
+        a, b = self.bounds.get(key, (0, 0))
+        depth = self.columns.get("depth_cm")
+        return Arrays(self.columns["time_ns"][a:b], self.columns["value"][a:b].astype(float),
+                      depth[a:b] if depth is not None else np.full(b - a, "", dtype=object))
+
+
+@dataclass(frozen=True, slots=True)
+class Arrays:
+    """One reading's rows as arrays, in time order: times (ns), values, soil depths ("" when none)."""
+
+    times: np.ndarray
+    values: np.ndarray
+    depths: np.ndarray
+
+    def by_depth(self) -> Iterator[tuple[str, Arrays]]:
+        if len(self.times) == 0:
+            return
+        if (self.depths == self.depths[0]).all():
+            yield str(self.depths[0]), self
+            return
+        for d in sorted(set(self.depths.tolist())):
+            keep = self.depths == d
+            yield str(d), Arrays(self.times[keep], self.values[keep], self.depths[keep])
 
 
 class Readings:
@@ -65,6 +95,9 @@ class Readings:
 
     def of(self, field: str) -> pd.DataFrame:
         return self.slices.get(field) if self.entity is None else self.slices.get(self.entity, field)
+
+    def arrays(self, field: str) -> Arrays:
+        return self.slices.arrays(field) if self.entity is None else self.slices.arrays(self.entity, field)
 
 
 class Window:
@@ -97,7 +130,8 @@ class Window:
                                    & (self.past_hours["time_ns"] < self.past_hour_start - HOUR)]
             self.past_hours = pd.concat([kept, done], ignore_index=True)
             self.past_hour_start = hour
-        current = self._hourly(hour, now_ns + 1)
+        current = self._current_hour(hour) if set(self.hourly_fields) <= set(self.raw_fields) else \
+            self._hourly(hour, now_ns + 1)
         hourly = pd.concat([self.past_hours, current], ignore_index=True) if not current.empty else self.past_hours
         return self.raw, hourly
 
@@ -106,6 +140,16 @@ class Window:
         hour = now_ns // HOUR * HOUR
         return (self._raw(now_ns - self.raw_ns, now_ns + 1, where),
                 self._hourly(hour - self.hourly_hours * HOUR, now_ns + 1, where))
+
+    def _current_hour(self, hour: int) -> pd.DataFrame:
+        """The hour under way, from the raw readings already here (as InfluxDB's mean over all of a plot's points
+        would give it) instead of asking the store to scan it again every cycle."""
+        rows = self.raw[(self.raw["time_ns"] >= hour) & self.raw["field"].isin(self.hourly_fields)]
+        if rows.empty:
+            return table([], HOURLY)
+        agg = rows.groupby(["plot", "field"], observed=True)["value"].agg(["mean", "min", "max"]).reset_index()
+        agg.insert(0, "time_ns", hour)
+        return table(list(agg[HOURLY].itertuples(index=False, name=None)), HOURLY)
 
     def _raw(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
         rows = self.store.range(TELEMETRY, self.raw_fields, start, end, where=where)

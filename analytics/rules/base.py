@@ -10,7 +10,7 @@ alarm.<type>_text (what and how bad, with the rule's numbers) and alarm.<type>_a
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -118,16 +118,6 @@ def plot_source(plot: Plot) -> str:
 
 def device_source(device: str) -> str:
     return f"device:{device}"
-
-
-def by_depth(rows: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """A reading's rows per soil depth ("" for readings without one); one group without grouping when so."""
-    depths = rows["depth_cm"]
-    if len(rows) and (depths == depths.iat[0]).all():
-        yield str(depths.iat[0]), rows
-        return
-    for depth, g in rows.groupby("depth_cm"):
-        yield str(depth), g
 
 
 def coldest(data: PlotData) -> pd.Series:

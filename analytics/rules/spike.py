@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from analytics.rules import register
-from analytics.rules.base import DeviceData, DeviceRule, RuleConfig, Verdict, by_depth, device_source
+from analytics.rules.base import DeviceData, DeviceRule, RuleConfig, Verdict, device_source
 from orchard.site import Site
 
 NS = 1_000_000_000
@@ -30,19 +30,19 @@ class Spike(DeviceRule):
     def evaluate(self, site: Site, data: DeviceData, cfg: SpikeConfig, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         src = device_source(data.device.id)
-        tables = [(f, rows) for f in cfg.jump if not (rows := data.raw.of(f)).empty]
+        tables = [(f, a) for f in cfg.jump if len((a := data.raw.arrays(f)).times)]
         if not tables:
             return [self.hold(src)]
         last_spike, worst = None, ""
-        for field, g in ((f, g) for f, rows in tables for _, g in by_depth(rows)):
-            values = g["value"].to_numpy(dtype=float)
+        for field, g in ((f, g) for f, a in tables for _, g in a.by_depth()):
+            values = g.values
             if len(values) < 5:
                 continue
             padded = np.concatenate([values[:1], values[:1], values, values[-1:], values[-1:]])
             med = np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)  # centred, 5 readings
-            spikes = np.flatnonzero(np.abs(values - med) > cfg.jump[str(field)])
+            spikes = np.flatnonzero(np.abs(values - med) > cfg.jump[field])
             if spikes.size:
-                t = int(g["time_ns"].iloc[spikes[-1]])
+                t = int(g.times[spikes[-1]])
                 if last_spike is None or t > last_spike:
                     last_spike, worst = t, f"{field}={values[spikes[-1]]:g}"
         if last_spike is not None and now_ns - last_spike <= 3600 * NS:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from analytics.rules import register
-from analytics.rules.base import DeviceData, DeviceRule, RuleConfig, Verdict, by_depth, device_source
+from analytics.rules.base import DeviceData, DeviceRule, RuleConfig, Verdict, device_source
 from orchard.site import Site
 
 NS = 1_000_000_000
@@ -29,14 +29,16 @@ class Stuck(DeviceRule):
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         src = device_source(data.device.id)
         since = now_ns - int(cfg.minutes * 60 * NS)
-        window = [(f, rows[rows["time_ns"] >= since]) for f in cfg.fields if not (rows := data.raw.of(f)).empty]
-        if not any(not rows.empty for _, rows in window):
-            return [self.hold(src)]
+        window = [(f, a) for f in cfg.fields if len((a := data.raw.arrays(f)).times)]
+        if not any((a.times >= since).any() for _, a in window):
+            return [self.hold(src)]  # nothing recent to judge by
         stuck = []
-        for field, depth, g in ((f, d, g) for f, rows in window for d, g in by_depth(rows)):
-            span = (g["time_ns"].max() - g["time_ns"].min()) / NS / 60
-            if len(g) >= 10 and span >= cfg.minutes * 0.9 and g["value"].nunique() == 1:
-                stuck.append(f"{field}{'@' + str(depth) + 'cm' if depth else ''}={g['value'].iloc[0]}")
+        for field, depth, g in ((f, d, g) for f, a in window for d, g in a.by_depth()):
+            recent = g.times >= since
+            times, values = g.times[recent], g.values[recent]
+            span = (times[-1] - times[0]) / NS / 60 if len(times) else 0
+            if len(values) >= 10 and span >= cfg.minutes * 0.9 and (values == values[0]).all():
+                stuck.append(f"{field}{'@' + depth + 'cm' if depth else ''}={values[0]:g}")
         if stuck:
             return [self.signal(site, src, "warning", plot=data.device.plot, device=data.device.id,
                                 readings=", ".join(sorted(stuck)), minutes=round(cfg.minutes))]
