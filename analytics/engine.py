@@ -25,7 +25,7 @@ from analytics.stages import stage
 from analytics.window import Readings, Slices, Window
 from orchard.alarms import AlarmBook
 from orchard.logs import event
-from orchard.models import Alarm, Signal
+from orchard.models import Alarm, Device, Signal
 from orchard.records import Records
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
@@ -99,12 +99,12 @@ class Engine:
         # Called between plots and devices of a full cycle: lets a quick cycle (someone's new reading) go first.
         self.yield_to_quick: Callable[[], None] = lambda: None
 
-    def _devices(self) -> list[DeviceConfig]:
+    def _devices(self, registry: Mapping[str, Device]) -> list[DeviceConfig]:
         """The site's devices, and approved ones ingest registered that the site file does not list yet."""
         known = {d.id for d in self.site.devices}
         extra = [DeviceConfig(id=d.device, plot=d.plot, kind=d.kind if d.kind in ("weather_station", "soil_probe",
                                                                                     "gateway") else "weather_station")
-                 for d in self.records.devices()
+                 for d in registry.values()
                  if d.status == "approved" and d.device not in known and d.plot in self.site.plot_by_id]
         return [*self.site.devices, *extra]
 
@@ -122,7 +122,8 @@ class Engine:
         by_plot, by_device = Slices(raw, ["plot", "field"]), Slices(raw, ["device", "field"])
         hourly_by_plot = Slices(hourly, ["plot", "field"])
         today = datetime.fromtimestamp(now_ns / NS, self.site.tz).date()
-        devices = [d for d in self._devices() if plots is None or d.plot in plots]
+        registry = {d.device: d for d in self.records.devices()}
+        devices = [d for d in self._devices(registry) if plots is None or d.plot in plots]
         verdicts: list[Verdict] = []
 
         for plot in self.site.plots:
@@ -139,7 +140,6 @@ class Engine:
                 if isinstance(rule, PlotRule):
                     verdicts += self._run(rule, name, plot.id, data, now_ns, result, None)
 
-        registry = {d.device: d for d in self.records.devices()}
         newest = raw.groupby("device")["time_ns"].max().to_dict() if not raw.empty else {}
         result.newest_ns = {str(k): int(v) for k, v in newest.items()}
         air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]

@@ -61,8 +61,6 @@ class Analytics:
         self.pending_lock = threading.Lock()
         self.quick_busy = threading.Event()
         self.cycles = 0
-        if engine is not None:
-            engine.yield_to_quick = self.wait_for_quick
 
     def on_message(self, _c: Client, _u: object, msg: MQTTMessage) -> None:
         """The message itself is ingest's business; it only says which plot has news."""
@@ -190,7 +188,9 @@ def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
     if cfg.link_secret is None:
         event(log, "no_link_secret", logging.WARNING,
               hint="set ORCHARD_NOTIFY__LINK_SECRET so messages carry read/ack links")
-    return Analytics(settings, engine, dispatcher, digest, client)
+    service = Analytics(settings, engine, dispatcher, digest, client)
+    engine.yield_to_quick = service.wait_for_quick
+    return service
 
 
 def run_analytics(settings: Settings) -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 from orchard.localservers import InfluxDB, Mosquitto, Postgres, ServerMissing
 from orchard.records import Records
@@ -132,3 +135,38 @@ def _no_leftover_ingest() -> Iterator[None]:
         if p.proc is not None and p.proc.poll() is None:
             p.proc.kill()
             p.proc.wait()
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A store and a data dir (registry, records) a dashboard runs against."""
+
+    data_dir: Path
+    store_url: str
+
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+
+
+@pytest.fixture
+def run_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
+    """Run the app (optionally switching to a page) against a seeded store; fails on any exception."""
+
+    def run(seeded: Seeded, page: str | None = None, **query: str) -> AppTest:
+        monkeypatch.setenv("ORCHARD_STORE_URL", seeded.store_url)
+        monkeypatch.setenv("ORCHARD_DATA_DIR", str(seeded.data_dir))
+        st.cache_data.clear()
+        st.cache_resource.clear()  # settings, store and records are per server process; each test is one
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.run()
+        if page:
+            at.switch_page(f"pages/{page}.py")
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield run
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -73,11 +73,14 @@ class Digest:
         with self.engine.connect() as conn:
             done = {(r.user, r.channel) for r in conn.execute(select(DG).where(DG.c.day == day))}
         outcomes: dict[str, int] = {}
+        messages: dict[str, Message] = {}  # per language; composed only when someone still needs it
         for u in self.recipients():
-            msg = self.message(u.lang, now_ns)
             for name in [c for c in u.channels if c in self.channels] or ["inbox"]:
                 if (u.name, name) in done:
                     continue
+                if u.lang not in messages:
+                    messages[u.lang] = self.message(u.lang, now_ns)
+                msg = messages[u.lang]
                 status, error = "sent", None
                 try:
                     self.channels[name].send(u, msg)

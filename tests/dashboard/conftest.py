@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from orchard.localservers import InfluxDB
 from orchard.settings import Settings
 from orchard.site import site_for
 from sensors.simulate import Generator, backfill, make_site, register
-from tests.conftest import influx_url, unique
-
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-
-
-@dataclass(frozen=True)
-class Seeded:
-    data_dir: Path
-    store_url: str
+from tests.conftest import Seeded, influx_url, unique
 
 
 def seed(data_dir: Path, store_url: str, days: float, end_s: float) -> Seeded:
@@ -60,27 +49,3 @@ def stale_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
 def empty_store(tmp_path: Path) -> Seeded:
     """Registered devices, no readings at all."""
     return seed(tmp_path, f"sqlite:///{tmp_path}/ts.sqlite", 0, time.time())
-
-
-@pytest.fixture
-def run_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
-    """Run the app (optionally switching to a page) against a seeded store; fails on any exception."""
-
-    def run(seeded: Seeded, page: str | None = None, **query: str) -> AppTest:
-        monkeypatch.setenv("ORCHARD_STORE_URL", seeded.store_url)
-        monkeypatch.setenv("ORCHARD_DATA_DIR", str(seeded.data_dir))
-        st.cache_data.clear()
-        st.cache_resource.clear()  # settings, store and records are per server process; each test is one
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        for k, v in query.items():
-            at.query_params[k] = v
-        at.run()
-        if page:
-            at.switch_page(f"pages/{page}.py")
-            at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    yield run
-    st.cache_data.clear()
-    st.cache_resource.clear()

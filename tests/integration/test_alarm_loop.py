@@ -6,12 +6,12 @@ stops -> the dashboard's read-receipt matrix shows who read it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics.engine import Engine
@@ -29,33 +29,20 @@ from orchard.site import SHIPPED, load_site
 from orchard.store import open_store
 from sensors.simulate import Generator, make_site
 from tests.analytics.receivers import DING_SECRET, HttpReceiver
-from tests.conftest import influx_url, unique
+from tests.conftest import Seeded, influx_url, unique
 from tests.integration.helpers import IngestProcess, publisher, wait_published
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SITE = load_site(SHIPPED / "sunzigou" / "site.toml")
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 NS = 10**9
 # The simulator's (seed 1) first March frost: the low plot p01 ('Hongyang', budbreak) below -1.5 C from 00:00.
 FROST = datetime.fromisoformat("2026-03-02T00:40:00+08:00").timestamp()
 SECRET = "e2e-link-secret"
 
 
-def app(data_dir: Path, store_url: str, page: str, **query: str) -> AppTest:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_frost_night_to_acknowledged_read_receipt(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  run_app: Callable[..., AppTest]) -> None:
     prefix, store_url = unique("o"), influx_url(influx, unique("e2e"))
     ingest = IngestProcess(tmp_path, mosquitto.url, store_url, prefix)
     ingest.start()
@@ -105,10 +92,9 @@ def test_frost_night_to_acknowledged_read_receipt(tmp_path: Path, mosquitto: Mos
     token = ding["markdown"]["text"].split("receipt?t=")[1].split(")")[0]
 
     # 4. He opens it (the read is recorded) and acknowledges through it.
-    monkeypatch.setenv("ORCHARD_STORE_URL", store_url)
-    monkeypatch.setenv("ORCHARD_DATA_DIR", str(data_dir))
     monkeypatch.setenv("ORCHARD_NOTIFY__LINK_SECRET", SECRET)
-    page = app(data_dir, store_url, "receipt", t=token)
+    dashboard = Seeded(data_dir, store_url)
+    page = run_app(dashboard, "receipt", t=token)
     assert "春季晚霜冻" in page.title[0].value
     (sent,) = [n for n in outbox.for_alarm(frost.id) if n.user == "wang"]
     assert sent.read_ns is not None
@@ -120,7 +106,7 @@ def test_frost_night_to_acknowledged_read_receipt(tmp_path: Path, mosquitto: Mos
     assert {n.user for n in outbox.for_alarm(frost.id)} == {"wang"}
 
     # 6. The command center sees who read it.
-    tables = [t.value for t in app(data_dir, store_url, "alarms").dataframe]
+    tables = [t.value for t in run_app(dashboard, "alarms").dataframe]
     matrix = next(t for t in tables if "渠道" in t.columns and (t["人员"] == "wang").any())
     row = matrix[matrix["人员"] == "wang"].iloc[0]
     assert row["渠道"] == "dingtalk" and row["发送状态"] == "已送达" and row["阅读时间"] != "未读"
