@@ -22,8 +22,10 @@ from orchard.models import SEVERITIES, Alarm, AlarmEvent, Signal, Silence
 from orchard.records import Records
 from orchard.schema import alarm_events as E
 from orchard.schema import alarms as A
+from orchard.schema import evidence as V
 from orchard.schema import silences as S
 from orchard.site import Site
+from orchard.snapshots import SnapshotRef
 
 Outcome = Literal["raised", "worse", "better", "same"]
 SYSTEM = "system"
@@ -200,3 +202,24 @@ class AlarmBook:
     def end_silence(self, silence_id: int, now_ns: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(S).where(S.c.id == silence_id, S.c.ends_ns > now_ns).values(ends_ns=now_ns))
+
+    # -- camera evidence --------------------------------------------------------------------------------------
+    def attach(self, alarm_id: int, ref: SnapshotRef, now_ns: int) -> None:
+        """Attach a snapshot to an alarm (shown with it, linked from its messages, kept by retention)."""
+        with self.engine.begin() as conn:
+            self._get(conn, alarm_id)
+            if conn.execute(select(V.c.path).where(V.c.alarm_id == alarm_id, V.c.path == ref.path)).first():
+                return
+            conn.execute(insert(V).values(alarm_id=alarm_id, path=ref.path, camera=ref.camera, time_ns=ref.time_ns,
+                                          thumb=ref.thumb))
+            _log(conn, alarm_id, now_ns, SYSTEM, "evidence", camera=ref.camera, path=ref.path, time_ns=ref.time_ns)
+
+    def evidence(self, alarm_id: int) -> list[SnapshotRef]:
+        stmt = select(V).where(V.c.alarm_id == alarm_id).order_by(V.c.time_ns)
+        with self.engine.connect() as conn:
+            return [SnapshotRef(r.camera, r.time_ns, r.path, r.thumb) for r in conn.execute(stmt)]
+
+    def evidence_paths(self) -> set[str]:
+        """Every snapshot some alarm holds on to (retention keeps these)."""
+        with self.engine.connect() as conn:
+            return {r.path for r in conn.execute(select(V.c.path))}

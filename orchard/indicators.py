@@ -72,3 +72,18 @@ def sunrise_utc(lat: float, lon: float, day: date) -> datetime:
     ha = math.degrees(math.acos(max(-1.0, min(1.0, cos_ha))))
     minutes = 720 - 4 * (lon + ha) - eq_time_min
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(minutes=minutes)
+
+
+def sun_elevation_deg(lat: float, lon: float, when: datetime) -> float:
+    """The sun's elevation above the horizon (NOAA's approximation, no refraction); below zero it is night."""
+    t = when.astimezone(UTC)
+    g = 2 * math.pi / 365 * (t.timetuple().tm_yday - 1 + (t.hour - 12) / 24)
+    decl = (0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g) - 0.006758 * math.cos(2 * g)
+            + 0.000907 * math.sin(2 * g) - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g))
+    eq_time_min = 229.18 * (0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
+                            - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g))
+    solar_min = t.hour * 60 + t.minute + t.second / 60 + eq_time_min + 4 * lon
+    ha = math.radians(solar_min / 4 - 180)
+    phi = math.radians(lat)
+    sin_el = math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(ha)
+    return math.degrees(math.asin(max(-1.0, min(1.0, sin_el))))

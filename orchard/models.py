@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 FieldValue = float | int | bool | str
 
@@ -141,3 +142,57 @@ class Silence:
     def matches(self, plot: str | None, device: str | None, rule: str, now_ns: int) -> bool:
         return (self.starts_ns <= now_ns < self.ends_ns and self.plot in (None, plot)
                 and self.device in (None, device) and self.rule in (None, rule))
+
+
+# -- cameras ------------------------------------------------------------------------------------------------
+CAMERA_MEASUREMENT = "camera"
+# A camera's health, worst first: what the dashboard badge says and which alarm the rule pack raises.
+CAMERA_HEALTH = ("unreachable", "dark", "frozen", "blurred", "ok")
+CAMERA_TYPES = frozenset({"camera_offline", "camera_dark", "camera_frozen", "camera_blurred"})
+DEVICE_TYPES = DEVICE_TYPES | CAMERA_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """What the cameras service says about one camera after one snapshot attempt (a point in the store).
+
+    `since_ns` is when the current health began; `intrusion` names the zone motion was seen in at night.
+    """
+
+    site: str
+    plot: str
+    camera: str
+    time_ns: int
+    health: str
+    since_ns: int
+    latency_ms: float
+    bytes: int = 0
+    brightness: float | None = None
+    contrast: float | None = None
+    sharpness: float | None = None
+    motion: float | None = None  # % of the unmasked frame that moved
+    objects: int = 0  # moving objects at least min_area_pct large
+    intrusion: str = ""  # the zone's name, when this snapshot saw an intrusion
+    snapshot_ns: int | None = None  # the stored snapshot, when there is one
+    error: str = ""
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("health", "since_ns", "latency_ms", "bytes", "brightness", "contrast",
+                                         "sharpness", "motion", "objects", "intrusion", "snapshot_ns", "error")
+
+    def point(self) -> Point:
+        fields = {k: v for k in self.FIELDS if (v := getattr(self, k)) is not None}
+        return Point(CAMERA_MEASUREMENT, {"site": self.site, "plot": self.plot, "camera": self.camera}, fields,
+                     self.time_ns)
+
+    @classmethod
+    def from_values(cls, tags: Mapping[str, str], time_ns: int, values: Mapping[str, FieldValue]) -> CameraStatus:
+        def num(k: str) -> float | None:
+            v = values.get(k)
+            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        snap = num("snapshot_ns")
+        return cls(tags.get("site", ""), tags.get("plot", ""), tags.get("camera", ""), time_ns,
+                   str(values.get("health", "ok")), int(num("since_ns") or time_ns), num("latency_ms") or 0.0,
+                   int(num("bytes") or 0), num("brightness"), num("contrast"), num("sharpness"), num("motion"),
+                   int(num("objects") or 0), str(values.get("intrusion", "") or ""),
+                   int(snap) if snap is not None else None, str(values.get("error", "") or ""))

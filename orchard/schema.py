@@ -190,3 +190,14 @@ digests = Table(
     Column("sent_ns", BigInteger, nullable=False),
     Column("error", Text),
 )
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("alarm_id", Integer, ForeignKey("alarms.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", Text, primary_key=True),  # full frame, relative to the snapshot root (orchard/snapshots.py)
+    Column("camera", Text, nullable=False),
+    Column("time_ns", BigInteger, nullable=False),  # when the snapshot was taken
+    Column("thumb", Text, nullable=False),
+    Index("evidence_path", "path"),
+)

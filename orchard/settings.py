@@ -70,6 +70,29 @@ class AnalyticsSettings(BaseModel):
                                                    "severities opens a work order for the plot's adviser.")
 
 
+class CamerasSettings(BaseModel):
+    """The ``orchard cameras`` service: snapshots, retention and the camera health checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    snapshot_dir: Path | None = Field(None, description="Where snapshots go; default: <data_dir>/snapshots.")
+    thumb_px: int = Field(320, ge=64, le=1280, description="Thumbnail width in pixels.")
+    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of frames the service encodes itself.")
+    max_days: float = Field(14, gt=0, description="Snapshots older than this are deleted, oldest first.")
+    max_gb: float = Field(20, gt=0, description="Total size cap of the snapshot folder; the oldest go first.")
+    evidence_days: float = Field(365, gt=0, description="Snapshots attached to alarms are kept this long, and never "
+                                 "deleted to make room.")
+    timeout_s: float = Field(5, gt=0, description="Give a camera this long to answer or deliver a frame.")
+    unreachable_after: int = Field(2, ge=1, description="Failed snapshots in a row before a camera is unreachable.")
+    frozen_after: int = Field(6, ge=2, description="Identical snapshots in a row before a camera counts as frozen.")
+    dark_below: float = Field(18, ge=0, le=255, description="Mean brightness (0-255) under which the picture counts "
+                              "as dark or covered.")
+    blurred_below: float = Field(12, ge=0, description="Sharpness (variance of the Laplacian at thumbnail size) "
+                                 "under which the picture counts as blurred.")
+    bad_after: int = Field(3, ge=1, description="Dark or blurred snapshots in a row before the camera says so.")
+    night_sun_deg: float = Field(-3, description="Sun elevation below which it is night (intrusion watch on).")
+
+
 class NotifySettings(BaseModel):
     """Where alarm messages go. Channel addresses with credentials in them are secrets: environment only."""
 
@@ -128,10 +151,15 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings, description="The dashboard.")
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings, description="The analytics service.")
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Alarm messages.")
+    cameras: CamerasSettings = Field(default_factory=CamerasSettings, description="The cameras service.")
 
     @property
     def records_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir}/records.sqlite"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.cameras.snapshot_dir or self.data_dir / "snapshots"
 
     @field_validator("mqtt_url")
     @classmethod

@@ -81,6 +81,51 @@ class DeviceConfig(BaseModel):
                                 "while that gateway is offline, this device's own offline alarm is muted.")
 
 
+CameraKind = Literal["snapshot", "stream", "file", "synthetic"]
+Polygon = tuple[tuple[float, float], ...]  # points as (x, y) fractions of the frame's width and height
+
+
+class CameraZone(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Name shown with an intrusion (Chinese): 东侧围栏, 大门.")
+    polygon: Polygon = Field(description="Outline as (x, y) fractions of the frame, 0..1.")
+    intrusion: bool = Field(True, description="Motion here at night is an intrusion event.")
+
+    @field_validator("polygon")
+    @classmethod
+    def _inside(cls, v: Polygon) -> Polygon:
+        if len(v) < 3 or any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in v):
+            raise ValueError("a zone needs at least 3 points, each (x, y) between 0 and 1")
+        return v
+
+
+class CameraConfig(BaseModel):
+    """One camera. Its password is a secret: the environment variable named by password_env holds it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Camera id: the `camera` tag and its snapshot folder.")
+    plot: str = Field(description="Id of the plot the camera watches.")
+    name: str = Field("", description="Name shown to people (Chinese); the id when empty.")
+    kind: CameraKind = Field(description="snapshot (HTTP JPEG URL, as ONVIF cameras offer), stream (RTSP or HTTP "
+                             "MJPEG), file (a local video, played in a loop) or synthetic (the demo's camera).")
+    url: str = Field(description="http(s):// snapshot URL, rtsp:// or http(s):// stream, file path, or "
+                     "synthetic://<seed>.")
+    interval_s: float = Field(5, gt=0, description="Seconds between snapshots.")
+    username: str | None = Field(None, description="User name for the camera's HTTP authentication.")
+    password_env: str | None = Field(None, description="Name of the environment variable holding its password.")
+    auth: Literal["basic", "digest"] = Field("digest", description="HTTP authentication scheme of snapshot URLs.")
+    zones: tuple[CameraZone, ...] = Field((), description="Watched zones; motion in one at night is an intrusion.")
+    masks: tuple[Polygon, ...] = Field((), description="Areas motion detection ignores (swaying canopy, a road).")
+    min_area_pct: float = Field(0.4, gt=0, le=100, description="Smallest moving object, in % of the frame.")
+    width: int = Field(1280, ge=64, description="Frame width of a synthetic camera.")
+    height: int = Field(720, ge=48, description="Frame height of a synthetic camera.")
+
+    def label(self) -> str:
+        return self.name or self.id
+
+
 class SiteInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -106,6 +151,7 @@ class Site(BaseModel):
     site: SiteInfo
     plots: tuple[Plot, ...]
     devices: tuple[DeviceConfig, ...] = ()
+    cameras: tuple[CameraConfig, ...] = ()
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Rule pack settings by rule type ([rules.spring_frost] temp_c = -2.0), "
         "with per-plot overrides under `plots` ([rules.spring_frost.plots.p05] temp_c = -1.0); checked by analytics.")
@@ -128,6 +174,11 @@ class Site(BaseModel):
         gateways = {d.id for d in self.devices if d.kind == "gateway"}
         if bad := sorted({d.gateway for d in self.devices if d.gateway and d.gateway not in gateways}):
             raise ValueError(f"devices name gateways that are not listed as gateway devices: {', '.join(bad)}")
+        cam_ids = [c.id for c in self.cameras]
+        if len(set(cam_ids)) != len(cam_ids) or set(cam_ids) & set(dev_ids):
+            raise ValueError("camera ids must be unique, and differ from device ids")
+        if bad := sorted({c.plot for c in self.cameras} - set(ids)):
+            raise ValueError(f"cameras name plots that are not in the plots file: {', '.join(bad)}")
         return self
 
     @property
@@ -155,6 +206,9 @@ class Site(BaseModel):
         lons = [x for p in self.plots for x, _ in p.polygon]
         lats = [y for p in self.plots for _, y in p.polygon]
         return sum(lats) / len(lats), sum(lons) / len(lons)
+
+    def cameras_of(self, plot_id: str) -> list[CameraConfig]:
+        return [c for c in self.cameras if c.plot == plot_id]
 
     def device_plot(self) -> dict[str, str]:
         return {d.id: d.plot for d in self.devices}
@@ -186,7 +240,8 @@ def load_site(path: Path) -> Site:
         info = raw.get("site", {})
         plots_path = path.parent / info.get("plots_file", "plots.geojson")
         plots = plots_from_geojson(json.loads(plots_path.read_text(encoding="utf-8")))
-        return Site(site=info, plots=plots, devices=raw.get("devices", []), rules=raw.get("rules", {}),
+        return Site(site=info, plots=plots, devices=raw.get("devices", []),
+                    cameras=raw.get("cameras", []), rules=raw.get("rules", {}),
                     escalation=raw.get("escalation", {}))
     except FileNotFoundError as e:
         raise SiteError(f"站点配置文件不存在 / site file missing: {e.filename}") from None

@@ -1,0 +1,215 @@
+"""`orchard cameras`: every camera's snapshots, stored with their thumbnails, judged, and reported.
+
+Per camera, one thread takes a snapshot every `interval_s` (a slow or dead camera only ever delays itself):
+fetch, thumbnail and metrics (video/analyse.py), motion, health (video/health.py), files (orchard/snapshots.py),
+then a status point for the store. Health changes and intrusions are also published on MQTT
+(<prefix>/<site>/<plot>/<camera>/camera) so analytics looks at once instead of at its next full cycle.
+A writer thread batches status points to the store; a retention sweep runs every minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+from paho.mqtt.client import Client
+
+from orchard.alarms import AlarmBook
+from orchard.indicators import sun_elevation_deg
+from orchard.logs import event
+from orchard.models import CameraStatus
+from orchard.mqtt import connect_to, make_client
+from orchard.records import Records
+from orchard.settings import CamerasSettings, Settings
+from orchard.site import CameraConfig, Site, site_for
+from orchard.snapshots import Retention, SnapshotFiles
+from orchard.store import StoreError, TimeSeriesStore, open_store
+from video.analyse import BadImage, MotionDetector, picture
+from video.health import HealthTracker
+from video.sources import CameraSource, CameraUnavailable, open_source
+
+log = logging.getLogger("orchard.cameras")
+NS = 1_000_000_000
+
+
+class CameraWorker:
+    """One camera: `take` makes one snapshot attempt and says what came of it; `run` repeats it on time."""
+
+    def __init__(self, site: Site, cam: CameraConfig, cfg: CamerasSettings, files: SnapshotFiles,
+                 retention: Retention | None, report: Callable[[CameraStatus, bool], None],
+                 source: CameraSource | None = None) -> None:
+        self.site, self.cam, self.cfg, self.files, self.retention = site, cam, cfg, files, retention
+        self.report = report
+        self.source = source
+        self.health = HealthTracker(cfg)
+        self.motion = MotionDetector(cam.masks, cam.zones, cam.min_area_pct)
+        self.watched = {z.name for z in cam.zones if z.intrusion}
+        self.taken = 0
+
+    def night(self, time_ns: int) -> bool:
+        lat, lon = self.site.centre
+        return sun_elevation_deg(lat, lon, datetime.fromtimestamp(time_ns / NS, UTC)) < self.cfg.night_sun_deg
+
+    def take(self) -> CameraStatus:
+        started = time.time_ns()
+        cam, site = self.cam, self.site.id
+        before = (self.health.state, self.health.since_ns)
+        try:
+            t0 = time.perf_counter()
+            if self.source is None:
+                self.source = open_source(cam, self.cfg.timeout_s)
+            frame = self.source.snapshot()
+            latency = (time.perf_counter() - t0) * 1000
+            pic = picture(frame, self.cfg.thumb_px, self.cfg.jpeg_quality)
+        except (CameraUnavailable, BadImage) as e:
+            h = self.health.failed(started, str(e))
+            status = CameraStatus(site, cam.plot, cam.id, started, h.state, h.since_ns,
+                                  round((time.time_ns() - started) / 1e6, 1), error=str(e)[:300])
+            self.report(status, (h.state, h.since_ns) != before)
+            return status
+        motion = self.motion.update(pic.thumb)
+        h = self.health.observed(frame.time_ns, pic)
+        intrusion = ""
+        if h.state == "ok" and self.night(frame.time_ns):
+            intrusion = next((z for z in motion.zones if z in self.watched), "")
+        ref = self.files.write(cam.id, frame.time_ns, pic.full_jpeg, pic.thumb_jpeg)
+        size = len(pic.full_jpeg) + len(pic.thumb_jpeg)
+        if self.retention is not None:
+            self.retention.added(ref, size)
+        self.taken += 1
+        status = CameraStatus(site, cam.plot, cam.id, ref.time_ns, h.state, h.since_ns, round(latency, 1), size,
+                              round(pic.brightness, 1), round(pic.contrast, 1), round(pic.sharpness, 1),
+                              motion.score, len(motion.boxes), intrusion, ref.time_ns)
+        self.report(status, bool(intrusion) or (h.state, h.since_ns) != before)
+        return status
+
+    def run(self, stop: threading.Event) -> None:
+        next_at = time.monotonic()
+        while not stop.is_set():
+            try:
+                self.take()
+            except Exception:  # a bug with one camera's picture must not end its thread for good
+                log.exception("camera %s: snapshot failed", self.cam.id)
+            next_at = max(next_at + self.cam.interval_s, time.monotonic())
+            stop.wait(next_at - time.monotonic())
+        if self.source is not None:
+            self.source.close()
+
+
+class StatusWriter:
+    """Batches camera status points to the store; while the store is away they wait (up to a limit)."""
+
+    def __init__(self, store: TimeSeriesStore, limit: int = 20000) -> None:
+        self.store, self.limit = store, limit
+        self.queue: queue.Queue[CameraStatus] = queue.Queue()
+        self.pending: list[CameraStatus] = []
+        self.written = 0
+
+    def put(self, status: CameraStatus) -> None:
+        self.queue.put(status)
+
+    def flush(self) -> None:
+        while True:
+            try:
+                self.pending.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        if not self.pending:
+            return
+        try:
+            self.store.write([s.point() for s in self.pending])
+            self.written += len(self.pending)
+            self.pending = []
+        except StoreError as e:
+            dropped = max(0, len(self.pending) - self.limit)
+            self.pending = self.pending[dropped:]
+            event(log, "status_write_failed", logging.WARNING, error=str(e)[:200], waiting=len(self.pending),
+                  dropped=dropped)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            self.flush()
+        self.flush()
+
+
+class Cameras:
+    def __init__(self, settings: Settings, workers: list[CameraWorker], writer: StatusWriter,
+                 retention: Retention, book: AlarmBook, client: Client | None) -> None:
+        self.settings, self.workers, self.writer, self.retention, self.book, self.client = (
+            settings, workers, writer, retention, book, client)
+        self.stop = threading.Event()
+
+    def report(self, status: CameraStatus, news: bool) -> None:
+        self.writer.put(status)
+        if news:
+            event(log, "camera_event", logging.WARNING if status.health != "ok" or status.intrusion else logging.INFO,
+                  camera=status.camera, health=status.health, intrusion=status.intrusion, error=status.error)
+            if self.client is not None:
+                s = self.settings
+                payload = {"ts": status.time_ns // 1_000_000, "health": status.health, "intrusion": status.intrusion}
+                self.client.publish(f"{s.mqtt_prefix}/{s.site}/{status.plot}/{status.camera}/camera",
+                                    orjson.dumps(payload), qos=1)
+
+    def sweep(self) -> None:
+        try:
+            evidence = self.book.evidence_paths()
+        except Exception as e:  # records DB away: sweep later, rather than delete what an alarm may hold
+            event(log, "sweep_skipped", logging.WARNING, error=str(e)[:200])
+            return
+        done = self.retention.sweep(time.time_ns(), evidence)
+        if done.deleted or done.kept_evidence:
+            event(log, "retention", deleted=done.deleted, freed_mb=round(done.freed_bytes / 1e6, 1),
+                  total_mb=round(done.total_bytes / 1e6, 1), kept_evidence=done.kept_evidence)
+
+    def run(self) -> None:
+        if self.client is not None:
+            connect_to(self.client, self.settings.mqtt_url)
+            self.client.loop_start()
+        threads = [threading.Thread(target=self.writer.run, args=(self.stop,), name="status-writer", daemon=True)]
+        threads += [threading.Thread(target=w.run, args=(self.stop,), name=f"camera-{w.cam.id}", daemon=True)
+                    for w in self.workers]
+        for t in threads:
+            t.start()
+        while not self.stop.wait(60.0):
+            self.sweep()
+        for t in threads:
+            t.join(self.settings.cameras.timeout_s + 5)
+        if self.client is not None:
+            self.client.loop_stop()
+            self.client.disconnect()
+
+
+def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
+    """Everything the service needs, in order; no camera is contacted until `run`."""
+    site = site_for(settings)
+    cfg = settings.cameras
+    store = open_store(settings.store_url)
+    store.ensure_ready()
+    files = SnapshotFiles(settings.snapshot_dir)
+    retention = Retention(files, cfg.max_days, int(cfg.max_gb * 1e9), cfg.evidence_days)
+    book = AlarmBook(Records.open(settings))
+    writer = StatusWriter(store)
+    client = make_client(settings.mqtt_url, f"orchard-cameras-{settings.site}",
+                         protocol=settings.mqtt_protocol) if with_mqtt else None
+    service = Cameras(settings, [], writer, retention, book, client)
+    service.workers = [CameraWorker(site, cam, cfg, files, retention, service.report) for cam in site.cameras]
+    return service
+
+
+def run_cameras(settings: Settings) -> None:
+    service = build(settings)
+
+    def stop(*_: object) -> None:
+        service.stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    event(log, "cameras_started", site=settings.site, cameras=len(service.workers),
+          snapshot_dir=str(settings.snapshot_dir))
+    service.run()
