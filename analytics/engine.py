@@ -19,13 +19,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from analytics.evidence import Evidence
 from analytics.rules import RULES, load
-from analytics.rules.base import DeviceData, DeviceRule, PlotData, PlotRule, Rule, RuleConfig, Verdict
+from analytics.rules.base import (
+    CameraData,
+    CameraRule,
+    DeviceData,
+    DeviceRule,
+    PlotData,
+    PlotRule,
+    Rule,
+    RuleConfig,
+    Verdict,
+)
 from analytics.stages import stage
 from analytics.window import Readings, Slices, Window
 from orchard.alarms import AlarmBook
 from orchard.logs import event
-from orchard.models import Alarm, Device, Signal
+from orchard.models import CAMERA_MEASUREMENT, Alarm, CameraStatus, Device, Signal
 from orchard.records import Records
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
@@ -37,6 +48,8 @@ RAW_HOURS = 3  # stuck readings (2 h), spikes (cleared after 3 h), frost duratio
 HOURLY_HOURS = 96  # heat streaks, the 3-day Psa index, waterlogging
 RAW_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_gust_ms", "soil_vwc_pct", "battery_v",
               "canopy_temp_c")  # the hourly fields among them: the hour under way is summed up from these
+CAMERA_MINUTES = 30  # camera reports read per cycle: the intrusion hold and the offline limit fit in it
+OFFLINE = ("device_offline", "camera_offline")  # what mutes the other alarms of the same device or camera
 HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
 
 
@@ -90,8 +103,10 @@ class CycleResult:
 
 class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
-                 rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None) -> None:
+                 rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
+                 evidence: Evidence | None = None) -> None:
         self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
+        self.evidence = evidence
         classes = dict(rules) if rules is not None else dict(load())
         self.configs = configs_for(site, classes)
         self.rules = {name: cls() for name, cls in classes.items()}
@@ -155,6 +170,7 @@ class Engine:
                 if isinstance(rule, DeviceRule):
                     verdicts += self._run(rule, name, d.plot, data_d, now_ns, result, context)
 
+        verdicts += self._cameras(now_ns, plots, result)
         if plots is None:
             verdicts += self._overdue_orders(now_ns)
         self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
@@ -163,6 +179,26 @@ class Engine:
               seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
               held=result.held, muted=result.muted, errors=sum(result.errors.values()))
         return result
+
+    def _cameras(self, now_ns: int, plots: Collection[str] | None, result: CycleResult) -> list[Verdict]:
+        """Camera health and intrusions, from the last half hour of the cameras service's reports."""
+        cams = [c for c in self.site.cameras if plots is None or c.plot in plots]
+        if not cams:
+            return []
+        rows = self.store.range(CAMERA_MEASUREMENT, CameraStatus.FIELDS, now_ns - CAMERA_MINUTES * 60 * NS,
+                                now_ns + 1, where={"camera": [c.id for c in cams]})
+        seen: dict[str, list[CameraStatus]] = {}
+        for r in rows:
+            seen.setdefault(r.tags.get("camera", ""), []).append(CameraStatus.from_values(r.tags, r.time_ns, r.values))
+        verdicts: list[Verdict] = []
+        for cam in cams:
+            statuses = tuple(seen.get(cam.id, ()))
+            if statuses:
+                result.newest_ns[cam.id] = statuses[-1].time_ns
+            for name, rule in self.rules.items():
+                if isinstance(rule, CameraRule):
+                    verdicts += self._run(rule, name, cam.plot, CameraData(cam, statuses), now_ns, result, None)
+        return verdicts
 
     def _overdue_orders(self, now_ns: int) -> list[Verdict]:
         """A work order past its state's SLA raises an alarm for the command center; moving on clears it."""
@@ -178,10 +214,11 @@ class Engine:
                 out.append(Verdict(a.source, a.type, "clear"))
         return out
 
-    def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData, now_ns: int,
+    def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData | CameraData, now_ns: int,
              result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:
         cfg = self.configs.get(name, plot)
-        source = f"plot:{plot}" if isinstance(data, PlotData) else f"device:{data.device.id}"
+        source = (f"plot:{plot}" if isinstance(data, PlotData) else f"device:{data.device.id}"
+                  if isinstance(data, DeviceData) else f"camera:{data.camera.id}")
         if not cfg.enabled:
             return [rule.clear(source)]
         if isinstance(data, PlotData) and rule.stages is not None and data.stage not in rule.stages:
@@ -191,6 +228,8 @@ class Engine:
                 return list(rule.evaluate(self.site, data, cfg, now_ns))
             if isinstance(rule, DeviceRule) and isinstance(data, DeviceData):
                 return list(rule.evaluate(self.site, data, cfg, now_ns, context or {}))
+            if isinstance(rule, CameraRule) and isinstance(data, CameraData):
+                return list(rule.evaluate(self.site, data, cfg, now_ns))
         except Exception:
             log.exception("rule %s failed on %s; holding its alarms", name, source)
             result.errors[name] = result.errors.get(name, 0) + 1
@@ -199,8 +238,7 @@ class Engine:
     def _mute(self, verdicts: list[Verdict], devices: list[DeviceConfig], now_ns: int,
               result: CycleResult) -> list[Verdict]:
         """Inhibition and silences: such signals become holds (an alarm already raised stays as it was)."""
-        offline = {v.source.removeprefix("device:") for v in verdicts
-                   if v.type == "device_offline" and v.state == "fire"}
+        offline = {v.source.split(":", 1)[1] for v in verdicts if v.type in OFFLINE and v.state == "fire"}
         gateway_of = {d.id: d.gateway for d in devices if d.gateway}
         silences = self.book.silences(now_ns)
         out = []
@@ -209,7 +247,7 @@ class Engine:
             if v.state == "fire" and s is not None:
                 own_device = s.device or (v.source.removeprefix("device:") if v.source.startswith("device:") else None)
                 muted = (
-                    (own_device in offline and v.type != "device_offline")  # its readings cannot be judged
+                    (own_device in offline and v.type not in OFFLINE)  # its readings cannot be judged
                     or (v.type == "device_offline" and gateway_of.get(own_device or "") in offline)
                     or any(x.matches(s.plot, own_device, v.type, now_ns) for x in silences)
                 )
@@ -231,6 +269,8 @@ class Engine:
                 if current and current.severity == s.severity and dict(current.details) == dict(s.details):
                     continue
                 alarm, outcome = self.book.fire(s, now_ns)
+                if outcome == "raised":
+                    self._attach_evidence(alarm, now_ns)
                 if outcome != "same":
                     result.changed.append((alarm, outcome))
             elif v.state == "clear":
@@ -238,6 +278,16 @@ class Engine:
                     result.changed.append((cleared, "cleared"))
             else:
                 result.held += 1
+
+
+    def _attach_evidence(self, alarm: Alarm, now_ns: int) -> None:
+        if self.evidence is None:
+            return
+        try:
+            if (ref := self.evidence.for_alarm(alarm, now_ns)) is not None:
+                self.book.attach(alarm.id, ref, now_ns)
+        except Exception:  # a missing picture must never cost the alarm itself
+            log.exception("could not attach camera evidence to alarm %s", alarm.id)
 
 
 __all__ = ["RULES", "CycleResult", "Engine", "RuleConfigError", "configs_for"]

@@ -14,6 +14,7 @@ import orjson
 from paho.mqtt.client import Client, MQTTMessage
 
 from analytics.engine import CycleResult, Engine
+from analytics.evidence import Evidence
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
@@ -26,6 +27,7 @@ from orchard.people import People
 from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
+from orchard.snapshots import SnapshotFiles
 from orchard.store import StoreError, open_store
 from orchard.workorders import WorkOrders
 
@@ -78,7 +80,7 @@ class Analytics:
         if self.client is None:
             return
         s = self.settings
-        topics = [(f"{s.mqtt_prefix}/{s.site}/+/+/{kind}", 0) for kind in ("telemetry", "status")]
+        topics = [(f"{s.mqtt_prefix}/{s.site}/+/+/{kind}", 0) for kind in ("telemetry", "status", "camera")]
         self.client.on_connect = lambda c, *_: c.subscribe(topics)
         self.client.on_message = self.on_message
         connect_to(self.client, s.mqtt_url)
@@ -175,7 +177,8 @@ def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
     records = Records.open(settings)
     book = AlarmBook(records)
     orders = WorkOrders(records, settings.data_dir / "photos")
-    engine = Engine(site, store, records, book, orders=orders)
+    engine = Engine(site, store, records, book, orders=orders,
+                    evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)))
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     cfg = settings.notify

@@ -13,6 +13,7 @@ from orchard.links import sign
 from orchard.models import Alarm
 from orchard.settings import NotifySettings
 from orchard.site import Site
+from orchard.snapshots import SnapshotRef
 
 ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
@@ -35,7 +36,12 @@ def link_for(notification_id: int, cfg: NotifySettings, now_s: float | None = No
     return f"{cfg.public_url.rstrip('/')}/receipt?t={token}"
 
 
-def compose(alarm: Alarm, kind: str, lang: str, site: Site, link: str | None) -> Message:
+def _camera_label(site: Site, camera: str) -> str:
+    return next((c.label() for c in site.cameras if c.id == camera), camera)
+
+
+def compose(alarm: Alarm, kind: str, lang: str, site: Site, link: str | None,
+            photo: SnapshotRef | None = None) -> Message:
     words = alarm_text(alarm, lang, site)
     where = site.plot_label(alarm.plot, lang) if alarm.plot else (alarm.device or alarm.source)
     owner = site.plot_by_id[alarm.plot].owner if alarm.plot in site.plot_by_id else ""
@@ -45,6 +51,10 @@ def compose(alarm: Alarm, kind: str, lang: str, site: Site, link: str | None) ->
     lines = [words.text, i18n.t("notify.since", lang, time=since), i18n.t("notify.advice", lang, advice=words.advice)]
     if kind == "cleared":
         lines = [i18n.t("notify.cleared_text", lang), *lines[:2]]
+    elif photo is not None:  # the camera's picture of it is on the linked page
+        taken = datetime.fromtimestamp(photo.time_ns / 1e9, site.tz).strftime("%H:%M:%S")
+        key = "notify.photo_link" if link else "notify.photo"
+        lines.append(i18n.t(key, lang, camera=_camera_label(site, photo.camera), time=taken))
     md = [f"### {ICONS.get(alarm.severity, '')} {subject}", *(f"- {x}" for x in lines)]
     if link:
         md.append(f"[{i18n.t('notify.open', lang)}]({link})")

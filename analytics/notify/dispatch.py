@@ -30,6 +30,7 @@ from orchard.outbox import Notification, Outbox
 from orchard.people import People, Role, User
 from orchard.settings import NotifySettings
 from orchard.site import Site
+from orchard.snapshots import SnapshotRef
 
 log = logging.getLogger("orchard.notify")
 NS = 1_000_000_000
@@ -154,11 +155,14 @@ class Dispatcher:
     def _deliver(self, now_ns: int) -> dict[str, int]:
         due = self.outbox.due(now_ns)
         alarms: dict[int, Alarm] = {}
+        photos: dict[int, SnapshotRef | None] = {}
         outcomes: dict[str, int] = {}
         for n in due:
             if n.alarm_id not in alarms:
                 alarms[n.alarm_id] = self.book.get(n.alarm_id)
-        futures = [self.pool.submit(self._deliver_one, n, alarms[n.alarm_id], now_ns) for n in due]
+                photos[n.alarm_id] = next(iter(self.book.evidence(n.alarm_id)), None)
+        futures = [self.pool.submit(self._deliver_one, n, alarms[n.alarm_id], photos[n.alarm_id], now_ns)
+                   for n in due]
         for f in futures:
             outcome = f.result()
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -166,7 +170,7 @@ class Dispatcher:
             event(log, "delivered", **outcomes)
         return outcomes
 
-    def _deliver_one(self, n: Notification, alarm: Alarm, now_ns: int) -> str:
+    def _deliver_one(self, n: Notification, alarm: Alarm, photo: SnapshotRef | None, now_ns: int) -> str:
         if n.kind == "reminder" and alarm.acked:
             self.outbox.failed(n.id, "acknowledged before the reminder went out", None)
             return "cancelled"
@@ -175,7 +179,7 @@ class Dispatcher:
         if user is None or channel is None:
             self.outbox.failed(n.id, f"no such {'user' if user is None else 'channel'}", None)
             return "failed"
-        msg = compose(alarm, n.kind, user.lang, self.site, link_for(n.id, self.cfg, now_ns / NS))
+        msg = compose(alarm, n.kind, user.lang, self.site, link_for(n.id, self.cfg, now_ns / NS), photo)
         try:
             channel.send(user, msg)
         except DeliveryError as e:

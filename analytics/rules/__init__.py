@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics.rules.base import DeviceRule, PlotRule, Rule
+from analytics.rules.base import CameraRule, DeviceRule, PlotRule, Rule
 
 RULES: dict[str, type[Rule]] = {}
 
@@ -19,8 +19,10 @@ def load() -> dict[str, type[Rule]]:
     from analytics.rules import (  # noqa: F401
         anomaly,
         battery,
+        cameras,
         drought,
         heat,
+        intrusion,
         neighbours,
         offline,
         psa,
@@ -35,4 +37,4 @@ def load() -> dict[str, type[Rule]]:
     return RULES
 
 
-__all__ = ["RULES", "DeviceRule", "PlotRule", "Rule", "load", "register"]
+__all__ = ["RULES", "CameraRule", "DeviceRule", "PlotRule", "Rule", "load", "register"]

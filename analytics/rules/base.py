@@ -18,8 +18,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.window import Readings
-from orchard.models import Signal
-from orchard.site import DeviceConfig, Plot, Site
+from orchard.models import CameraStatus, Signal
+from orchard.site import CameraConfig, DeviceConfig, Plot, Site
 
 NS = 1_000_000_000
 State = Literal["fire", "clear", "hold"]
@@ -57,6 +57,16 @@ class DeviceData:
     raw: Readings  # last few hours of this device: time_ns, depth_cm, field, value
     last_seen_ns: int | None  # newest reading stored or registered
     online: bool | None  # the device's own last will / birth message, when it sent one
+
+
+@dataclass(frozen=True, slots=True)
+class CameraData:
+    camera: CameraConfig
+    statuses: tuple[CameraStatus, ...]  # what the cameras service said over the last half hour, oldest first
+
+    @property
+    def latest(self) -> CameraStatus | None:
+        return self.statuses[-1] if self.statuses else None
 
 
 class Rule:
@@ -103,6 +113,15 @@ class DeviceRule(Rule):
     def evaluate(self, site: Site, data: DeviceData, cfg: Any, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         raise NotImplementedError
+
+
+class CameraRule(Rule):
+    def evaluate(self, site: Site, data: CameraData, cfg: Any, now_ns: int) -> Iterable[Verdict]:
+        raise NotImplementedError
+
+
+def camera_source(camera: str) -> str:
+    return f"camera:{camera}"
 
 
 def series(rows: pd.DataFrame, col: str = "value") -> pd.Series:

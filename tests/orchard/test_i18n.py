@@ -31,12 +31,14 @@ DYNAMIC = (
     + [f"env.range_{r}" for r in ("6h", "24h", "7d", "30d", "90d", "1y", "custom")]
     + [f"alarm.severity_{s}" for s in SEVERITIES]
     + [f"alarm.{rule}{part}" for rule in load() for part in ("", "_text", "_advice")]
-    + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text", "alarm.device_offline_never_text"]
+    + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text", "alarm.device_offline_never_text",
+       "alarm.camera_offline_silent_text"]
     + [f"alarm.work_order_overdue{part}" for part in ("", "_advice")]
     + [f"alarms.role_{r}" for r in ROLES]
     + [f"alarms.kind_{k}" for k in ("alarm", "reminder", "cleared")]
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
-    + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented")]
+    + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented",
+                                                           "evidence")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
     + [f"wo.state_{s}" for s in STATES]
     + [f"digest.{k}" for k in ("subject", "quiet", "alarms", "orders", "devices")]
@@ -47,7 +49,7 @@ DYNAMIC = (
 
 def used_keys() -> set[str]:
     keys: set[str] = set()
-    for folder in ("orchard", "sensors", "dashboard", "analytics"):
+    for folder in ("orchard", "sensors", "dashboard", "analytics", "video"):
         for path in (ROOT / folder).rglob("*.py"):
             if "migrations" in path.parts or path.name == "schema.py":
                 continue  # table.column strings ("alarms.id") are not texts
