@@ -59,6 +59,14 @@ def analytics() -> None:
 
 
 @app.command()
+def cameras() -> None:
+    """Run the cameras service: snapshots, thumbnails, motion and camera health for every camera of the site."""
+    from video.service import run_cameras
+
+    run_cameras(load_settings())
+
+
+@app.command()
 def simulate(
     devices: Annotated[int, typer.Option(help="Number of devices (a weather station and soil probe per plot).")] = 24,
     interval: Annotated[float, typer.Option(help="Seconds between readings of one device (simulated time).")] = 60,
@@ -136,6 +144,19 @@ def bench_alerts(
     from analytics.bench import run_bench
 
     run_bench(devices=devices, trials=trials, history_days=history_days, work_dir=work_dir)
+
+
+@bench_app.command("cameras")
+def bench_cameras(
+    snapshots: Annotated[int, typer.Option("--snapshots", "-n", help="Snapshots processed per run.")] = 400,
+    sources: Annotated[int, typer.Option(help="Distinct 1920x1080 JPEGs cycled through (cameras).")] = 20,
+    repeat: Annotated[int, typer.Option(help="Runs of each measurement (medians).")] = 3,
+) -> None:
+    """Snapshots processed per second on one core (decode, thumbnail, metrics, motion, write) and p99 per snapshot,
+    next to bare cv2.imdecode of the same JPEGs. Prints one JSON line."""
+    from video.bench import run_bench
+
+    run_bench(snapshots=snapshots, sources=sources, repeat=repeat)
 
 
 @bench_app.command("dashboard")

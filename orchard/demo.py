@@ -101,6 +101,7 @@ def run_demo(*, port: int, backfill_days: int) -> None:
         demo_people(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
         spawn("ingest", "ingest")
         spawn("simulate", "simulate")
+        spawn("cameras", "cameras")
         spawn("analytics", "analytics")
         spawn("dashboard", "dashboard", "--port", str(port))
         print(f"\n智慧果园指挥中心已启动 / command center running: http://localhost:{port}\n"
