@@ -50,6 +50,7 @@ pages = [
     st.Page("pages/command_center.py", title=v.t("nav.command_center"), icon="🛰️", url_path="command-center",
             default=True),
     st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
+    st.Page("pages/cameras.py", title=v.t("nav.cameras"), icon="📹", url_path="cameras"),
     st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
     st.Page("pages/report.py", title=v.t("nav.report"), icon="📷", url_path="report"),
     st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"),

@@ -7,7 +7,7 @@ grouped query, never one per plot or device. Times come back as tz-aware pandas 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard import shell
 from orchard.alarms import AlarmBook
 from orchard.catalogue import CATALOGUE, TELEMETRY
-from orchard.models import Alarm
+from orchard.models import CAMERA_MEASUREMENT, Alarm, CameraStatus, FieldValue
 from orchard.store.base import Aggregate, Where
 
 TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query
@@ -224,3 +224,33 @@ def active_alarms() -> list[Alarm]:
 def clear() -> None:
     """After a change the user made (approve, reject), show it at once."""
     st.cache_data.clear()
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def camera_statuses() -> dict[str, CameraStatus]:
+    """Each camera's latest report from the cameras service (one grouped query)."""
+    rows = shell.store().latest(CAMERA_MEASUREMENT, CameraStatus.FIELDS, since_ns=now_ns() - 7 * DAY_NS)
+    newest: dict[str, int] = {}
+    for r in rows:
+        cam = r.tags.get("camera", "")
+        newest[cam] = max(newest.get(cam, 0), r.time_ns)
+    tags: dict[str, Mapping[str, str]] = {}
+    values: dict[str, dict[str, FieldValue]] = {}
+    for r in rows:  # only the newest report's fields: an unreachable camera's report has no brightness
+        cam = r.tags.get("camera", "")
+        if r.time_ns == newest[cam]:
+            tags[cam] = r.tags
+            values.setdefault(cam, {})[r.field] = r.value
+    return {cam: CameraStatus.from_values(tags[cam], t, values[cam]) for cam, t in newest.items()}
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def camera_history(camera: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """One camera's reports over a span: time, health, motion, brightness, intrusion."""
+    rows = shell.store().range(CAMERA_MEASUREMENT, ("health", "motion", "brightness", "intrusion"), start_ns,
+                               end_ns, where={"camera": camera})
+    df = pd.DataFrame([(r.time_ns, r.values.get("health", ""), r.values.get("motion"), r.values.get("brightness"),
+                        r.values.get("intrusion", "")) for r in rows],
+                      columns=["time_ns", "health", "motion", "brightness", "intrusion"])
+    df["time"] = _times(df["time_ns"])
+    return df

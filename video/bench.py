@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from orchard.models import CameraStatus
-from orchard.settings import CamerasSettings
-from orchard.site import CameraConfig, CameraZone, Site
+from orchard.settings import CamerasSettings, Settings
+from orchard.site import CameraConfig, CameraZone, Site, site_for
 from orchard.snapshots import Retention, SnapshotFiles
 from video.service import CameraWorker
 from video.sources import Frame
@@ -84,9 +84,6 @@ def _pipeline(jpegs: list[bytes], n: int, cameras: int, site: Site, root: Path) 
 
 
 def run_bench(*, snapshots: int, sources: int, repeat: int) -> dict[str, object]:
-    from orchard.site import site_for
-    from orchard.settings import Settings
-
     core = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})  # one core, as the target says
     cv2.setNumThreads(1)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import board, shell
+from dashboard import board, cameras, shell
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.models import Alarm
 from orchard.outbox import Outbox
@@ -50,6 +50,10 @@ def show_alarm(a: Alarm) -> None:
                      expanded=a.severity == "critical" and not a.acked):
         st.markdown(words.text)
         st.caption(f"{v.t('alarms.since', time=v.fmt_time(a.started_ns))} · {words.advice}")
+        for ref in book.evidence(a.id)[:2]:  # the camera's picture of it
+            if (photo := cameras.snapshot_files().read(ref.thumb)) is not None:
+                st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
+                         width=480)
         c1, c2, c3 = st.columns(3)
         if not a.acked and c1.button(v.t("alarms.ack"), key=f"ack_{a.id}", disabled=me is None):
             book.ack(a.id, str(me), time.time_ns())

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import charts, data, shell
+from dashboard import cameras, charts, data, shell
 from dashboard.risk import LEVELS, Risk, plot_risk
 from orchard.alarms import alarm_text
 from orchard.catalogue import CATALOGUE
@@ -15,6 +15,7 @@ from orchard.store import StoreError
 v = shell.view()
 site = shell.site()
 cfg = shell.settings().dashboard
+WALL = 6  # camera tiles on the wall; troubled cameras first
 ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 
@@ -106,6 +107,13 @@ def live() -> None:
             st.markdown(f"⬜ {v.t('cc.no_data_plots')}: " + ", ".join(p.label(v.lang) for p in unknown))
         if offline_ids:
             st.markdown(f"📡 {v.t('cc.offline_devices')}: " + ", ".join(offline_ids[:12]))
+
+    wall = cameras.views()[:WALL]
+    if wall:
+        st.subheader(v.t("cc.cameras"))
+        for col, cv in zip(st.columns(len(wall)), wall, strict=True):
+            with col:
+                cameras.tile(cv, v, now)
 
     st.subheader(v.t("cc.strip"))
     cols = st.columns(2)

@@ -10,7 +10,7 @@ import time
 
 import streamlit as st
 
-from dashboard import shell
+from dashboard import cameras, shell
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.links import LinkError, verify
 from orchard.outbox import Outbox
@@ -45,6 +45,10 @@ st.title(f"{words.title} · {site.plot_label(alarm.plot, lang) if alarm.plot els
 st.markdown(f"**{words.severity}** — {words.text}")
 st.markdown(f"**{v.t('receipt.since')}** {v.fmt_time(alarm.started_ns)}")
 st.info(words.advice)
+for ref in book.evidence(alarm.id)[:2]:  # the camera's picture of it, full size
+    if (photo := cameras.snapshot_files().read(ref.path)) is not None:
+        st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
+                 width="stretch")
 who = person.display if person else note.user
 if alarm.acked:
     st.success(v.t("receipt.acked_by", who=alarm.acked_by or "", time=v.fmt_time(alarm.acked_ns)))

@@ -1,0 +1,99 @@
+"""Camera tiles for the 视频监控 page and the command center's camera wall.
+
+A camera that stopped reporting, or cannot be reached, is shown as down since when, never with its last frame
+posing as live. Images go to the browser as the stored JPEG bytes (no PIL decode and re-encode), and a page shows
+a bounded number of them, so hours of kiosk refreshes do not pile up media in the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import streamlit as st
+
+from dashboard import shell
+from dashboard.shell import View
+from orchard.models import CameraStatus
+from orchard.site import CameraConfig
+from orchard.snapshots import SnapshotFiles
+
+NS = 1_000_000_000
+State = Literal["live", "problem", "down", "never"]
+BADGE = {"live": "🟢", "problem": "🟠", "down": "🔴", "never": "⚪"}
+
+
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    cam: CameraConfig
+    status: CameraStatus | None
+    state: State
+    since_ns: int | None  # when the current trouble began (down or problem)
+    thumb: str | None  # the latest thumbnail, relative to the snapshot root; None when down
+    snapshot_ns: int | None
+
+
+def silent_after_ns(cam: CameraConfig) -> int:
+    """A camera that has not reported for this long is down (the same limit as the camera_offline rule)."""
+    return int(max(3 * cam.interval_s, 120) * NS)
+
+
+def camera_view(cam: CameraConfig, status: CameraStatus | None, files: SnapshotFiles, now_ns: int) -> CameraView:
+    if status is None:
+        return CameraView(cam, None, "never", None, None, None)
+    if now_ns - status.time_ns > silent_after_ns(cam):
+        return CameraView(cam, status, "down", status.time_ns, None, status.snapshot_ns)
+    if status.health == "unreachable":
+        return CameraView(cam, status, "down", status.since_ns, None, None)
+    thumb = files.ref(cam.id, status.snapshot_ns).thumb if status.snapshot_ns else None
+    state: State = "live" if status.health == "ok" else "problem"
+    return CameraView(cam, status, state, status.since_ns if state == "problem" else None, thumb, status.snapshot_ns)
+
+
+def views(plots: list[str] | None = None) -> list[CameraView]:
+    from dashboard import data
+
+    site, files = shell.site(), snapshot_files()
+    statuses, now = data.camera_statuses(), data.now_ns()
+    order = {"down": 0, "problem": 1, "never": 2, "live": 3}
+    out = [camera_view(c, statuses.get(c.id), files, now) for c in site.cameras if plots is None or c.plot in plots]
+    return sorted(out, key=lambda cv: (order[cv.state], cv.cam.plot, cv.cam.id))
+
+
+@st.cache_resource
+def snapshot_files() -> SnapshotFiles:
+    return SnapshotFiles(shell.settings().snapshot_dir)
+
+
+def headline(cv: CameraView, v: View) -> str:
+    where = shell.site().plot_label(cv.cam.plot, v.lang)
+    return f"{BADGE[cv.state]} **{cv.cam.label()}** · {where}"
+
+
+def status_line(cv: CameraView, v: View, now_ns: int) -> str:
+    s = cv.status
+    if cv.state == "never":
+        return v.t("cam.never")
+    if cv.state == "down":
+        return v.t("cam.down_since", time=v.fmt_time(cv.since_ns), last=v.fmt_time(cv.snapshot_ns))
+    assert s is not None
+    age = v.age(cv.snapshot_ns, now_ns)
+    if cv.state == "problem":
+        return v.t("cam.problem_since", problem=v.t(f"cam.health_{s.health}"), time=v.fmt_time(cv.since_ns), age=age)
+    if s.intrusion:
+        return v.t("cam.intrusion", zone=s.intrusion, age=age)
+    return v.t("cam.live", age=age)
+
+
+def tile(cv: CameraView, v: View, now_ns: int) -> None:
+    """One camera: name and badge, its thumbnail (or why there is none), age and health."""
+    with st.container(border=True):
+        st.markdown(headline(cv, v))
+        data = snapshot_files().read(cv.thumb) if cv.thumb else None
+        if data is not None:
+            st.image(data, width="stretch")
+        else:
+            st.markdown(f"<div style='aspect-ratio:16/9;display:flex;align-items:center;justify-content:center;"
+                        f"background:#1c1c1c;color:#ddd;border-radius:6px'>📵 {v.t('cam.no_picture')}</div>",
+                        unsafe_allow_html=True)
+        st.caption(status_line(cv, v, now_ns))
