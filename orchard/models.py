@@ -190,9 +190,12 @@ class CameraStatus:
             v = values.get(k)
             return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
-        snap = num("snapshot_ns")
+        def whole(k: str) -> int | None:  # nanosecond times do not survive a trip through float
+            v = values.get(k)
+            return v if isinstance(v, int) and not isinstance(v, bool) else int(v) if isinstance(v, float) else None
+
         return cls(tags.get("site", ""), tags.get("plot", ""), tags.get("camera", ""), time_ns,
-                   str(values.get("health", "ok")), int(num("since_ns") or time_ns), num("latency_ms") or 0.0,
-                   int(num("bytes") or 0), num("brightness"), num("contrast"), num("sharpness"), num("motion"),
-                   int(num("objects") or 0), str(values.get("intrusion", "") or ""),
-                   int(snap) if snap is not None else None, str(values.get("error", "") or ""))
+                   str(values.get("health", "ok")), whole("since_ns") or time_ns, num("latency_ms") or 0.0,
+                   whole("bytes") or 0, num("brightness"), num("contrast"), num("sharpness"), num("motion"),
+                   whole("objects") or 0, str(values.get("intrusion", "") or ""), whole("snapshot_ns"),
+                   str(values.get("error", "") or ""))
