@@ -50,6 +50,8 @@ RAW_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_gust_
               "canopy_temp_c")  # the hourly fields among them: the hour under way is summed up from these
 CAMERA_MINUTES = 30  # camera reports read per cycle: the intrusion hold and the offline limit fit in it
 OFFLINE = ("device_offline", "camera_offline")  # what mutes the other alarms of the same device or camera
+# ...except these: an intrusion seen just before a camera went dark (its power cut, say) is what matters most
+UNMUTED = (*OFFLINE, "intrusion")
 HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
 
 
@@ -247,7 +249,7 @@ class Engine:
             if v.state == "fire" and s is not None:
                 own_device = s.device or (v.source.removeprefix("device:") if v.source.startswith("device:") else None)
                 muted = (
-                    (own_device in offline and v.type not in OFFLINE)  # its readings cannot be judged
+                    (own_device in offline and v.type not in UNMUTED)  # its readings cannot be judged
                     or (v.type == "device_offline" and gateway_of.get(own_device or "") in offline)
                     or any(x.matches(s.plot, own_device, v.type, now_ns) for x in silences)
                 )
