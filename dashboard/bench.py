@@ -69,6 +69,7 @@ class Render:
     seconds: float
     elements: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)  # image URLs, as the browser would fetch them
 
 
 class Session:
@@ -98,6 +99,8 @@ class Session:
                 el = fm.delta.new_element
                 name = el.WhichOneof("type") or "?"
                 out.elements[name] += 1
+                if name == "imgs":
+                    out.media += [img.url for img in el.imgs.imgs]
                 if name == "exception":
                     out.errors.append(f"{el.exception.type}: {el.exception.message}")
                 elif name == "alert" and el.alert.format == el.alert.ERROR:

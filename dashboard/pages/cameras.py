@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import cameras, data, shell
+from dashboard import cameras, charts, data, shell
 from orchard.store import StoreError
 
 v = shell.view()
@@ -23,7 +24,7 @@ if not site.cameras:
 
 plots = st.multiselect(v.t("cam.plots"), sorted({c.plot for c in site.cameras}), key="cam_plots",
                        format_func=lambda p: site.plot_label(p, v.lang))
-chosen = st.query_params.get("camera")
+chosen = st.session_state.get("cam_chosen") or st.query_params.get("camera")  # a click, or a link ?camera=
 by_id = {c.id: c for c in site.cameras}
 
 
@@ -31,16 +32,17 @@ def timeline(camera: str, start: datetime, end: datetime, at: datetime) -> go.Fi
     df = data.camera_history(camera, int(start.timestamp() * 1e9), int(end.timestamp() * 1e9))
     fig = go.Figure()
     if not df.empty:
-        fig.add_scatter(x=df["time"].to_numpy(), y=df["motion"].to_numpy(), name=v.t("cam.motion"), mode="lines")
-        fig.add_scatter(x=df["time"].to_numpy(), y=df["brightness"].to_numpy(), name=v.t("cam.brightness"),
-                        mode="lines", yaxis="y2", line={"dash": "dot"})
-        hits = df[df["intrusion"].astype(bool)]
-        fig.add_scatter(x=hits["time"].to_numpy(), y=hits["motion"].to_numpy(), name=v.t("cam.intrusions"),
-                        mode="markers", marker={"size": 11, "color": "red", "symbol": "x"})
-        bad = df[~df["health"].isin(["ok"])]
-        fig.add_scatter(x=bad["time"].to_numpy(), y=[0] * len(bad), name=v.t("cam.trouble"), mode="markers",
+        times = charts.wall_clock(df["time"])
+        fig.add_scatter(x=times, y=df["motion"].to_numpy(), name=v.t("cam.motion"), mode="lines")
+        fig.add_scatter(x=times, y=df["brightness"].to_numpy(), name=v.t("cam.brightness"), mode="lines",
+                        yaxis="y2", line={"dash": "dot"})
+        hits = df["intrusion"].astype(bool).to_numpy()
+        fig.add_scatter(x=times[hits], y=df["motion"].to_numpy()[hits], name=v.t("cam.intrusions"), mode="markers",
+                        marker={"size": 11, "color": "red", "symbol": "x"})
+        bad = (df["health"] != "ok").to_numpy()
+        fig.add_scatter(x=times[bad], y=np.zeros(int(bad.sum())), name=v.t("cam.trouble"), mode="markers",
                         marker={"size": 7, "color": "orange"})
-    fig.add_vline(x=at.timestamp() * 1000, line_color="gray")
+    fig.add_vline(x=np.datetime64(at.replace(tzinfo=None)), line_color="gray")
     fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"},
                       yaxis={"title": "%"}, yaxis2={"overlaying": "y", "side": "right", "range": [0, 255]})
     return fig
@@ -52,7 +54,8 @@ def detail(camera: str) -> None:
     start = now - timedelta(hours=24)
     st.subheader(f"{cam.label()} · {site.plot_label(cam.plot, v.lang)}")
     if st.button(v.t("cam.back"), key="cam_back"):
-        del st.query_params["camera"]
+        st.session_state["cam_chosen"] = None
+        st.query_params.pop("camera", None)
         st.rerun()
     at = st.slider(v.t("cam.when"), min_value=start, max_value=now, value=now, step=timedelta(minutes=1),
                    format="MM-DD HH:mm", key=f"cam_at_{camera}")
@@ -89,7 +92,7 @@ def grid() -> None:
         with cols[i % 4]:
             cameras.tile(cv, v, now)
             if st.button(v.t("cam.open"), key=f"cam_open_{cv.cam.id}"):
-                st.query_params["camera"] = cv.cam.id
+                st.session_state["cam_chosen"] = cv.cam.id
                 st.rerun(scope="app")
 
 

@@ -1,0 +1,85 @@
+"""Hours of kiosk refreshes in minutes: the command center's camera wall against a real `streamlit run`, driven
+through Streamlit's websocket protocol, while the cameras' pictures keep changing. The server must not pile up
+pictures (old ones are gone from its media store) nor memory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+
+from dashboard.bench import Session
+from dashboard.server import DashboardServer
+from orchard.localservers import free_port
+from orchard.models import CameraStatus
+from orchard.settings import Settings
+from orchard.site import site_for
+from orchard.snapshots import SnapshotFiles
+from orchard.store import open_store
+from tests.dashboard.conftest import seed
+from video.synthetic import SyntheticOrchard
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REFRESHES = 150
+
+
+def cameras_keep_shooting(data_dir: Path, store_url: str, stop: threading.Event) -> None:
+    """Every camera of the site: a new 320 px thumbnail (and frame) and a status point every second."""
+    site = site_for(Settings())
+    files, store = SnapshotFiles(data_dir / "snapshots"), open_store(store_url)
+    orchards = {cam.id: SyntheticOrchard(i, 640, 360) for i, cam in enumerate(site.cameras)}
+    while not stop.wait(1.0):
+        now = time.time_ns()
+        points = []
+        for cam in site.cameras:
+            image = orchards[cam.id].render(datetime.fromtimestamp(now / 1e9, UTC))
+            thumb = cv2.imencode(".jpg", cv2.resize(image, (320, 180)))[1].tobytes()
+            full = cv2.imencode(".jpg", image)[1].tobytes()
+            ref = files.write(cam.id, now, full, thumb)
+            points.append(CameraStatus(site.id, cam.plot, cam.id, now, "ok", now, 5.0, len(full), 100.0, 30.0,
+                                       300.0, 0.1, snapshot_ns=ref.time_ns).point())
+        store.write(points)
+    store.close()
+
+
+def test_kiosk_camera_wall_keeps_memory_flat(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/ts.sqlite"
+    seed(tmp_path, url, 0, time.time())
+    stop = threading.Event()
+    shooter = threading.Thread(target=cameras_keep_shooting, args=(tmp_path, url, stop), daemon=True)
+    shooter.start()
+    env = {"ORCHARD_STORE_URL": url, "ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_DASHBOARD__REFRESH_S": "5"}
+    try:
+        time.sleep(1.5)
+        with DashboardServer(env, tmp_path / "dashboard.log", free_port()) as server:
+            kiosk = Session(server.port)
+            first = kiosk.render({"kiosk": "1"})
+            assert not first.errors and len(first.media) == 6
+            seen: set[str] = set(first.media)
+            rss: list[float] = []
+            last = first
+            for i in range(REFRESHES):
+                last = kiosk.refresh_fragment()
+                assert not last.errors and len(last.media) == 6, (i, last.errors, last.media)
+                seen |= set(last.media)
+                if i == 50:
+                    rss.append(server.rss_mb())
+                time.sleep(0.05)
+            rss.append(server.rss_mb())
+            print(f"\nkiosk camera wall: {REFRESHES} refreshes, {len(seen)} distinct pictures sent, "
+                  f"server RSS {rss[0]:.1f} MB after 50 -> {rss[-1]:.1f} MB after {REFRESHES}")
+            assert len(seen) >= 5 * 6  # the pictures really changed, many times over
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                assert all(http.get(u).status_code == 200 for u in last.media)
+                gone = [u for u in seen - set(last.media) if http.get(u).status_code != 404]
+            assert gone == [], f"{len(gone)} old pictures still held by the server"
+            assert rss[-1] - rss[0] < 25, rss
+            kiosk.close()
+    finally:
+        stop.set()
+        shooter.join(5)
