@@ -15,6 +15,7 @@ import contextlib
 import heapq
 import os
 import re
+import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -183,10 +184,12 @@ class Retention:
         self.files, self.max_days, self.max_bytes, self.evidence_days = files, max_days, max_bytes, evidence_days
         self._heap: list[tuple[int, str, int]] = files.inventory()  # sorted, so already a heap
         self.total = sum(size for *_, size in self._heap)
+        self._lock = threading.Lock()  # every camera's thread adds; the service's main thread sweeps
 
     def added(self, ref: SnapshotRef, size: int) -> None:
-        heapq.heappush(self._heap, (ref.time_ns, ref.path, size))
-        self.total += size
+        with self._lock:
+            heapq.heappush(self._heap, (ref.time_ns, ref.path, size))
+            self.total += size
 
     def sweep(self, now_ns: int, evidence: Collection[str]) -> Sweep:
         """Delete what is too old or over the size cap. `evidence` holds the paths alarms hold on to; they go
@@ -194,19 +197,20 @@ class Retention:
         age_limit = now_ns - int(self.max_days * 86400 * NS)
         evidence_limit = now_ns - int(self.evidence_days * 86400 * NS)
         kept: list[tuple[int, str, int]] = []
-        deleted = freed = 0
-        while self._heap:
-            t, rel, size = self._heap[0]
-            if t >= age_limit and self.total <= self.max_bytes:
-                break
-            heapq.heappop(self._heap)
-            if rel in evidence and t >= evidence_limit:
-                kept.append((t, rel, size))
-                continue
-            gone = self.files.delete(rel)
-            self.total -= size
-            freed += gone
-            deleted += 1
-        for item in kept:
-            heapq.heappush(self._heap, item)
-        return Sweep(deleted, freed, self.total, len(kept))
+        victims: list[str] = []
+        with self._lock:  # choose under the lock; delete outside it, so cameras never wait for the disk
+            while self._heap:
+                t, rel, size = self._heap[0]
+                if t >= age_limit and self.total <= self.max_bytes:
+                    break
+                heapq.heappop(self._heap)
+                if rel in evidence and t >= evidence_limit:
+                    kept.append((t, rel, size))
+                    continue
+                self.total -= size
+                victims.append(rel)
+            for item in kept:
+                heapq.heappush(self._heap, item)
+            total = self.total
+        freed = sum(self.files.delete(rel) for rel in victims)
+        return Sweep(len(victims), freed, total, len(kept))

@@ -192,3 +192,26 @@ def test_synthetic_intruder_detected_at_night_and_not_by_day(tmp_path: Path, sta
         assert all(reports[i].intrusion == "园中道路" for i in hits)
     else:
         assert hits == []
+
+
+def test_service_sweep_keeps_what_alarms_hold(tmp_path: Path) -> None:
+    """The service's minute sweep: size cap from the settings, evidence from the records DB."""
+    from orchard.alarms import AlarmBook
+    from orchard.models import Signal
+    from orchard.records import Records
+    from video.service import build
+
+    s = Settings(data_dir=tmp_path, store_url=f"sqlite:///{tmp_path}/ts.sqlite",
+                 cameras={"max_gb": 0.00005})  # type: ignore[arg-type]  # 50 kB
+    files = SnapshotFiles(s.snapshot_dir)
+    now = time.time_ns()
+    refs = [files.write("cam-p01", now - (30 - i) * 10**9, b"\xff\xd8" + b"x" * 4000, b"\xff\xd8t") for i in range(30)]
+    book = AlarmBook(Records.open(s))
+    alarm, _ = book.fire(Signal(SITE.id, "plot:p01", "spring_frost", "critical", "alarm.spring_frost_text", {},
+                                "p01"), now)
+    book.attach(alarm.id, refs[0], now)
+    service = build(s, with_mqtt=False)
+    service.sweep()
+    left = {r.path for r in files.between("cam-p01", 0, now + 1)}
+    assert refs[0].path in left  # the oldest, but an alarm holds it
+    assert len(left) == 1 + 11 and {r.path for r in refs[-11:]} <= left  # 50 kB: the newest 11 (and the held one)
