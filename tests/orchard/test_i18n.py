@@ -10,7 +10,7 @@ import pytest
 from analytics.rules import load
 from dashboard.risk import LEVELS
 from orchard import i18n
-from orchard.models import SEVERITIES
+from orchard.models import CAMERA_HEALTH, SEVERITIES
 from orchard.people import ROLES
 from orchard.site import VARIETIES
 from orchard.workorders import STATES
@@ -43,6 +43,8 @@ DYNAMIC = (
     + [f"wo.state_{s}" for s in STATES]
     + [f"digest.{k}" for k in ("subject", "quiet", "alarms", "orders", "devices")]
     + [f"wo.photo_{k}" for k in ("report", "before", "after")]
+    + [f"cam.health_{h}" for h in CAMERA_HEALTH if h not in ("ok", "unreachable")]  # unreachable shows as down
+    + [f"cam.state_{s}" for s in ("live", "problem", "down", "never")]
     + [f"wo.err_{e}" for e in ("title", "step", "assignee", "evidence", "empty", "missing")]
 )
 

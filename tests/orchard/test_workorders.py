@@ -80,7 +80,7 @@ def test_overdue_work_order_raises_and_clears_an_alarm(records: Records, tmp_pat
     store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
     store.ensure_ready()
     orders, book = WorkOrders(records, tmp_path / "photos"), AlarmBook(records)
-    engine = Engine(SITE.model_copy(update={"devices": ()}), store, records, book, orders=orders)
+    engine = Engine(SITE.model_copy(update={"devices": (), "cameras": ()}), store, records, book, orders=orders)
     wo = orders.open(plot="p03", title="排水", created_by="center", now_ns=T0)
     engine.cycle(T0 + 29 * MIN)
     assert [a.type for a in book.active()] == []
