@@ -93,6 +93,33 @@ class CamerasSettings(BaseModel):
     night_sun_deg: float = Field(-3, description="Sun elevation below which it is night (intrusion watch on).")
 
 
+class GradingSettings(BaseModel):
+    """The fruit grading line: calibration, the weight model and the class limits (UNECE FFV-46 defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    px_per_mm: float | None = Field(None, gt=0, description="Fixed image scale; without it every frame is "
+                                    "calibrated by the ArUco marker on the rail.")
+    marker_mm: float = Field(30, gt=0, description="Side of the ArUco marker (DICT_4X4_50) on the belt rail, in mm.")
+    roi_top: float = Field(0.12, ge=0, lt=1, description="The belt starts this far down the frame (the rail with "
+                           "the marker lies above it).")
+    lanes: int = Field(5, ge=1, le=12, description="Lanes across the belt (for per-lane counts).")
+    misshapen_dent: float = Field(0.024, gt=0, le=1, description="A fruit whose outline dents in deeper than "
+                                  "this share of its width (a notch, a lobe, a fan shape) is misshapen.")
+    g_per_cm3: float = Field(1.05, gt=0, description="Weight per cm3 of the measured ellipsoid (pi/6 L D1 D2): "
+                             "density times shape coefficient; `orchard grading calibrate` fits it.")
+    extra_min_g: float = Field(90, description="Extra class: at least this weight ...")
+    extra_min_ratio: float = Field(0.8, description="... and min/max equatorial diameter at least this.")
+    class1_min_g: float = Field(70, description="Class I: at least this weight ...")
+    class1_min_ratio: float = Field(0.7, description="... and this diameter ratio.")
+    class2_min_g: float = Field(65, description="Class II: at least this weight; lighter fruit is rejected.")
+    class1_max_defect_mm2: float = Field(100, ge=0, description="Class I: skin defects up to this area (1 cm2).")
+    class2_max_defect_mm2: float = Field(200, ge=0, description="Class II: skin defects up to this area (2 cm2).")
+    count_sizes: tuple[int, ...] = Field((18, 22, 25, 27, 30, 33, 36, 39, 42, 46), description="Count sizes "
+                                         "(fruit per tray), biggest fruit first.")
+    tray_g: float = Field(3600, gt=0, description="Tray weight the count sizes refer to.")
+
+
 class NotifySettings(BaseModel):
     """Where alarm messages go. Channel addresses with credentials in them are secrets: environment only."""
 
@@ -152,6 +179,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings, description="The analytics service.")
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Alarm messages.")
     cameras: CamerasSettings = Field(default_factory=CamerasSettings, description="The cameras service.")
+    grading: GradingSettings = Field(default_factory=GradingSettings, description="The fruit grading line.")
 
     @property
     def records_url(self) -> str:
