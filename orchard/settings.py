@@ -106,6 +106,9 @@ class GradingSettings(BaseModel):
     lanes: int = Field(5, ge=1, le=12, description="Lanes across the belt (for per-lane counts).")
     misshapen_dent: float = Field(0.024, gt=0, le=1, description="A fruit whose outline dents in deeper than "
                                   "this share of its width (a notch, a lobe, a fan shape) is misshapen.")
+    size_offset_mm: float = Field(0.0, ge=-5, le=5, description="Added to every measured length and diameter: "
+                                  "the camera's edge bias (JPEG colour subsampling shrinks fruit a little), "
+                                  "fitted on reference fruit like g_per_cm3.")
     g_per_cm3: float = Field(1.05, gt=0, description="Weight per cm3 of the measured ellipsoid (pi/6 L D1 D2): "
                              "density times shape coefficient; `orchard grading calibrate` fits it.")
     extra_min_g: float = Field(90, description="Extra class: at least this weight ...")

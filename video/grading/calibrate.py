@@ -25,7 +25,9 @@ class Calibrator:
     def __init__(self, marker_mm: float, roi_top: float) -> None:
         self.marker_mm, self.roi_top = marker_mm, roi_top
         dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
-        self.detector = cv2.aruco.ArucoDetector(dictionary, cv2.aruco.DetectorParameters())
+        params = cv2.aruco.DetectorParameters()
+        params.minDistanceToBorder = 1  # the rail is a narrow strip: the marker may sit close to its edge
+        self.detector = cv2.aruco.ArucoDetector(dictionary, params)
 
     def px_per_mm(self, frame: np.ndarray) -> float:
         """The scale from the marker on the rail (above the belt); MarkerMissing when it is not there."""

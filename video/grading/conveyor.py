@@ -164,7 +164,7 @@ class Conveyor:
             y = int(self.belt_top_px + lane * (h - self.belt_top_px) / self.lanes)
             img[y - 1 : y + 1] = np.clip(np.array(self.belt_bgr, np.int16) + 35, 0, 255).astype(np.uint8)
         if self.marker:
-            side = int(round(self.marker_mm * self.px_per_mm))
+            side = round(self.marker_mm * self.px_per_mm)
             pad = max(4, side // 6)
             tag = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50),
                                                 MARKER_ID, side)

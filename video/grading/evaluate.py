@@ -44,7 +44,8 @@ class Scores:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def score(graded: list[GradedFruit], truth: Truth, cfg: GradingSettings, px_per_mm: float) -> Scores:
+def match(graded: list[GradedFruit], truth: Truth, px_per_mm: float) -> list[tuple[GradedFruit, TrueFruit]]:
+    """Each graded fruit with the true fruit nearest to where it was first seen whole (within 15 mm)."""
     pairs: list[tuple[GradedFruit, TrueFruit]] = []
     taken: set[int] = set()
     for g in graded:
@@ -53,6 +54,11 @@ def score(graded: list[GradedFruit], truth: Truth, cfg: GradingSettings, px_per_
         if best is not None and math.hypot(best.x_px - g.x_px, best.y_px - g.y_px) < 15 * px_per_mm:
             pairs.append((g, best.fruit))
             taken.add(best.fruit.id)
+    return pairs
+
+
+def score(graded: list[GradedFruit], truth: Truth, cfg: GradingSettings, px_per_mm: float) -> Scores:
+    pairs = match(graded, truth, px_per_mm)
     confusion: dict[str, dict[str, int]] = {}
     right = 0
     for g, t in pairs:

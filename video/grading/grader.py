@@ -25,9 +25,10 @@ def graded_from(fruit_id: int, views: list[FruitView], cfg: GradingSettings, fra
     whole = [v for v in views if not v.touches_edge]
     if not whole:
         return None
-    length = statistics.median(v.length_mm for v in whole)
+    off = cfg.size_offset_mm
+    length = statistics.median(v.length_mm for v in whole) + off
     widths = sorted(v.width_mm for v in whole)
-    dmax, dmin = widths[-1], widths[0]
+    dmax, dmin = widths[-1] + off, widths[0] + off
     volume, weight = weigh(length, dmax, dmin, cfg)
     defects: dict[str, float] = {}
     for v in whole:
@@ -66,3 +67,21 @@ class Grader:
 
     def flush(self) -> list[GradedFruit]:
         return self.tracker.flush()
+
+
+def fit_reference(graded: list[GradedFruit], known: list[tuple[float, float, float, float]],
+                  cfg: GradingSettings) -> GradingSettings:
+    """Calibrate on reference fruit: `known` holds (length, max diameter, min diameter, weight) from calipers and
+    a scale, in the order the fruit were graded. Returns the settings with size_offset_mm and g_per_cm3 fitted:
+    the mean size difference, then the weight per cm3 of the corrected ellipsoids."""
+    if len(graded) != len(known) or len(known) < 10:
+        raise ValueError(f"参考果数量不符 / need the same number (at least 10) of graded and reference fruit: "
+                         f"{len(graded)} graded, {len(known)} known")
+    base = cfg.size_offset_mm
+    diffs = [k[i] - (g_val - base) for g, k in zip(graded, known, strict=True)
+             for i, g_val in enumerate((g.length_mm, g.max_diameter_mm, g.min_diameter_mm))]
+    off = statistics.fmean(diffs)
+    volumes = [math.pi / 6 * (g.length_mm - base + off) * (g.max_diameter_mm - base + off)
+               * (g.min_diameter_mm - base + off) / 1000 for g in graded]
+    density = sum(k[3] for k in known) / sum(volumes)
+    return cfg.model_copy(update={"size_offset_mm": round(off, 3), "g_per_cm3": round(density, 4)})

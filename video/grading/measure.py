@@ -29,13 +29,19 @@ def belt_colour(lab: np.ndarray) -> np.ndarray:
 
 
 def fruit_mask(lab: np.ndarray, belt: np.ndarray) -> np.ndarray:
+    """Fruit pixels: colour far from the belt's, the edge halfway between the belt and the fruit's rim (which is
+    darker than its middle, so a blurred edge is not pulled inwards)."""
     diff = lab.astype(np.int16) - belt.astype(np.int16)
     dist = (np.abs(diff[:, :, 0]) // 2 + np.abs(diff[:, :, 1]) + np.abs(diff[:, :, 2])).astype(np.float32)
-    dist8 = np.clip(dist * 2, 0, 255).astype(np.uint8)
+    dist8 = cv2.GaussianBlur(np.clip(dist * 2, 0, 255).astype(np.uint8), (5, 5), 0)
     level, mask = cv2.threshold(dist8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     if level < 30:  # an empty (or nearly empty) belt: Otsu splits the belt's own grain
         mask = cv2.threshold(dist8, 60, 255, cv2.THRESH_BINARY)[1]
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _K5)
+    else:
+        rim = cv2.subtract(cv2.erode(mask, _K5, iterations=2), cv2.erode(mask, _K5, iterations=4))
+        rim_level = cv2.mean(dist8, mask=rim)[0]
+        belt_level = cv2.mean(dist8, mask=cv2.bitwise_not(cv2.dilate(mask, _K5, iterations=2)))[0]
+        mask = cv2.threshold(dist8, (rim_level + belt_level) / 2, 255, cv2.THRESH_BINARY)[1]
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _K5)
 
 
@@ -62,7 +68,8 @@ def split_touching(mask: np.ndarray, min_px: float) -> list[np.ndarray]:
 
 
 def _axes(part: np.ndarray) -> tuple[float, float, float, float, float]:
-    """(length, width, centre x, centre y, area) in px from the second moments of the filled region."""
+    """(length, width, centre x, centre y, area) in px from the second moments of the filled region: those of
+    the ellipse with the same spread (unlike a fitted outline, it does not lose half a pixel at every edge)."""
     m = cv2.moments(part, binaryImage=True)
     area = m["m00"]
     cx, cy = m["m10"] / area, m["m01"] / area
@@ -93,31 +100,36 @@ def _dent(contour: np.ndarray, cut: np.ndarray | None) -> float:
     return deepest
 
 
-def _defects(lab: np.ndarray, part: np.ndarray, mm2_per_px: float) -> dict[str, float]:
-    inner = cv2.erode(part, _K5, iterations=2)
-    if cv2.countNonZero(inner) < 50:
-        return {}
-    skin = lab[inner > 0]
-    med = np.median(skin, axis=0)
-    light, b = lab[:, :, 0].astype(np.int16), lab[:, :, 2].astype(np.int16)
-    dark = ((light < med[0] - 30) & (inner > 0)).astype(np.uint8)
-    pale = ((light > med[0] + 22) & (inner > 0)).astype(np.uint8)
+def _skin(lab: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, float]:
+    """Mean Lab of the skin (inside the rim) and its colour spread (mean std of a* and b*)."""
+    mean, std = cv2.meanStdDev(lab, mask=inner)
+    return mean.ravel(), float((std[1][0] + std[2][0]) / 2)
+
+
+def _defects(lab: np.ndarray, inner: np.ndarray, skin: np.ndarray, mm2_per_px: float) -> dict[str, float]:
+    """Patches much darker, or lighter, than the fruit's own skin, by kind: small dark ones are spots, large
+    dark ones rot, long thin ones scars, light yellow ones sunburn."""
+    light = lab[:, :, 0]
+    dark = cv2.bitwise_and(cv2.inRange(light, 0, max(0, int(skin[0]) - 30)), inner)
+    pale = cv2.bitwise_and(cv2.inRange(light, min(255, int(skin[0]) + 22), 255), inner)
+    min_px = 4 / mm2_per_px
     out: dict[str, float] = {}
     for patches, tone in ((dark, "dark"), (pale, "pale")):
+        if cv2.countNonZero(patches) < min_px:
+            continue  # most fruit: nothing to look at
         n, labels, stats, _ = cv2.connectedComponentsWithStats(patches)
         for i in range(1, n):
-            area_mm2 = stats[i, cv2.CC_STAT_AREA] * mm2_per_px
+            area_mm2 = float(stats[i, cv2.CC_STAT_AREA]) * mm2_per_px
             if area_mm2 < 4:
                 continue
             w, h = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
             ys, xs = np.nonzero(labels == i)
             (_, _), (rw, rh), _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
-            elongated = max(rw, rh) > 3.5 * max(1.0, min(rw, rh)) and max(w, h) > 6
-            if elongated:
+            if max(rw, rh) > 3.5 * max(1.0, min(rw, rh)) and max(w, h) > 6:
                 kind = "scar"
             elif tone == "dark":
                 kind = "rot" if area_mm2 >= 60 else "spot"
-            elif float(np.median(b[labels == i])) > med[2] + 8:
+            elif float(np.median(lab[:, :, 2][labels == i])) > skin[2] + 8:
                 kind = "sunburn"
             else:
                 kind = "scar"
@@ -168,11 +180,12 @@ class FrameMeasurer:
                 c = max(cnts, key=cv2.contourArea)
                 sol = cv2.contourArea(c) / max(1.0, cv2.contourArea(cv2.convexHull(c)))
                 dent = _dent(c, cut) / max(1.0, width)
-                skin = sub_lab[cv2.erode(part, _K5, iterations=2) > 0]
-                colour_std = float(np.std(skin[:, 1:].astype(np.float32), axis=0).mean()) if len(skin) else 0.0
+                inner = cv2.erode(part, _K5, iterations=2)
+                skin, colour_std = _skin(sub_lab, inner)
                 bx, by, bw2, bh2 = cv2.boundingRect(c)
                 views.append(FruitView(cx + x0, cy + y0 + top, length / ppm, width / ppm, a * mm2, sol, dent,
-                                       colour_std, _defects(sub_lab, part, mm2), bool(edge), len(parts) > 1,
+                                       colour_std, _defects(sub_lab, inner, skin, mm2), bool(edge),
+                                       len(parts) > 1,
                                        (bx + x0, by + y0 + top, bw2, bh2), index))
         belt_bgr = cv2.cvtColor(belt.reshape(1, 1, 3).astype(np.uint8), cv2.COLOR_LAB2BGR)[0, 0]
         return FrameResult(ppm, tuple(views), (int(belt_bgr[0]), int(belt_bgr[1]), int(belt_bgr[2])))

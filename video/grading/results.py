@@ -59,10 +59,11 @@ class GradedFruit:
     reasons: tuple[str, ...] = ()  # why not a better class
 
     def as_json(self, image: str = "") -> dict[str, object]:
-        return {"image": image, "id": self.id, "x_px": round(self.x_px, 1), "y_px": round(self.y_px, 1), "frame": self.frame,
+        return {"image": image, "id": self.id, "x_px": round(self.x_px, 1), "y_px": round(self.y_px, 1),
+                "frame": self.frame,
                 "length_mm": round(self.length_mm, 1), "max_diameter_mm": round(self.max_diameter_mm, 1),
                 "min_diameter_mm": round(self.min_diameter_mm, 1), "area_mm2": round(self.area_mm2),
                 "volume_cm3": round(self.volume_cm3, 1), "weight_g": round(self.weight_g, 1),
                 "ratio": round(self.ratio, 3), "colour_std": round(self.colour_std, 2), "grade": self.grade,
-                "count_size": self.count_size, "defects": {k: round(v, 1) for k, v in self.defects.items()},
+                "count_size": self.count_size, "defects": {k: round(float(v), 1) for k, v in self.defects.items()},
                 "reasons": list(self.reasons), "frames": self.frames}
