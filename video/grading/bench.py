@@ -40,7 +40,10 @@ def render_lot(fruit: int, seed: int) -> tuple[list[bytes], Truth, Conveyor]:
 
 
 def decode(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("a frame is not a JPEG")
+    return image
 
 
 def grade_lot(frames: list[bytes], cfg: GradingSettings) -> tuple[list[GradedFruit], float]:

@@ -139,7 +139,7 @@ class Conveyor:
             f = TrueFruit(**{**{k: getattr(f, k) for k in f.__slots__}, "x0_mm": self._next_x[lane]})
             self.fruit.append(f)
             if self.rng.random() < self.touch_rate:  # the next one rolls up against this one
-                gap = f.max_diameter_mm * 1.02
+                gap = f.max_diameter_mm * 0.98  # rolled up against it: the outlines meet
             else:
                 gap = f.max_diameter_mm + self.rng.uniform(25, 90)
             self._next_x[lane] -= gap

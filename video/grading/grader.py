@@ -20,15 +20,45 @@ def weigh(length_mm: float, dmax_mm: float, dmin_mm: float, cfg: GradingSettings
     return volume, volume * cfg.g_per_cm3
 
 
+def equatorial(views: list[FruitView]) -> tuple[float, float]:
+    """(max, min) equatorial diameter of a fruit rolling about its long axis as it travels.
+
+    The width it shows swings as w^2 = (D1^2 + D2^2)/2 + (D1^2 - D2^2)/2 cos 2(x/r + phase), x the distance
+    travelled and r its rolling radius: a least-squares fit of that curve over all its views (r searched near
+    the mean half-width) uses every view, where the widest and narrowest single views carry their own noise.
+    With too few views, or a poor fit (a fruit that slid instead of rolling), the extremes are used."""
+    widths = np.array([v.width_mm for v in views])
+    extremes = float(widths.max()), float(widths.min())
+    if len(views) < 6:
+        return extremes
+    x = np.array([v.x_mm for v in views])
+    y = widths**2
+    best: tuple[float, np.ndarray] | None = None
+    for r in widths.mean() / 2 * np.linspace(0.9, 1.1, 41):
+        basis = np.column_stack([np.ones_like(x), np.cos(2 * x / r), np.sin(2 * x / r)])
+        coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+        err = float(np.sum((basis @ coef - y) ** 2))
+        if best is None or err < best[0]:
+            best = (err, coef)
+    assert best is not None
+    err, (mean, c, s) = best
+    amp = math.hypot(c, s)
+    if mean - amp <= 0 or math.sqrt(err / len(views)) > 0.05 * mean:
+        return extremes
+    return math.sqrt(mean + amp), math.sqrt(mean - amp)
+
+
 def graded_from(fruit_id: int, views: list[FruitView], cfg: GradingSettings, frame_h: int) -> GradedFruit | None:
     """One fruit from its views; None when it was never seen whole (it left before, or came after, the run)."""
     whole = [v for v in views if not v.touches_edge]
     if not whole:
         return None
+    typical = statistics.median(v.area_mm2 for v in whole)
+    whole = [v for v in whole if v.area_mm2 < 1.35 * typical] or whole  # a frame where it merged with another
     off = cfg.size_offset_mm
     length = statistics.median(v.length_mm for v in whole) + off
-    widths = sorted(v.width_mm for v in whole)
-    dmax, dmin = widths[-1] + off, widths[0] + off
+    dmax, dmin = equatorial(whole)
+    dmax, dmin = dmax + off, dmin + off
     volume, weight = weigh(length, dmax, dmin, cfg)
     defects: dict[str, float] = {}
     for v in whole:

@@ -45,13 +45,16 @@ def fruit_mask(lab: np.ndarray, belt: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _K5)
 
 
-def split_touching(mask: np.ndarray, min_px: float) -> list[np.ndarray]:
+def split_touching(mask: np.ndarray, min_px: float, levels: tuple[float, ...] = (0.6,)) -> list[np.ndarray]:
     """The component as one or more fruit masks (same shape as `mask`): touching fruit are separated where the
-    distance transform has a waist."""
+    distance transform has a waist (cores above `level` of its peak; higher levels find shallower waists)."""
     dt = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    peaks = (dt >= 0.6 * float(dt.max())).astype(np.uint8)
-    n, markers = cv2.connectedComponents(peaks)
-    if n <= 2:
+    for level in levels:
+        peaks = (dt >= level * float(dt.max())).astype(np.uint8)
+        n, markers = cv2.connectedComponents(peaks)
+        if n > 2:
+            break
+    else:
         return [mask]
     markers = markers + 1
     markers[mask == 0] = 0
@@ -144,6 +147,7 @@ class FrameMeasurer:
         self.cfg = cfg
         self.fixed = px_per_mm or cfg.px_per_mm
         self.calibrator = Calibrator(cfg.marker_mm, cfg.roi_top)
+        self.single_px = math.pi / 4 * 70 * 52  # a typical fruit's outline in mm2 (learnt as frames come)
 
     def measure(self, frame: np.ndarray, index: int = 0) -> FrameResult:
         ppm = self.fixed or self.calibrator.px_per_mm(frame)
@@ -166,9 +170,16 @@ class FrameMeasurer:
             comp = ((labels[y0:y1, x0:x1] == i).astype(np.uint8)) * 255
             contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             cv2.drawContours(comp, contours, -1, 255, cv2.FILLED)  # fill holes (dark defects inside)
-            hull = cv2.convexHull(max(contours, key=cv2.contourArea))
-            solidity = cv2.countNonZero(comp) / max(1.0, cv2.contourArea(hull))
-            parts = split_touching(comp, min_px) if solidity < 0.93 else [comp]
+            outline = max(contours, key=cv2.contourArea)
+            solidity = cv2.countNonZero(comp) / max(1.0, cv2.contourArea(cv2.convexHull(outline)))
+            # two fruit pressed together: a waist, deeper than any single fruit's own dent
+            waist = _dent(outline, None) / max(1.0, min(bw, bh))
+            if area > 1.45 * self.single_px * ppm * ppm:  # too big for one fruit: two pressed flank to flank
+                parts = split_touching(comp, min_px, (0.6, 0.7, 0.8))
+            elif solidity < 0.93 or waist > 0.08:
+                parts = split_touching(comp, min_px)
+            else:
+                parts = [comp]
             sub_lab = lab[y0:y1, x0:x1]
             near_cut = [None] * len(parts) if len(parts) == 1 else [
                 cv2.dilate(cv2.bitwise_and(comp, cv2.bitwise_not(p)), _K5, iterations=3) > 0 for p in parts]
@@ -186,6 +197,9 @@ class FrameMeasurer:
                 views.append(FruitView(cx + x0, cy + y0 + top, length / ppm, width / ppm, a * mm2, sol, dent,
                                        colour_std, _defects(sub_lab, inner, skin, mm2), bool(edge),
                                        len(parts) > 1,
-                                       (bx + x0, by + y0 + top, bw2, bh2), index))
+                                       (bx + x0, by + y0 + top, bw2, bh2), index, (cx + x0) / ppm))
+        alone = [v.area_mm2 for v in views if not v.split and not v.touches_edge]
+        if len(alone) >= 5:
+            self.single_px = 0.8 * self.single_px + 0.2 * float(np.median(alone))
         belt_bgr = cv2.cvtColor(belt.reshape(1, 1, 3).astype(np.uint8), cv2.COLOR_LAB2BGR)[0, 0]
         return FrameResult(ppm, tuple(views), (int(belt_bgr[0]), int(belt_bgr[1]), int(belt_bgr[2])))

@@ -26,6 +26,7 @@ class FruitView:
     split: bool  # separated from a fruit it touched (its outline has a cut, not its own edge, there)
     box: tuple[int, int, int, int]  # x, y, w, h in px
     frame: int = 0  # which frame of the run
+    x_mm: float = 0.0  # the centroid along the belt in mm (how far it has rolled)
 
 
 @dataclass(frozen=True, slots=True)
