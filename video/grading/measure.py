@@ -189,12 +189,11 @@ class FrameMeasurer:
                 edge = xs.min() + x0 <= 1 or xs.max() + x0 >= w - 2  # cut where the belt enters or leaves
                 cnts, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
                 c = max(cnts, key=cv2.contourArea)
-                sol = cv2.contourArea(c) / max(1.0, cv2.contourArea(cv2.convexHull(c)))
                 dent = _dent(c, cut) / max(1.0, width)
                 inner = cv2.erode(part, _K5, iterations=2)
                 skin, colour_std = _skin(sub_lab, inner)
                 bx, by, bw2, bh2 = cv2.boundingRect(c)
-                views.append(FruitView(cx + x0, cy + y0 + top, length / ppm, width / ppm, a * mm2, sol, dent,
+                views.append(FruitView(cx + x0, cy + y0 + top, length / ppm, width / ppm, a * mm2, dent,
                                        colour_std, _defects(sub_lab, inner, skin, mm2), bool(edge),
                                        len(parts) > 1,
                                        (bx + x0, by + y0 + top, bw2, bh2), index, (cx + x0) / ppm))

@@ -18,7 +18,6 @@ class FruitView:
     length_mm: float  # the long axis
     width_mm: float  # the equatorial diameter facing the camera (it changes as the fruit rolls)
     area_mm2: float  # projected area
-    solidity: float  # area / convex hull area
     dent: float  # deepest dent of the outline below its convex hull, as a share of the width (a notch, a lobe)
     colour_std: float  # spread of the skin colour (uniformity; lower is more even)
     defects: Mapping[str, float]  # kind -> area in mm2 seen in this view
