@@ -33,15 +33,10 @@ class CameraView:
     snapshot_ns: int | None
 
 
-def silent_after_ns(cam: CameraConfig) -> int:
-    """A camera that has not reported for this long is down (the same limit as the camera_offline rule)."""
-    return int(max(3 * cam.interval_s, 120) * NS)
-
-
 def camera_view(cam: CameraConfig, status: CameraStatus | None, files: SnapshotFiles, now_ns: int) -> CameraView:
     if status is None:
         return CameraView(cam, None, "never", None, None, None)
-    if now_ns - status.time_ns > silent_after_ns(cam):
+    if now_ns - status.time_ns > cam.silent_after_s() * NS:
         return CameraView(cam, status, "down", status.time_ns, None, status.snapshot_ns)
     if status.health == "unreachable":
         return CameraView(cam, status, "down", status.since_ns, None, None)

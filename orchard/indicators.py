@@ -60,13 +60,18 @@ def growing_degree_days(daily_min_c: pd.Series, daily_max_c: pd.Series, base: fl
     return ((daily_min_c + daily_max_c) / 2 - base).clip(lower=0)
 
 
-def sunrise_utc(lat: float, lon: float, day: date) -> datetime:
-    """Sunrise (upper limb, standard refraction) by NOAA's approximation; within a couple of minutes."""
-    g = 2 * math.pi / 365 * (day.timetuple().tm_yday - 1)
+def _solar(g: float) -> tuple[float, float]:
+    """(declination in radians, equation of time in minutes) at fractional year g (NOAA's series)."""
     decl = (0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g) - 0.006758 * math.cos(2 * g)
             + 0.000907 * math.sin(2 * g) - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g))
     eq_time_min = 229.18 * (0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
                             - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g))
+    return decl, eq_time_min
+
+
+def sunrise_utc(lat: float, lon: float, day: date) -> datetime:
+    """Sunrise (upper limb, standard refraction) by NOAA's approximation; within a couple of minutes."""
+    decl, eq_time_min = _solar(2 * math.pi / 365 * (day.timetuple().tm_yday - 1))
     phi = math.radians(lat)
     cos_ha = math.cos(math.radians(90.833)) / (math.cos(phi) * math.cos(decl)) - math.tan(phi) * math.tan(decl)
     ha = math.degrees(math.acos(max(-1.0, min(1.0, cos_ha))))
@@ -77,11 +82,7 @@ def sunrise_utc(lat: float, lon: float, day: date) -> datetime:
 def sun_elevation_deg(lat: float, lon: float, when: datetime) -> float:
     """The sun's elevation above the horizon (NOAA's approximation, no refraction); below zero it is night."""
     t = when.astimezone(UTC)
-    g = 2 * math.pi / 365 * (t.timetuple().tm_yday - 1 + (t.hour - 12) / 24)
-    decl = (0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g) - 0.006758 * math.cos(2 * g)
-            + 0.000907 * math.sin(2 * g) - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g))
-    eq_time_min = 229.18 * (0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
-                            - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g))
+    decl, eq_time_min = _solar(2 * math.pi / 365 * (t.timetuple().tm_yday - 1 + (t.hour - 12) / 24))
     solar_min = t.hour * 60 + t.minute + t.second / 60 + eq_time_min + 4 * lon
     ha = math.radians(solar_min / 4 - 180)
     phi = math.radians(lat)

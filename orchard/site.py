@@ -125,6 +125,10 @@ class CameraConfig(BaseModel):
     def label(self) -> str:
         return self.name or self.id
 
+    def silent_after_s(self, missed_intervals: int = 3, floor_s: float = 120) -> float:
+        """How long without a report before the camera counts as down (the camera_offline rule's defaults)."""
+        return max(missed_intervals * self.interval_s, floor_s)
+
 
 class SiteInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

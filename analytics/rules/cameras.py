@@ -33,7 +33,7 @@ class CameraOffline(CameraRule):
     def evaluate(self, site: Site, data: CameraData, cfg: CameraOfflineConfig, now_ns: int) -> Iterable[Verdict]:
         cam, last = data.camera, data.latest
         src = camera_source(cam.id)
-        limit = max(cfg.missed_intervals * cam.interval_s, cfg.min_silence_s) * NS
+        limit = cam.silent_after_s(cfg.missed_intervals, cfg.min_silence_s) * NS
         if last is None or now_ns - last.time_ns > limit:
             minutes = 30 if last is None else round((now_ns - last.time_ns) / NS / 60)  # 30: all the window holds
             return [self.signal(site, src, "warning", text="silent", plot=cam.plot, device=cam.id,

@@ -24,13 +24,6 @@ from video.grading.results import GradedFruit
 CFG = GradingSettings()
 
 
-def visible_width(c: Conveyor, s: object) -> float:
-    f, x = s.fruit, s.x_px  # type: ignore[attr-defined]
-    a, b = f.max_diameter_mm / 2, f.min_diameter_mm / 2
-    roll = f.roll0 + (x / c.px_per_mm) / ((a + b) / 2)
-    return 2 * math.sqrt((a * math.cos(roll)) ** 2 + (b * math.sin(roll)) ** 2)
-
-
 @pytest.mark.parametrize(("belt", "blur", "drift", "max_mae_mm"), [
     ((60, 95, 50), 0, True, 0.5),  # dark green belt
     ((25, 25, 25), 0, True, 0.5),  # black
@@ -49,7 +42,7 @@ def test_sizes_in_one_frame(belt: tuple[int, int, int], blur: int, drift: bool, 
             v = min(result.fruit, key=lambda v: math.hypot(v.x_px - s.x_px, v.y_px - s.y_px))
             assert math.hypot(v.x_px - s.x_px, v.y_px - s.y_px) < 6  # found where it is
             length_err.append(abs(v.length_mm - s.fruit.length_mm))
-            width_err.append(abs(v.width_mm - visible_width(c, s)))
+            width_err.append(abs(v.width_mm - c.visible_width_mm(s.fruit, s.x_px)))
     assert len(length_err) > 50
     assert np.mean(length_err) < max_mae_mm and np.mean(width_err) < max_mae_mm, (np.mean(length_err),
                                                                                   np.mean(width_err))

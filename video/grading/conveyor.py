@@ -180,6 +180,10 @@ class Conveyor:
         half_w = math.sqrt((a_mm * math.cos(roll)) ** 2 + (b_mm * math.sin(roll)) ** 2) * self.px_per_mm
         return roll, f.length_mm / 2 * self.px_per_mm, half_w
 
+    def visible_width_mm(self, f: TrueFruit, cx: float) -> float:
+        """The equatorial diameter facing the camera when the fruit is at x = cx (px)."""
+        return 2 * self._visible(f, cx)[2] / self.px_per_mm
+
     def _half_extent_x(self, f: TrueFruit, cx: float) -> float:
         _, half_l, half_w = self._visible(f, cx)
         t = math.radians(f.tilt_deg)

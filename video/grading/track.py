@@ -36,7 +36,6 @@ class Tracker:
         self.tracks: list[Track] = []
         self.advance: float | None = None  # px per frame, learnt
         self.next_id = 0
-        self.counted = 0
 
     def _expected(self, t: Track) -> float:
         return t.last_x + (self.advance or 0.0) * (t.missed + 1)
@@ -69,7 +68,7 @@ class Tracker:
                 dx = v.x_px - self._expected(t)
                 if dy > 0.35 * size or abs(dx) > 0.45 * size:
                     continue
-                pairs.append((math.hypot(dx, dy), id(t), t, i))
+                pairs.append((math.hypot(dx, dy), t.id, t, i))
         pairs.sort(key=lambda p: p[0])
         used_t: set[int] = set()
         used_v: set[int] = set()
@@ -88,7 +87,7 @@ class Tracker:
         done: list[GradedFruit] = []
         alive = []
         for t in self.tracks:
-            if id(t) in used_t:
+            if t.id in used_t:
                 alive.append(t)
                 continue
             t.missed += 1
@@ -108,7 +107,6 @@ class Tracker:
         graded = self.finish(t.id, t.views)
         if graded is None:
             return []
-        self.counted += 1
         return [graded]
 
     def flush(self) -> list[GradedFruit]:
