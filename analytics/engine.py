@@ -26,6 +26,8 @@ from analytics.rules.base import (
     CameraRule,
     DeviceData,
     DeviceRule,
+    LineData,
+    LineRule,
     PlotData,
     PlotRule,
     Rule,
@@ -36,7 +38,8 @@ from analytics.stages import stage
 from analytics.window import Readings, Slices, Window
 from orchard.alarms import AlarmBook
 from orchard.logs import event
-from orchard.models import CAMERA_MEASUREMENT, Alarm, CameraStatus, Device, Signal
+from orchard.lots import Lots
+from orchard.models import CAMERA_MEASUREMENT, LINE_MEASUREMENT, Alarm, CameraStatus, Device, LineMinute, Signal
 from orchard.records import Records
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
@@ -48,6 +51,7 @@ RAW_HOURS = 3  # stuck readings (2 h), spikes (cleared after 3 h), frost duratio
 HOURLY_HOURS = 96  # heat streaks, the 3-day Psa index, waterlogging
 RAW_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_gust_ms", "soil_vwc_pct", "battery_v",
               "canopy_temp_c")  # the hourly fields among them: the hour under way is summed up from these
+LINE_MINUTES = 60  # grading-line reports read per cycle: the reject window and the still limit fit in it
 CAMERA_MINUTES = 30  # camera reports read per cycle: the intrusion hold and the offline limit fit in it
 OFFLINE = ("device_offline", "camera_offline")  # what mutes the other alarms of the same device or camera
 # ...except these: an intrusion seen just before a camera went dark (its power cut, say) is what matters most
@@ -108,6 +112,7 @@ class Engine:
                  rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
                  evidence: Evidence | None = None) -> None:
         self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
+        self.lots = Lots(records, site)
         self.evidence = evidence
         classes = dict(rules) if rules is not None else dict(load())
         self.configs = configs_for(site, classes)
@@ -174,6 +179,7 @@ class Engine:
 
         verdicts += self._cameras(now_ns, plots, result)
         if plots is None:
+            verdicts += self._lines(now_ns, result)
             verdicts += self._overdue_orders(now_ns)
         self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
         result.seconds = time.perf_counter() - t0
@@ -202,6 +208,24 @@ class Engine:
                     verdicts += self._run(rule, name, cam.plot, CameraData(cam, statuses), now_ns, result, None)
         return verdicts
 
+    def _lines(self, now_ns: int, result: CycleResult) -> list[Verdict]:
+        """The grading lines, from the last hour of the grading service's per-minute reports and the open lots."""
+        if not self.site.lines:
+            return []
+        rows = self.store.range(LINE_MEASUREMENT, LineMinute.FIELDS, now_ns - LINE_MINUTES * 60 * NS, now_ns + 1,
+                                where={"line": [x.id for x in self.site.lines]})
+        minutes: dict[str, list[LineMinute]] = {}
+        for r in rows:
+            minutes.setdefault(r.tags.get("line", ""), []).append(LineMinute.from_values(r.tags, r.time_ns, r.values))
+        verdicts: list[Verdict] = []
+        for line in self.site.lines:
+            data = LineData(line, tuple(sorted(minutes.get(line.id, ()), key=lambda m: m.time_ns)),
+                            self.lots.current(line.id))
+            for name, rule in self.rules.items():
+                if isinstance(rule, LineRule):
+                    verdicts += self._run(rule, name, "", data, now_ns, result, None)
+        return verdicts
+
     def _overdue_orders(self, now_ns: int) -> list[Verdict]:
         """A work order past its state's SLA raises an alarm for the command center; moving on clears it."""
         if self.orders is None:
@@ -216,11 +240,12 @@ class Engine:
                 out.append(Verdict(a.source, a.type, "clear"))
         return out
 
-    def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData | CameraData, now_ns: int,
-             result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:
+    def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData | CameraData | LineData,
+             now_ns: int, result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:
         cfg = self.configs.get(name, plot)
         source = (f"plot:{plot}" if isinstance(data, PlotData) else f"device:{data.device.id}"
-                  if isinstance(data, DeviceData) else f"camera:{data.camera.id}")
+                  if isinstance(data, DeviceData) else f"camera:{data.camera.id}"
+                  if isinstance(data, CameraData) else f"line:{data.line.id}")
         if not cfg.enabled:
             return [rule.clear(source)]
         if isinstance(data, PlotData) and rule.stages is not None and data.stage not in rule.stages:
@@ -231,6 +256,8 @@ class Engine:
             if isinstance(rule, DeviceRule) and isinstance(data, DeviceData):
                 return list(rule.evaluate(self.site, data, cfg, now_ns, context or {}))
             if isinstance(rule, CameraRule) and isinstance(data, CameraData):
+                return list(rule.evaluate(self.site, data, cfg, now_ns))
+            if isinstance(rule, LineRule) and isinstance(data, LineData):
                 return list(rule.evaluate(self.site, data, cfg, now_ns))
         except Exception:
             log.exception("rule %s failed on %s; holding its alarms", name, source)

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from orchard import logs
+from orchard.lots import Lots
 from orchard.settings import Settings
 
 app = typer.Typer(help="智慧果园指挥中心 Smart-orchard command center.", no_args_is_help=True)
@@ -22,8 +23,10 @@ users_app = typer.Typer(help="人员 People who receive alarms: farmers, adviser
 app.add_typer(bench_app, name="bench")
 app.add_typer(devices_app, name="devices")
 app.add_typer(users_app, name="users")
-grading_app = typer.Typer(help="分选线 The fruit grading line.", no_args_is_help=True)
+grading_app = typer.Typer(help="分选线 The fruit grading line: `orchard grading` runs the service.")
+lot_app = typer.Typer(help="批次 Grower lots on the grading line.", no_args_is_help=True)
 app.add_typer(grading_app, name="grading")
+grading_app.add_typer(lot_app, name="lot")
 
 
 def load_settings() -> Settings:
@@ -172,6 +175,118 @@ def bench_grading(
     from video.grading.bench import run_bench
 
     run_bench(fruit=fruit, seed=seed, repeat=repeat)
+
+
+@grading_app.callback(invoke_without_command=True)
+def grading(
+    ctx: typer.Context,
+    line: Annotated[list[str] | None, typer.Option("--line", help="Only these lines (default: every line of the "
+                                                   "site file).")] = None,
+) -> None:
+    """Run the grading service: every line's camera graded fruit by fruit into the open lot."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from video.grading.service import run_grading
+
+    try:
+        run_grading(load_settings(), line)
+    except KeyError as e:
+        typer.echo(e.args[0], err=True)
+        raise typer.Exit(2) from None
+
+
+def _lots() -> Lots:
+    from orchard.records import Records
+    from orchard.site import SiteError, site_for
+
+    s = load_settings()
+    try:
+        return Lots(Records.open(s), site_for(s))
+    except SiteError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+
+
+def _by() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@lot_app.command("start")
+def lot_start(
+    plot: Annotated[str, typer.Option(help="The plot the fruit were picked in.")],
+    line: Annotated[str, typer.Option(help="The grading line.")] = "line-1",
+    grower: Annotated[str, typer.Option(help="Grower's name (default: the plot's owner).")] = "",
+    note: Annotated[str, typer.Option(help="A note for the report (bins, picking date).")] = "",
+) -> None:
+    """Open a lot: from now on, the fruit graded on the line belong to this grower and plot."""
+    from orchard.lots import LotError
+
+    lots = _lots()
+    try:
+        lot = lots.start(line, plot, _by(), grower, note)
+    except (LotError, KeyError) as e:
+        typer.echo(e.args[0], err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"批次 #{lot.id} 已开始 / lot #{lot.id} started: {lot.grower}, {lot.plot}, {lot.line}")
+
+
+@lot_app.command("end")
+def lot_end(
+    lot: Annotated[int | None, typer.Option(help="Lot number (default: the one open on --line).")] = None,
+    line: Annotated[str, typer.Option(help="The grading line.")] = "line-1",
+) -> None:
+    """End a lot (the fruit still on the belt are counted to it)."""
+    from orchard.lots import LotError
+
+    lots = _lots()
+    try:
+        if lot is None:
+            if (current := lots.current(line)) is None:
+                raise LotError(f"分选线 {line} 上没有进行中的批次 / no lot is open on line {line}")
+            lot = current.id
+        done = lots.end(lot, _by())
+    except (LotError, KeyError) as e:
+        typer.echo(e.args[0], err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"批次 #{done.id} 已结束 / lot #{done.id} ended: {done.fruit} fruit, "
+               f"pack-out {done.packout_pct:.1f}%")
+
+
+@lot_app.command("list")
+def lot_list(
+    plot: Annotated[str | None, typer.Option(help="Only this plot's lots.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 30,
+) -> None:
+    """Lots, newest first: grower, plot, times, fruit, mean weight, pack-out."""
+    from datetime import datetime
+
+    lots = _lots()
+    tz = lots.site.tz
+    for x in lots.history([plot] if plot else None, limit=limit):
+        when = datetime.fromtimestamp(x.started_ns / 1e9, tz).strftime("%Y-%m-%d %H:%M")
+        state = "open" if x.open else "ended"
+        typer.echo(f"#{x.id}\t{x.line}\t{x.plot}\t{x.grower}\t{when}\t{state}\t{x.fruit} fruit\t"
+                   f"{x.mean_weight_g:.1f} g\t{x.packout_pct:.1f}%")
+
+
+@lot_app.command("report")
+def lot_report(
+    lot: Annotated[int, typer.Argument(help="Lot number.")],
+    lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
+) -> None:
+    """The lot report as CSV on standard output (count by class and size, mean weight, reject reasons, pack-out)."""
+    from orchard import i18n
+    from orchard.lots import LotError, report_csv
+
+    lots = _lots()
+    try:
+        found = lots.get(lot)
+    except LotError as e:
+        typer.echo(e.args[0], err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report_csv(found, lots.site, i18n.section("lot", lang)), nl=False)
 
 
 @grading_app.command("measure")

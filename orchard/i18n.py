@@ -50,3 +50,9 @@ def t(key: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
     if text is None:
         return key
     return text.format(**params) if params else text
+
+
+def section(prefix: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
+    """Every message of one section, keyed without the section (`section("lot")["grower"]`)."""
+    head = f"{prefix}."
+    return {k.removeprefix(head): v for k, v in messages(normalise(lang)).items() if k.startswith(head)}

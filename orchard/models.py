@@ -199,3 +199,56 @@ class CameraStatus:
                    whole("bytes") or 0, num("brightness"), num("contrast"), num("sharpness"), num("motion"),
                    whole("objects") or 0, str(values.get("intrusion", "") or ""), whole("snapshot_ns"),
                    str(values.get("error", "") or ""))
+
+
+# -- the grading line ------------------------------------------------------------------------------------------
+GRADES = ("extra", "class1", "class2", "reject")
+REJECT_REASONS = ("rot", "underweight", "defects")  # why a fruit is out of every class (video/grading/grade.py)
+FRUIT_MEASUREMENT = "fruit"  # one point per graded fruit: tags site, line, lot, plot
+FRUIT_FIELDS = ("grade", "count_size", "weight_g", "length_mm", "max_diameter_mm", "min_diameter_mm", "ratio",
+                "colour_std", "defects", "reasons", "lane")
+LINE_MEASUREMENT = "grading"  # one point per line, lot and minute, written also when the belt is empty
+
+
+@dataclass(frozen=True, slots=True)
+class LineMinute:
+    """What a grading line did in one minute for one lot (lot "" when none was open): the per-minute aggregate
+    in the store, and the heartbeat the line-stopped rule watches."""
+
+    site: str
+    line: str
+    lot: str
+    plot: str
+    time_ns: int  # the minute's start
+    fruit: int = 0
+    grades: Mapping[str, int] = field(default_factory=dict)
+    weight_g: float = 0.0
+    rejects: Mapping[str, int] = field(default_factory=dict)  # reason -> rejected fruit
+    frames: int = 0
+    errors: int = 0  # frames that could not be graded (no picture, marker missing)
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("fruit", *GRADES, "weight_g", *(f"rej_{r}" for r in REJECT_REASONS),
+                                         "frames", "errors")
+
+    def point(self) -> Point:
+        fields: dict[str, FieldValue] = {"fruit": self.fruit, "weight_g": round(self.weight_g, 1),
+                                         "frames": self.frames, "errors": self.errors}
+        fields |= {g: int(self.grades.get(g, 0)) for g in GRADES}
+        fields |= {f"rej_{r}": int(self.rejects.get(r, 0)) for r in REJECT_REASONS}
+        return Point(LINE_MEASUREMENT, {"site": self.site, "line": self.line, "lot": self.lot, "plot": self.plot},
+                     fields, self.time_ns)
+
+    @classmethod
+    def from_values(cls, tags: Mapping[str, str], time_ns: int, values: Mapping[str, FieldValue]) -> LineMinute:
+        def n(k: str) -> int:
+            v = values.get(k)
+            return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
+
+        w = values.get("weight_g")
+        return cls(tags.get("site", ""), tags.get("line", ""), tags.get("lot", ""), tags.get("plot", ""), time_ns,
+                   n("fruit"), {g: n(g) for g in GRADES}, float(w) if isinstance(w, int | float) else 0.0,
+                   {r: n(f"rej_{r}") for r in REJECT_REASONS}, n("frames"), n("errors"))
+
+    @property
+    def rejected(self) -> int:
+        return int(self.grades.get("reject", 0))

@@ -7,7 +7,20 @@ in the year 2262.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
 
 metadata = MetaData()
 
@@ -200,4 +213,33 @@ evidence = Table(
     Column("time_ns", BigInteger, nullable=False),  # when the snapshot was taken
     Column("thumb", Text, nullable=False),
     Index("evidence_path", "path"),
+)
+
+# A grower's fruit through a grading line (orchard/lots.py). The running totals are kept here by the grading
+# service (every fruit is also a point in the store), so reports and season histories need no store scan.
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", Text, nullable=False),
+    Column("line", Text, nullable=False),
+    Column("plot", Text, nullable=False),
+    Column("grower", Text, nullable=False),
+    Column("variety", Text, nullable=False, server_default=""),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("season", Integer, nullable=False),  # local year the lot started (one harvest a year)
+    Column("started_ns", BigInteger, nullable=False),
+    Column("started_by", Text, nullable=False),
+    Column("ended_ns", BigInteger),
+    Column("ended_by", Text),
+    Column("fruit", Integer, nullable=False, server_default="0"),
+    Column("weight_g", Float, nullable=False, server_default="0"),
+    Column("counts", Text, nullable=False, server_default="{}"),  # JSON {"<grade>:<count size or ->": n}
+    Column("grade_weight", Text, nullable=False, server_default="{}"),  # JSON {grade: grams}
+    Column("reasons", Text, nullable=False, server_default="{}"),  # JSON {reason: n} (rejected fruit only)
+    Column("last_fruit_ns", BigInteger),
+    # one open lot per line: the grading service knows whose fruit is on the belt
+    Index("lots_open", "site", "line", unique=True, sqlite_where=text("ended_ns IS NULL"),
+          postgresql_where=text("ended_ns IS NULL")),
+    Index("lots_plot", "site", "plot", "season"),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -130,6 +131,46 @@ class CameraConfig(BaseModel):
         return max(missed_intervals * self.interval_s, floor_s)
 
 
+LineKind = Literal["simulator", "stream", "file", "snapshot"]
+
+
+class LineConfig(BaseModel):
+    """A fruit grading line and the overhead camera that watches its belt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Line id: the `line` tag and alarm source line:<id>.")
+    name: str = Field("", description="Name shown to people (Chinese); the id when empty.")
+    kind: LineKind = Field("simulator", description="simulator (the demo's conveyor), stream (RTSP or HTTP MJPEG, "
+                           "every frame read in order), file (a recorded run, read once) or snapshot (HTTP JPEG).")
+    url: str = Field("", description="Stream URL, video file path or snapshot URL; simulator://<seed> or empty.")
+    fps: float = Field(10, gt=0, le=120, description="Frames graded per second (snapshot and simulator lines; a "
+                       "stream or file is read frame by frame at its own rate).")
+    username: str | None = Field(None, description="User name for the camera.")
+    password_env: str | None = Field(None, description="Name of the environment variable holding its password.")
+    shifts: tuple[str, ...] = Field(("08:00-12:00", "13:30-18:00"), description="Working hours, local time, "
+                                    "\"HH:MM-HH:MM\": a lot left open with the belt still in them is an alarm.")
+
+    @field_validator("shifts")
+    @classmethod
+    def _shifts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for s in v:
+            try:
+                a, b = s.split("-")
+                if time.fromisoformat(a) >= time.fromisoformat(b):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"shift {s!r} is not HH:MM-HH:MM with the start before the end") from None
+        return v
+
+    def label(self) -> str:
+        return self.name or self.id
+
+    def in_shift(self, local: time) -> bool:
+        return any(time.fromisoformat(s.split("-")[0]) <= local < time.fromisoformat(s.split("-")[1])
+                   for s in self.shifts)
+
+
 class SiteInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -156,6 +197,7 @@ class Site(BaseModel):
     plots: tuple[Plot, ...]
     devices: tuple[DeviceConfig, ...] = ()
     cameras: tuple[CameraConfig, ...] = ()
+    lines: tuple[LineConfig, ...] = Field((), description="Fruit grading lines ([[lines]]).")
     rules: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Rule pack settings by rule type ([rules.spring_frost] temp_c = -2.0), "
         "with per-plot overrides under `plots` ([rules.spring_frost.plots.p05] temp_c = -1.0); checked by analytics.")
@@ -183,6 +225,8 @@ class Site(BaseModel):
             raise ValueError("camera ids must be unique, and differ from device ids")
         if bad := sorted({c.plot for c in self.cameras} - set(ids)):
             raise ValueError(f"cameras name plots that are not in the plots file: {', '.join(bad)}")
+        if len({x.id for x in self.lines}) != len(self.lines):
+            raise ValueError("grading line ids must be unique")
         return self
 
     @property
@@ -213,6 +257,13 @@ class Site(BaseModel):
 
     def cameras_of(self, plot_id: str) -> list[CameraConfig]:
         return [c for c in self.cameras if c.plot == plot_id]
+
+    def line(self, line_id: str) -> LineConfig:
+        for x in self.lines:
+            if x.id == line_id:
+                return x
+        raise KeyError(f"没有这条分选线 / no grading line {line_id!r}; the site has: "
+                       f"{', '.join(x.id for x in self.lines) or '-'}")
 
     def device_plot(self) -> dict[str, str]:
         return {d.id: d.plot for d in self.devices}
@@ -245,7 +296,7 @@ def load_site(path: Path) -> Site:
         plots_path = path.parent / info.get("plots_file", "plots.geojson")
         plots = plots_from_geojson(json.loads(plots_path.read_text(encoding="utf-8")))
         return Site(site=info, plots=plots, devices=raw.get("devices", []),
-                    cameras=raw.get("cameras", []), rules=raw.get("rules", {}),
+                    cameras=raw.get("cameras", []), lines=raw.get("lines", []), rules=raw.get("rules", {}),
                     escalation=raw.get("escalation", {}))
     except FileNotFoundError as e:
         raise SiteError(f"站点配置文件不存在 / site file missing: {e.filename}") from None

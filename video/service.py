@@ -10,7 +10,6 @@ A writer thread batches status points to the store; a retention sweep runs every
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
 import time
@@ -29,7 +28,8 @@ from orchard.records import Records
 from orchard.settings import CamerasSettings, Settings
 from orchard.site import CameraConfig, Site, site_for
 from orchard.snapshots import Retention, SnapshotFiles
-from orchard.store import StoreError, TimeSeriesStore, open_store
+from orchard.store import open_store
+from orchard.store.writer import PointWriter
 from video.analyse import BadImage, MotionDetector, picture
 from video.health import HealthTracker
 from video.sources import CameraSource, CameraUnavailable, open_source
@@ -102,51 +102,15 @@ class CameraWorker:
             self.source.close()
 
 
-class StatusWriter:
-    """Batches camera status points to the store; while the store is away they wait (up to a limit)."""
-
-    def __init__(self, store: TimeSeriesStore, limit: int = 20000) -> None:
-        self.store, self.limit = store, limit
-        self.queue: queue.Queue[CameraStatus] = queue.Queue()
-        self.pending: list[CameraStatus] = []
-        self.written = 0
-
-    def put(self, status: CameraStatus) -> None:
-        self.queue.put(status)
-
-    def flush(self) -> None:
-        while True:
-            try:
-                self.pending.append(self.queue.get_nowait())
-            except queue.Empty:
-                break
-        if not self.pending:
-            return
-        try:
-            self.store.write([s.point() for s in self.pending])
-            self.written += len(self.pending)
-            self.pending = []
-        except StoreError as e:
-            dropped = max(0, len(self.pending) - self.limit)
-            self.pending = self.pending[dropped:]
-            event(log, "status_write_failed", logging.WARNING, error=str(e)[:200], waiting=len(self.pending),
-                  dropped=dropped)
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(1.0):
-            self.flush()
-        self.flush()
-
-
 class Cameras:
-    def __init__(self, settings: Settings, workers: list[CameraWorker], writer: StatusWriter,
+    def __init__(self, settings: Settings, workers: list[CameraWorker], writer: PointWriter,
                  retention: Retention, book: AlarmBook, client: Client | None) -> None:
         self.settings, self.workers, self.writer, self.retention, self.book, self.client = (
             settings, workers, writer, retention, book, client)
         self.stop = threading.Event()
 
     def report(self, status: CameraStatus, news: bool) -> None:
-        self.writer.put(status)
+        self.writer.put(status.point())
         if news:
             event(log, "camera_event", logging.WARNING if status.health != "ok" or status.intrusion else logging.INFO,
                   camera=status.camera, health=status.health, intrusion=status.intrusion, error=status.error)
@@ -194,7 +158,7 @@ def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
     files = SnapshotFiles(settings.snapshot_dir)
     retention = Retention(files, cfg.max_days, int(cfg.max_gb * 1e9), cfg.evidence_days)
     book = AlarmBook(Records.open(settings))
-    writer = StatusWriter(store)
+    writer = PointWriter(store)
     client = make_client(settings.mqtt_url, f"orchard-cameras-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     service = Cameras(settings, [], writer, retention, book, client)

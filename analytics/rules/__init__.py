@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics.rules.base import CameraRule, DeviceRule, PlotRule, Rule
+from analytics.rules.base import CameraRule, DeviceRule, LineRule, PlotRule, Rule
 
 RULES: dict[str, type[Rule]] = {}
 
@@ -21,6 +21,7 @@ def load() -> dict[str, type[Rule]]:
         battery,
         cameras,
         drought,
+        grading,
         heat,
         intrusion,
         neighbours,
@@ -37,4 +38,4 @@ def load() -> dict[str, type[Rule]]:
     return RULES
 
 
-__all__ = ["RULES", "CameraRule", "DeviceRule", "PlotRule", "Rule", "load", "register"]
+__all__ = ["RULES", "CameraRule", "DeviceRule", "LineRule", "PlotRule", "Rule", "load", "register"]

@@ -18,8 +18,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.window import Readings
-from orchard.models import CameraStatus, Signal
-from orchard.site import CameraConfig, DeviceConfig, Plot, Site
+from orchard.lots import Lot
+from orchard.models import CameraStatus, LineMinute, Signal
+from orchard.site import CameraConfig, DeviceConfig, LineConfig, Plot, Site
 
 NS = 1_000_000_000
 State = Literal["fire", "clear", "hold"]
@@ -67,6 +68,16 @@ class CameraData:
     @property
     def latest(self) -> CameraStatus | None:
         return self.statuses[-1] if self.statuses else None
+
+
+@dataclass(frozen=True, slots=True)
+class LineData:
+    line: LineConfig
+    minutes: tuple[LineMinute, ...]  # the grading service's per-minute reports over the last hour, oldest first
+    lot: Lot | None  # the lot open on the line now
+
+    def minutes_since(self, start_ns: int) -> list[LineMinute]:
+        return [m for m in self.minutes if m.time_ns >= start_ns]
 
 
 class Rule:
@@ -118,6 +129,15 @@ class DeviceRule(Rule):
 class CameraRule(Rule):
     def evaluate(self, site: Site, data: CameraData, cfg: Any, now_ns: int) -> Iterable[Verdict]:
         raise NotImplementedError
+
+
+class LineRule(Rule):
+    def evaluate(self, site: Site, data: LineData, cfg: Any, now_ns: int) -> Iterable[Verdict]:
+        raise NotImplementedError
+
+
+def line_source(line: str) -> str:
+    return f"line:{line}"
 
 
 def camera_source(camera: str) -> str:

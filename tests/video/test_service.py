@@ -17,8 +17,9 @@ from orchard.settings import CamerasSettings, Settings
 from orchard.site import CameraConfig, CameraZone, Site, site_for
 from orchard.snapshots import Retention, SnapshotFiles
 from orchard.store import TimeSeriesStore
+from orchard.store.writer import PointWriter
 from tests.video.camservers import CameraServer, Scene
-from video.service import CameraWorker, StatusWriter
+from video.service import CameraWorker
 from video.sources import Frame
 from video.synthetic import Intruder, SyntheticOrchard
 
@@ -141,10 +142,10 @@ def test_stream_picture_trouble(tmp_path: Path, servers: Callable[..., CameraSer
 def test_status_points_reach_the_store(tmp_path: Path, servers: Callable[..., CameraServer],
                                        store: TimeSeriesStore) -> None:
     server = servers(Scene())
-    writer = StatusWriter(store)
+    writer = PointWriter(store)
     files = SnapshotFiles(tmp_path)
     worker = CameraWorker(SITE, camera("cam-w", f"{server.url}/snapshot.jpg"), CFG, files,
-                          Retention(files, 1, 10**9, 30), lambda s, _n: writer.put(s))
+                          Retention(files, 1, 10**9, 30), lambda s, _n: writer.put(s.point()))
     taken = [worker.take() for _ in range(3)]
     server.stop()
     taken += [worker.take() for _ in range(2)]

@@ -86,7 +86,10 @@ class Conveyor:
     touch_rate: float = 0.12
     g_per_cm3: float = 1.05  # density times the shape coefficient of the true fruit
     max_fruit: int | None = None  # feed this many, then the belt runs empty (a lot)
+    mean_weight_g: float = 92.0  # the grower's fruit: a plot's average size
+    forget: bool = False  # an endless belt: drop the fruit that have left (the truth is not kept)
     fruit: list[TrueFruit] = field(default_factory=list)
+    fed: int = 0  # fruit put on the belt so far
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -109,7 +112,7 @@ class Conveyor:
     # -- the fruit ----------------------------------------------------------------------------------------------
     def _new_fruit(self, lane: int) -> TrueFruit:
         r = self.rng
-        weight_target = float(np.clip(r.normal(92, 16), 45, 150))
+        weight_target = float(np.clip(r.normal(self.mean_weight_g, 16), 45, 150))
         ratio = float(np.clip(r.normal(0.86, 0.06), 0.62, 0.99))
         elong = float(np.clip(r.normal(1.28, 0.06), 1.12, 1.45))  # length / max diameter
         # weight = k * pi/6 * L * D * (ratio D) = k * pi/6 * elong * ratio * D^3
@@ -125,24 +128,29 @@ class Conveyor:
             defects.append(Defect(kind, float(area), float(r.uniform(-0.45, 0.45)), float(r.uniform(0, 2 * math.pi))))
         shade = r.integers(-12, 12)
         colour = (int(40 + shade), int(80 + shade), int(118 + shade * 1.2))
-        return TrueFruit(len(self.fruit), lane, 0.0, length, d, dmin, weight, float(r.uniform(-18, 18)),
+        return TrueFruit(self.fed, lane, 0.0, length, d, dmin, weight, float(r.uniform(-18, 18)),
                          float(r.uniform(0, 2 * math.pi)), tuple(defects), bool(r.random() < self.misshapen_rate),
                          colour)
 
     def _feed(self, upto_mm: float) -> None:
         """Put fruit on every lane up to `upto_mm` upstream of frame 0's origin (x decreasing)."""
-        while self.max_fruit is None or len(self.fruit) < self.max_fruit:
+        while self.max_fruit is None or self.fed < self.max_fruit:
             lane = int(np.argmax(self._next_x))  # fill the lanes evenly, nearest gap first
             if self._next_x[lane] <= -upto_mm:
                 break
             f = self._new_fruit(lane)
             f = TrueFruit(**{**{k: getattr(f, k) for k in f.__slots__}, "x0_mm": self._next_x[lane]})
             self.fruit.append(f)
+            self.fed += 1
             if self.rng.random() < self.touch_rate:  # the next one rolls up against this one
                 gap = f.max_diameter_mm * 0.98  # rolled up against it: the outlines meet
             else:
                 gap = f.max_diameter_mm + self.rng.uniform(25, 90)
             self._next_x[lane] -= gap
+
+    def stop_feeding(self) -> None:
+        """No more fruit after those already on the belt (the lot has ended): it runs empty."""
+        self.max_fruit = self.fed
 
     def frames_to_empty(self) -> int:
         """With max_fruit set: frames until the last fruit has left the picture."""
@@ -240,6 +248,8 @@ class Conveyor:
         img = self._belt.copy()
         seen: list[Seen] = []
         span_px = self.width
+        if self.forget:
+            self.fruit = [f for f in self.fruit if self.x_px(f, n) <= span_px + f.length_mm * self.px_per_mm]
         for f in self.fruit:
             cx = self.x_px(f, n)
             reach = f.length_mm * self.px_per_mm

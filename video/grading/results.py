@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from orchard.models import GRADES
+
 DEFECT_KINDS = ("spot", "rot", "scar", "sunburn", "misshapen")
-GRADES = ("extra", "class1", "class2", "reject")
+__all__ = ["DEFECT_KINDS", "GRADES", "FrameResult", "FruitView", "GradedFruit"]
 
 
 @dataclass(frozen=True, slots=True)
