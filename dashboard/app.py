@@ -51,9 +51,11 @@ pages = [
             default=True),
     st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
     st.Page("pages/cameras.py", title=v.t("nav.cameras"), icon="📹", url_path="cameras"),
+    st.Page("pages/grading.py", title=v.t("nav.grading"), icon="🥝", url_path="grading"),
     st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
     st.Page("pages/report.py", title=v.t("nav.report"), icon="📷", url_path="report"),
     st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"),
+    st.Page("pages/lot_report.py", title=v.t("nav.lot_report"), icon="🧾", url_path="lot", visibility="hidden"),
     st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt", visibility="hidden"),
 ]
 nav = st.navigation(pages, position="hidden" if v.kiosk else "sidebar")

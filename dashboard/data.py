@@ -16,7 +16,18 @@ import streamlit as st
 from dashboard import shell
 from orchard.alarms import AlarmBook
 from orchard.catalogue import CATALOGUE, TELEMETRY
-from orchard.models import CAMERA_MEASUREMENT, Alarm, CameraStatus, FieldValue
+from orchard.lots import Lot, Lots, SeasonQuality
+from orchard.models import (
+    CAMERA_MEASUREMENT,
+    FRUIT_FIELDS,
+    FRUIT_MEASUREMENT,
+    GRADES,
+    LINE_MEASUREMENT,
+    Alarm,
+    CameraStatus,
+    FieldValue,
+    LineMinute,
+)
 from orchard.store.base import Aggregate, Where
 
 TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query
@@ -252,5 +263,54 @@ def camera_history(camera: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     df = pd.DataFrame([(r.time_ns, r.values.get("health", ""), r.values.get("motion"), r.values.get("brightness"),
                         r.values.get("intrusion", "")) for r in rows],
                       columns=["time_ns", "health", "motion", "brightness", "intrusion"])
+    df["time"] = _times(df["time_ns"])
+    return df
+
+
+# -- the grading line -------------------------------------------------------------------------------------------
+def lots() -> Lots:
+    return Lots(shell.records(), shell.site())
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def open_lot(line: str) -> Lot | None:
+    return lots().current(line)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def lot_history(plots: tuple[str, ...] | None = None, limit: int = 200) -> list[Lot]:
+    return lots().history(list(plots) if plots is not None else None, limit=limit)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def season_quality(plots: tuple[str, ...] | None = None) -> list[SeasonQuality]:
+    return lots().seasons(list(plots) if plots is not None else None)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def line_minutes(line: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """A line's per-minute reports over a span, all lots of a minute added up: time, fruit, the grades,
+    weight_g, rej_<reason>, frames, errors, and the lot open (the last one reported in the minute)."""
+    rows = shell.store().range(LINE_MEASUREMENT, LineMinute.FIELDS, start_ns, end_ns, where={"line": line})
+    cols = ["fruit", *GRADES, "weight_g", *(f for f in LineMinute.FIELDS if f.startswith("rej_")), "frames",
+            "errors"]
+    df = pd.DataFrame([{"time_ns": r.time_ns, "lot": r.tags.get("lot", ""),
+                        **{c: r.values.get(c, 0) for c in cols}} for r in rows],
+                      columns=["time_ns", "lot", *cols])
+    if not df.empty:
+        lots_by_minute = df.sort_values("lot").groupby("time_ns")["lot"].last()
+        df = df.groupby("time_ns", as_index=False)[cols].sum()
+        df["lot"] = df["time_ns"].map(lots_by_minute)
+        df = df.sort_values("time_ns")
+    df["time"] = _times(df["time_ns"])
+    return df
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def lot_fruit(lot_id: int, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """Every fruit of a lot: time and the FRUIT_FIELDS, oldest first."""
+    rows = shell.store().range(FRUIT_MEASUREMENT, FRUIT_FIELDS, start_ns, end_ns, where={"lot": str(lot_id)})
+    df = pd.DataFrame([{"time_ns": r.time_ns, **{f: r.values.get(f) for f in FRUIT_FIELDS}} for r in rows],
+                      columns=["time_ns", *FRUIT_FIELDS])
     df["time"] = _times(df["time_ns"])
     return df

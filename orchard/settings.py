@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     def snapshot_dir(self) -> Path:
         return self.cameras.snapshot_dir or self.data_dir / "snapshots"
 
+    def line_frame(self, line: str) -> Path:
+        """The grading line's last annotated frame: the grading service writes it, the dashboard shows it."""
+        return self.data_dir / "grading" / f"{line}.jpg"
+
     @field_validator("mqtt_url")
     @classmethod
     def _check_mqtt(cls, v: str) -> str:

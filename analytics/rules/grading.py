@@ -48,6 +48,8 @@ class RejectSpike(LineRule):
         start = now_ns - now_ns % MINUTE_NS - cfg.window_min * MINUTE_NS
         window = [m for m in data.minutes_since(start) if m.lot == str(lot.id)]
         fruit = sum(m.fruit for m in window)
+        if not fruit:
+            return [self.clear(src)]  # nothing graded, nothing rejected (a belt standing still is line_stopped)
         if fruit < cfg.min_fruit:
             return [self.hold(src)]
         rejected = sum(m.rejected for m in window)

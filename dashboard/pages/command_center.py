@@ -6,7 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cameras, charts, data, shell
+from dashboard import cameras, charts, data, grading, shell
 from dashboard.risk import LEVELS, Risk, plot_risk
 from orchard.alarms import alarm_text
 from orchard.catalogue import CATALOGUE
@@ -32,6 +32,20 @@ def hover_text(plot_id: str, readings: dict[str, float], risk: Risk, newest_ns: 
     if risk.level == "unknown":
         lines.append(f"⚠ {v.t('risk.no_data')}")
     return "<br>".join(lines)
+
+
+def grading_panel(lv: grading.LineView, now: int) -> None:
+    """One grading line in a row: its state and speed, the open lot, its pack-out and today's count."""
+    k = st.columns([2, 3, 2, 2])
+    k[0].metric(f"{grading.BADGE[lv.state]} {lv.line.label()}", v.t("cc.grading_per_min", n=f"{lv.per_min:.0f}"),
+                delta=v.t(f"grade.state_{lv.state}"), delta_color="off")
+    lot = lv.lot
+    k[1].metric(v.t("grade.kpi_lot"), f"#{lot.id} {lot.grower}" if lot else "—",
+                delta=site.plot_label(lot.plot, v.lang) if lot else v.t("grade.no_open_lot_short"), delta_color="off")
+    k[2].metric(v.t("grade.kpi_packout"), f"{lot.packout_pct:.1f}%" if lot and lot.fruit else "—",
+                delta=v.t("grade.kpi_reject_10_short", pct=f"{lv.reject_pct_10:.1f}")
+                if lv.reject_pct_10 is not None else None, delta_color="off")
+    k[3].metric(v.t("grade.kpi_today"), f"{lv.today:,}")
 
 
 @st.fragment(run_every=cfg.refresh_s)
@@ -114,6 +128,11 @@ def live() -> None:
         for col, cv in zip(st.columns(len(wall)), wall, strict=True):
             with col:
                 cameras.tile(cv, v, now)
+
+    if site.lines:
+        st.subheader(v.t("cc.grading"))
+        for line in site.lines:
+            grading_panel(grading.line_view(line, now), now)
 
     st.subheader(v.t("cc.strip"))
     cols = st.columns(2)

@@ -10,7 +10,7 @@ import pytest
 from analytics.rules import load
 from dashboard.risk import LEVELS
 from orchard import i18n
-from orchard.models import CAMERA_HEALTH, SEVERITIES
+from orchard.models import CAMERA_HEALTH, GRADES, REJECT_REASONS, SEVERITIES
 from orchard.people import ROLES
 from orchard.site import VARIETIES
 from orchard.workorders import STATES
@@ -32,7 +32,7 @@ DYNAMIC = (
     + [f"alarm.severity_{s}" for s in SEVERITIES]
     + [f"alarm.{rule}{part}" for rule in load() for part in ("", "_text", "_advice")]
     + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text", "alarm.device_offline_never_text",
-       "alarm.camera_offline_silent_text"]
+       "alarm.camera_offline_silent_text", "alarm.line_stopped_silent_text", "alarm.line_stopped_camera_text"]
     + [f"alarm.work_order_overdue{part}" for part in ("", "_advice")]
     + [f"alarms.role_{r}" for r in ROLES]
     + [f"alarms.kind_{k}" for k in ("alarm", "reminder", "cleared")]
@@ -45,6 +45,11 @@ DYNAMIC = (
     + [f"wo.photo_{k}" for k in ("report", "before", "after")]
     + [f"cam.health_{h}" for h in CAMERA_HEALTH if h not in ("ok", "unreachable")]  # unreachable shows as down
     + [f"cam.state_{s}" for s in ("live", "problem", "down", "never")]
+    + [f"grade.{g}" for g in GRADES] + [f"grade.reason_{r}" for r in REJECT_REASONS]
+    + [f"grade.state_{s}" for s in ("running", "idle", "offline")]
+    + [f"lot.{k}" for k in ("lot", "grower", "plot", "variety", "line", "started", "ended", "fruit", "weight_kg",
+                            "mean_weight_g", "packout_pct", "note", "grade", "size", "total", "share_pct", "reason")]
+    + [f"lot.{k}" for k in (*GRADES, *REJECT_REASONS)]
     + [f"wo.err_{e}" for e in ("title", "step", "assignee", "evidence", "empty", "missing")]
 )
 

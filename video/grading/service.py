@@ -47,11 +47,6 @@ LOT_CHECK_S = 2.0  # how often the open lot is looked up (a lot ended in the das
 TALLY_EVERY_S = 5.0  # how often lot totals are added to the records DB
 
 
-def frame_path(data_dir: Path, line: str) -> Path:
-    """Where the line's last annotated frame is kept (the dashboard reads it)."""
-    return data_dir / "grading" / f"{line}.jpg"
-
-
 def fruit_point(site: str, line: str, lot: Lot | None, f: GradedFruit, time_ns: int) -> Point:
     fields: dict[str, float | int | str] = {
         "grade": f.grade, "weight_g": round(f.weight_g, 1), "length_mm": round(f.length_mm, 1),
@@ -79,10 +74,10 @@ class LineWorker:
     """One grading line: `step` grades one frame; `run` repeats it at the line's rate until stopped."""
 
     def __init__(self, site: Site, line: LineConfig, cfg: GradingSettings, lots: Lots, writer: PointWriter,
-                 frames_dir: Path | None, feed: FrameFeed | None = None,
+                 frame_file: Path | None, feed: FrameFeed | None = None,
                  clock: Callable[[], int] = time.time_ns, frame_every_s: float = 1.0) -> None:
         self.site, self.line, self.cfg, self.lots, self.writer = site, line, cfg, lots, writer
-        self.frame_file = frame_path(frames_dir, line.id) if frames_dir is not None else None
+        self.frame_file = frame_file
         self.clock, self.frame_every_s = clock, frame_every_s
         self.grader = Grader(cfg, cfg.px_per_mm)
         self.feed = feed
@@ -262,7 +257,7 @@ def build(settings: Settings, lines: list[str] | None = None) -> Grading:
     store.ensure_ready()
     lots = Lots(Records.open(settings), site)
     writer = PointWriter(store)
-    workers = [LineWorker(site, line, settings.grading, lots, writer, settings.data_dir) for line in chosen]
+    workers = [LineWorker(site, line, settings.grading, lots, writer, settings.line_frame(line.id)) for line in chosen]
     return Grading(workers, writer)
 
 
