@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from orchard.localservers import free_port
+from orchard.lots import Lots
 from orchard.people import People, User
 from orchard.records import Records
 from orchard.settings import Settings
@@ -41,6 +42,17 @@ def demo_people(settings: Settings) -> None:
         people.set_plots("adviser", [p.id for p in site.plots], "covers")
     if people.get("center") is None:
         people.upsert(User("center", "村指挥中心", "center"))
+    records.close()
+
+
+def demo_lot(settings: Settings) -> None:
+    """A first grower's lot on each grading line that never had one, so the line has fruit to grade."""
+    site = site_for(settings)
+    records = Records.open(settings)
+    lots = Lots(records, site)
+    for i, line in enumerate(site.lines):
+        if not lots.history(line=line.id, limit=1):
+            lots.start(line.id, site.plots[i % len(site.plots)].id, "demo", note="演示批次 / demo lot")
     records.close()
 
 
@@ -99,9 +111,11 @@ def run_demo(*, port: int, backfill_days: int) -> None:
             if code != 0:
                 raise SystemExit(f"回填失败 / backfill failed (exit {code})")
         demo_people(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
+        demo_lot(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
         spawn("ingest", "ingest")
         spawn("simulate", "simulate")
         spawn("cameras", "cameras")
+        spawn("grading", "grading")
         spawn("analytics", "analytics")
         spawn("dashboard", "dashboard", "--port", str(port))
         print(f"\n智慧果园指挥中心已启动 / command center running: http://localhost:{port}\n"

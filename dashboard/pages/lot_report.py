@@ -43,7 +43,7 @@ facts = [
     (v.t("grade.mean_weight_col"), f"{lot.mean_weight_g:.1f}"), (v.t("grade.packout_col"), f"{lot.packout_pct:.1f}"),
 ]
 if lot.note:
-    facts.append((v.t("grade.note"), lot.note))
+    facts.append((v.t("lot.note"), lot.note))
 cols = st.columns(2)
 for i, (k, val) in enumerate(facts):
     cols[i % 2].markdown(f"**{k}**：{val}")

@@ -84,6 +84,7 @@ class CaptureFeed:
         self.played_out = False
         self.retry_at = 0.0
         self.pause = 1.0
+        self.error = ""
 
     def _open(self) -> cv2.VideoCapture:
         if self.is_file and not os.path.exists(self.url):
@@ -100,11 +101,12 @@ class CaptureFeed:
             return None
         if self.cap is None:
             if time.monotonic() < self.retry_at:
-                raise CameraUnavailable("等待重连分选线摄像机 / waiting to reconnect the grading camera")
+                raise CameraUnavailable(f"{self.error}（稍后重试 / retrying soon）")
             try:
                 self.cap = self._open()
                 self.pause = 1.0
-            except CameraUnavailable:
+            except CameraUnavailable as e:
+                self.error = str(e)
                 self.retry_at = time.monotonic() + self.pause
                 self.pause = min(self.pause * 2, 30.0)
                 raise

@@ -75,10 +75,11 @@ class LineWorker:
 
     def __init__(self, site: Site, line: LineConfig, cfg: GradingSettings, lots: Lots, writer: PointWriter,
                  frame_file: Path | None, feed: FrameFeed | None = None,
-                 clock: Callable[[], int] = time.time_ns, frame_every_s: float = 1.0) -> None:
+                 clock: Callable[[], int] = time.time_ns, frame_every_s: float = 1.0,
+                 lot_check_s: float = LOT_CHECK_S) -> None:
         self.site, self.line, self.cfg, self.lots, self.writer = site, line, cfg, lots, writer
         self.frame_file = frame_file
-        self.clock, self.frame_every_s = clock, frame_every_s
+        self.clock, self.frame_every_s, self.lot_check_s = clock, frame_every_s, lot_check_s
         self.grader = Grader(cfg, cfg.px_per_mm)
         self.feed = feed
         self.lot: Lot | None = None  # open on the line
@@ -95,7 +96,7 @@ class LineWorker:
 
     # -- the open lot --------------------------------------------------------------------------------------------
     def current_lot(self) -> Lot | None:
-        if time.monotonic() - self._lot_checked >= LOT_CHECK_S:
+        if time.monotonic() - self._lot_checked >= self.lot_check_s:
             try:
                 lot = self.lots.current(self.line.id)
                 self._lot_checked = time.monotonic()
@@ -240,12 +241,14 @@ class Grading:
     def run(self) -> None:
         threads = [threading.Thread(target=w.run, args=(self.stop,), name=f"line-{w.line.id}", daemon=True)
                    for w in self.workers]
-        writer = threading.Thread(target=self.writer.run, args=(self.stop,), name="grading-writer", daemon=True)
+        written = threading.Event()  # the writer stops after the lines: their last minute gets written too
+        writer = threading.Thread(target=self.writer.run, args=(written,), name="grading-writer", daemon=True)
         for t in [*threads, writer]:
             t.start()
         self.stop.wait()
         for t in threads:
             t.join(30)
+        written.set()
         writer.join(30)
 
 
