@@ -277,7 +277,6 @@ def lot_report(
     lang: Annotated[str, typer.Option(help="zh or en.")] = "zh",
 ) -> None:
     """The lot report as CSV on standard output (count by class and size, mean weight, reject reasons, pack-out)."""
-    from orchard import i18n
     from orchard.lots import LotError, report_csv
 
     lots = _lots()
@@ -286,7 +285,7 @@ def lot_report(
     except LotError as e:
         typer.echo(e.args[0], err=True)
         raise typer.Exit(1) from None
-    typer.echo(report_csv(found, lots.site, i18n.section("lot", lang)), nl=False)
+    typer.echo(report_csv(found, lots.site, lang), nl=False)
 
 
 @grading_app.command("measure")

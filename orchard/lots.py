@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from orchard import i18n
 from orchard.models import GRADES
 from orchard.records import Records
 from orchard.schema import lots as L
@@ -242,9 +243,11 @@ class SeasonQuality:
     share_pct: Mapping[str, float]  # grade -> % of fruit
 
 
-def report_csv(lot: Lot, site: Site, labels: Mapping[str, str]) -> str:
-    """The lot report as CSV (UTF-8 with BOM, so Excel in Chinese opens it right): the lot, the totals, class by
-    count size, and the reject reasons. `labels` translates grade and reason keys and the column heads."""
+def report_csv(lot: Lot, site: Site, lang: str = "zh") -> str:
+    """The lot report as CSV (UTF-8 with BOM, so Excel in Chinese opens it right) in the reader's language: the
+    lot, the totals, class by count size, and the reject reasons."""
+    labels = i18n.section("lot", lang)
+    line = next((x.label() for x in site.lines if x.id == lot.line), lot.line)
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf)
@@ -255,9 +258,9 @@ def report_csv(lot: Lot, site: Site, labels: Mapping[str, str]) -> str:
 
     t = labels.get
     w.writerow([t("lot", "lot"), lot.id])
-    for key, value in (("grower", lot.grower), ("plot", f"{site.plot_label(lot.plot, 'zh')} ({lot.plot})"),
-                       ("variety", lot.variety), ("line", lot.line), ("started", when(lot.started_ns)),
-                       ("ended", when(lot.ended_ns)), ("fruit", lot.fruit),
+    for key, value in (("grower", lot.grower), ("plot", f"{site.plot_label(lot.plot, lang)} ({lot.plot})"),
+                       ("variety", i18n.t(f"variety.{lot.variety}", lang)), ("line", line),
+                       ("started", when(lot.started_ns)), ("ended", when(lot.ended_ns)), ("fruit", lot.fruit),
                        ("weight_kg", round(lot.weight_g / 1000, 2)), ("mean_weight_g", round(lot.mean_weight_g, 1)),
                        ("packout_pct", round(lot.packout_pct, 1)), ("note", lot.note)):
         w.writerow([t(key, key), value])

@@ -7,7 +7,6 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from dashboard import data, grading, shell
-from orchard import i18n
 from orchard.lots import report_csv
 from orchard.store import StoreError
 
@@ -59,7 +58,7 @@ for col, title, fig, key in ((c[0], "grade.class_mix", grading.class_mix_chart(l
         st.plotly_chart(fig, config={"displayModeBar": False, "staticPlot": True}, key=key)
 st.caption(v.t("grade.packout_help"))
 
-st.download_button(v.t("grade.download_report"), report_csv(lot, site, i18n.section("lot", v.lang)).encode(),
+st.download_button(v.t("grade.download_report"), report_csv(lot, site, v.lang).encode(),
                    file_name=f"lot-{lot.id}-report.csv", mime="text/csv", key="rep_csv")
 try:
     fruit = data.lot_fruit(lot.id, lot.started_ns, (lot.ended_ns or data.now_ns()) + 3600 * 1_000_000_000)

@@ -9,7 +9,6 @@ from datetime import datetime
 
 import pytest
 
-from orchard import i18n
 from orchard.lots import LotError, Lots, Tally, report_csv
 from orchard.records import Records
 from orchard.site import SHIPPED, load_site
@@ -68,7 +67,7 @@ def test_totals_report_and_packout(records: Records) -> None:
     assert got.packout_pct == pytest.approx(100 * (591 - 235) / 591)
     assert got.mean_weight_g == pytest.approx(591 / 7)
 
-    rows = list(csv.reader(io.StringIO(report_csv(got, SITE, i18n.section("lot", "zh")).lstrip("\ufeff"))))
+    rows = list(csv.reader(io.StringIO(report_csv(got, SITE, "zh").lstrip("\ufeff"))))
     facts = {r[0]: r[1] for r in rows if len(r) == 2}
     assert facts["果农"] == "张明华" and facts["果数"] == "7" and facts["商品果率（%）"] == f"{got.packout_pct:.1f}"
     head = next(r for r in rows if r and r[0] == "等级")
