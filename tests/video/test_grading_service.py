@@ -22,6 +22,7 @@ from orchard.settings import GradingSettings, Settings
 from orchard.site import SHIPPED, LineConfig, Site, load_site
 from orchard.store import TimeSeriesStore, open_store
 from orchard.store.writer import PointWriter
+from tests.video.camservers import CameraServer, Scene
 from video.grading.conveyor import Conveyor
 from video.grading.service import LineWorker, build
 
@@ -208,3 +209,39 @@ def test_lot_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert report.exit_code == 0 and "果农,赵淑芬" in report.output and "备注,8 筐" in report.output
     assert "Grower,赵淑芬" in run(app, ["grading", "lot", "report", "1", "--lang", "en"]).output
     assert run(app, ["grading", "lot", "report", "9"]).exit_code == 1
+
+
+class Belt(Scene):
+    """A grading camera on a loopback server: each picture is the conveyor's next frame (a 40-fruit lot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conveyor = Conveyor(seed=8, max_fruit=40)
+        self.frames = self.conveyor.frames_to_empty()
+
+    def jpeg(self) -> bytes:
+        with self.lock:
+            n = self.frame_no
+            self.frame_no += 1
+        return self._encode(self.conveyor.frame(min(n, self.frames + 10))[0])
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "stream"])
+def test_a_network_camera_is_graded_frame_by_frame(kind: str, tmp_path: Path, rec: Records,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BELT_PASSWORD", "s3cret")
+    belt = Belt()
+    with CameraServer(belt, auth="digest" if kind == "snapshot" else None, fps=25) as cam:
+        line = LineConfig(id="line-n", kind=kind, username="admin" if kind == "snapshot" else None,
+                          password_env="BELT_PASSWORD" if kind == "snapshot" else None,
+                          url=f"{cam.url}/snapshot.jpg" if kind == "snapshot" else f"{cam.url}/stream.mjpg")
+        site = SITE.model_copy(update={"lines": (line,)})
+        store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
+        store.ensure_ready()
+        w = worker(site, line, rec, store, tmp_path, Clock())
+        lot = Lots(rec, site).start("line-n", "p10", "tester")
+        deadline = time.monotonic() + 120
+        while belt.frame_no < belt.frames + 5 and time.monotonic() < deadline:
+            w.step()
+        w.finish()
+    assert w.fault == "" and abs(Lots(rec, site).get(lot.id).fruit - 40) <= 1
