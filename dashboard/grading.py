@@ -8,6 +8,7 @@ from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
 from dashboard import charts, data, shell
 from dashboard.shell import View
@@ -93,6 +94,17 @@ def reasons_chart(lot: Lot, v: View, height: int = 240) -> go.Figure:
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       xaxis={"title": v.t("grade.fruit_axis")})
     return fig
+
+
+def lot_charts(lot: Lot, v: View, key: str, static: bool = False) -> None:
+    """The lot's class mix, count sizes and reject reasons side by side (static: for the printed report)."""
+    config = {"displayModeBar": False, "staticPlot": static}
+    charts_ = (("grade.class_mix", class_mix_chart(lot, v)), ("grade.sizes", size_chart(lot, v)),
+               ("grade.reasons", reasons_chart(lot, v)))
+    for col, (title, fig) in zip(st.columns(len(charts_)), charts_, strict=True):
+        with col:
+            st.markdown(f"**{v.t(title)}**")
+            st.plotly_chart(fig, config=config, key=f"{key}_{title.split('.')[1]}")
 
 
 def lot_table(lot: Lot, v: View) -> pd.DataFrame:

@@ -73,13 +73,7 @@ def live() -> None:
             st.image(jpeg, caption=v.t("grade.frame_age", age=v.age(taken, now)), output_format="JPEG")
     if lot is not None and lot.fruit:
         st.subheader(v.t("grade.lot_head", id=lot.id, grower=lot.grower, plot=site.plot_label(lot.plot, v.lang)))
-        c = st.columns(3)
-        for col, title, fig, key in ((c[0], "grade.class_mix", grading.class_mix_chart(lot, v), "grade_mix"),
-                                     (c[1], "grade.sizes", grading.size_chart(lot, v), "grade_sizes"),
-                                     (c[2], "grade.reasons", grading.reasons_chart(lot, v), "grade_reasons")):
-            with col:
-                st.markdown(f"**{v.t(title)}**")
-                st.plotly_chart(fig, config={"displayModeBar": False}, key=key)
+        grading.lot_charts(lot, v, "grade")
 
 
 def done(message: str) -> None:

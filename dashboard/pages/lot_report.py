@@ -49,13 +49,7 @@ for i, (k, val) in enumerate(facts):
 
 st.subheader(v.t("grade.by_class_size"))
 st.dataframe(grading.lot_table(lot, v), hide_index=True, use_container_width=True)
-c = st.columns(3)
-for col, title, fig, key in ((c[0], "grade.class_mix", grading.class_mix_chart(lot, v), "rep_mix"),
-                             (c[1], "grade.sizes", grading.size_chart(lot, v), "rep_sizes"),
-                             (c[2], "grade.reasons", grading.reasons_chart(lot, v), "rep_reasons")):
-    with col:
-        st.markdown(f"**{v.t(title)}**")
-        st.plotly_chart(fig, config={"displayModeBar": False, "staticPlot": True}, key=key)
+grading.lot_charts(lot, v, "rep", static=True)
 st.caption(v.t("grade.packout_help"))
 
 st.download_button(v.t("grade.download_report"), report_csv(lot, site, v.lang).encode(),
