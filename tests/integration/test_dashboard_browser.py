@@ -89,7 +89,8 @@ def test_kiosk_command_center(dashboard_url: str, browser: object, size: str, la
         assert tile in text
     assert "24 / 24" in text
     metrics = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')  # type: ignore[attr-defined]
-    assert len(metrics) == 6
+    assert len(metrics) == 6 + 4  # the six KPI tiles, and the grading line's panel
+    assert ("果品分选线" if lang == "zh" else "Fruit grading line") in text
     sidebars = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"]')  # type: ignore[attr-defined]
     assert all(not s.is_displayed() for s in sidebars)  # the wall screen shows no sidebar
     width = browser.execute_script("return document.documentElement.scrollWidth")  # type: ignore[attr-defined]
