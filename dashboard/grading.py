@@ -109,7 +109,7 @@ def lot_charts(lot: Lot, v: View, key: str, static: bool = False) -> None:
 
 def lot_table(lot: Lot, v: View) -> pd.DataFrame:
     """Class by count size: the body of the lot report."""
-    sizes = sorted({k.split(":")[1] for k in lot.counts}, key=lambda s: int(s) if s.isdigit() else 10**6)
+    sizes = lot.sizes()
     rows = []
     for g in GRADES:
         row: dict[str, object] = {v.t("grade.class"): v.t(f"grade.{g}")}

@@ -85,17 +85,19 @@ class Lot:
     def by_grade(self) -> dict[str, int]:
         out = dict.fromkeys(GRADES, 0)
         for key, n in self.counts.items():
-            out[key.split(":")[0]] = out.get(key.split(":")[0], 0) + n
+            grade = key.split(":")[0]
+            out[grade] = out.get(grade, 0) + n
         return out
 
+    def sizes(self) -> list[str]:
+        """The count sizes graded in this lot, biggest fruit (smallest count) first, too small (NO_SIZE) last."""
+        return sorted({k.split(":")[1] for k in self.counts}, key=lambda s: int(s) if s.isdigit() else 10**6)
+
     def by_size(self) -> dict[str, int]:
-        """Packed fruit (not rejects) per count size, biggest fruit (smallest count) first."""
-        out: Counter[str] = Counter()
-        for key, n in self.counts.items():
-            grade, size = key.split(":")
-            if grade != "reject":
-                out[size] += n
-        return dict(sorted(out.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 10**6))
+        """Packed fruit (not rejects) per count size, in the order of `sizes`."""
+        packed = {s: sum(n for k, n in self.counts.items() if k.endswith(f":{s}") and not k.startswith("reject:"))
+                  for s in self.sizes()}
+        return {s: n for s, n in packed.items() if n}
 
     @property
     def mean_weight_g(self) -> float:
@@ -265,7 +267,7 @@ def report_csv(lot: Lot, site: Site, lang: str = "zh") -> str:
                        ("packout_pct", round(lot.packout_pct, 1)), ("note", lot.note)):
         w.writerow([t(key, key), value])
     w.writerow([])
-    sizes = sorted({k.split(":")[1] for k in lot.counts}, key=lambda s: int(s) if s.isdigit() else 10**6)
+    sizes = lot.sizes()
     w.writerow([t("grade", "grade"), *[t("size", "size") + f" {s}" for s in sizes], t("total", "total"),
                 t("share_pct", "%")])
     for g in GRADES:

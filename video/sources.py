@@ -149,20 +149,30 @@ class CaptureSource:
         self._thread.join(self.timeout_s + 2)
 
 
+def camera_password(password_env: str | None, whose: str) -> str | None:
+    """A camera's password from the environment variable the site file names (secrets live only there)."""
+    password = os.environ.get(password_env) if password_env else None
+    if password_env and password is None:
+        raise CameraUnavailable(f"环境变量 {password_env} 未设置 / {password_env} is not set: the password of "
+                                f"{whose}")
+    return password
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """RTSP and MJPEG streams take their credentials in the URL."""
+    if not username:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{quote(username, safe='')}:{quote(password or '', safe='')}@{rest}"
+
+
 def open_source(cam: CameraConfig, timeout_s: float) -> CameraSource:
     """The source for a camera of the site file; its password comes from the environment variable it names."""
-    password = os.environ.get(cam.password_env) if cam.password_env else None
-    if cam.password_env and password is None:
-        raise CameraUnavailable(f"环境变量 {cam.password_env} 未设置 / {cam.password_env} is not set: the "
-                                f"password of camera {cam.id}")
+    password = camera_password(cam.password_env, f"camera {cam.id}")
     if cam.kind == "snapshot":
         return HttpSnapshot(cam.url, timeout_s, cam.username, password, cam.auth)
     if cam.kind == "stream":
-        url = cam.url
-        if cam.username:  # RTSP and MJPEG streams take their credentials in the URL
-            scheme, rest = url.split("://", 1)
-            url = f"{scheme}://{quote(cam.username, safe='')}:{quote(password or '', safe='')}@{rest}"
-        return CaptureSource(url, timeout_s, name=cam.id)
+        return CaptureSource(with_credentials(cam.url, cam.username, password), timeout_s, name=cam.id)
     if cam.kind == "file":
         return CaptureSource(cam.url.removeprefix("file://"), timeout_s, is_file=True, name=cam.id)
     from video.synthetic import SyntheticSource

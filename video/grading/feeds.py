@@ -17,7 +17,6 @@ import time
 import zlib
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -26,7 +25,7 @@ from orchard.logs import event
 from orchard.lots import Lot
 from orchard.site import LineConfig
 from video.grading.conveyor import Conveyor
-from video.sources import CameraUnavailable, HttpSnapshot
+from video.sources import CameraUnavailable, HttpSnapshot, camera_password, with_credentials
 
 log = logging.getLogger("orchard.grading")
 
@@ -57,8 +56,8 @@ class SimulatorFeed:
         lot = self.current_lot()
         lot_id = lot.id if lot is not None else None
         if lot_id != self.lot_id:
-            if self.conveyor is not None:
-                self.conveyor.stop_feeding()  # what is on the belt still passes the camera
+            if self.conveyor is not None:  # with no lot after it, what is on the belt still passes the camera
+                self.conveyor.stop_feeding()
             if lot is not None:
                 weight, defects = plot_fruit(lot.plot)
                 self.conveyor = Conveyor(seed=self.seed * 100_003 + lot.id, mean_weight_g=weight,
@@ -143,17 +142,12 @@ class SnapshotFeed:
 
 
 def open_feed(line: LineConfig, current_lot: Callable[[], Lot | None], timeout_s: float = 10) -> FrameFeed:
-    password = os.environ.get(line.password_env) if line.password_env else None
-    if line.password_env and password is None:
-        raise CameraUnavailable(f"环境变量 {line.password_env} 未设置 / {line.password_env} is not set: the "
-                                f"password of line {line.id}'s camera")
+    password = camera_password(line.password_env, f"line {line.id}'s camera")
     if line.kind == "simulator":
         seed = line.url.removeprefix("simulator://")
         return SimulatorFeed(int(seed) if seed.isdigit() else 1, current_lot)
     if line.kind == "snapshot":
         return SnapshotFeed(HttpSnapshot(line.url, timeout_s, line.username, password))
-    url = line.url.removeprefix("file://")
-    if line.kind == "stream" and line.username:
-        scheme, rest = url.split("://", 1)
-        url = f"{scheme}://{quote(line.username, safe='')}:{quote(password or '', safe='')}@{rest}"
-    return CaptureFeed(url, line.kind == "file", line.id)
+    if line.kind == "file":
+        return CaptureFeed(line.url.removeprefix("file://"), True, line.id)
+    return CaptureFeed(with_credentials(line.url, line.username, password), False, line.id)

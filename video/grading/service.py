@@ -138,7 +138,8 @@ class LineWorker:
         return fruit
 
     def _finish_tracks(self, lot: Lot | None, now: int) -> list[GradedFruit]:
-        """The recording played out: the fruit still followed are graded from what was seen of them."""
+        """The recording played out, or the service stops: the fruit still followed are graded from what was seen
+        of them."""
         fruit = self.grader.flush()
         self._record(fruit, lot, now)
         return fruit
@@ -227,7 +228,7 @@ class LineWorker:
 
     def finish(self) -> None:
         lot = self.lot or self.tail
-        self._record(self.grader.flush(), lot, self.clock())
+        self._finish_tracks(lot, self.clock())
         self.close_minute(lot)
         if self.feed is not None:
             self.feed.close()
