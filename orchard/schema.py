@@ -243,3 +243,61 @@ lots = Table(
           postgresql_where=text("ended_ns IS NULL")),
     Index("lots_plot", "site", "plot", "season"),
 )
+
+# Dashboard sign-in (orchard/accounts.py): one argon2 hash per user, server-side sessions (only a hash of the
+# token is stored, so a leaked table gives no way in), and every sign-in attempt for the rate limit.
+passwords = Table(
+    "passwords",
+    metadata,
+    Column("user", Text, ForeignKey("users.name", ondelete="CASCADE"), primary_key=True),
+    Column("hash", Text, nullable=False),  # argon2id, PHC string
+    Column("changed_ns", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),  # sha256 of the token, hex
+    Column("user", Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("expires_ns", BigInteger, nullable=False),
+    Column("seen_ns", BigInteger, nullable=False),  # last use, for the idle timeout
+    Column("via", Text, nullable=False),  # password | oidc
+    Index("sessions_user", "user"),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user", Text, nullable=False),  # as typed, so attempts on unknown names count too
+    Column("client", Text, nullable=False),  # the browser's address as the server saw it
+    Column("time_ns", BigInteger, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("login_attempts_user", "user", "time_ns"),
+    Index("login_attempts_client", "client", "time_ns"),
+)
+
+# MQTT credentials of each device (orchard/devicekeys.py); the broker reads the password file made from them.
+device_keys = Table(
+    "device_keys",
+    metadata,
+    Column("device", Text, primary_key=True),  # the MQTT user name is the device id
+    Column("topic", Text, nullable=False),  # the one topic tree it may publish under
+    Column("hash", Text, nullable=False),  # Mosquitto's PBKDF2-SHA512 ($7$) line
+    Column("created_ns", BigInteger, nullable=False),
+    Column("revoked_ns", BigInteger),
+)
+
+# Every admin action (orchard admin ..., and changes made on the dashboard's admin tools), newest last.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON object; never a secret
+    Index("audit_time", "time_ns"),
+)

@@ -55,6 +55,18 @@ class DashboardSettings(BaseModel):
     stale_after_intervals: int = Field(
         3, ge=1, description="A device is offline, and its data stale, after this many missed reading intervals."
     )
+    session_hours: float = Field(12, gt=0, description="A sign-in lasts at most this long.")
+    idle_minutes: float = Field(120, gt=0, description="A session unused for this long ends (sign in again).")
+    login_max_failures: int = Field(5, ge=1, description="Wrong passwords for one account within login_window_min "
+                                    "before that account's sign-in is paused.")
+    client_max_failures: int = Field(20, ge=1, description="Wrong passwords from one address (any account) within "
+                                     "login_window_min before that address is paused.")
+    login_window_min: float = Field(15, gt=0, description="The rate limit's window; the pause ends as it slides.")
+    kiosk_secret: SecretStr | None = Field(None, description="HMAC key of the wall-screen links "
+                                           "(`orchard admin kiosk-link`); without it there is no kiosk access.")
+    oidc_provider: str | None = Field(None, description="Name of an [auth.<name>] section in .streamlit/secrets.toml;"
+                                      " when set, the sign-in page offers single sign-on through st.login. The "
+                                      "identity's e-mail must belong to an active user.")
 
 
 class AnalyticsSettings(BaseModel):
