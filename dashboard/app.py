@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import shell
+from dashboard import shell, signin
 from orchard.site import SiteError
 
 v = shell.view()
@@ -46,19 +46,30 @@ except SiteError as e:
     st.error(f"{v.t('app.site_error')}\n\n{e}")
     st.stop()
 
-pages = [
-    st.Page("pages/command_center.py", title=v.t("nav.command_center"), icon="🛰️", url_path="command-center",
-            default=True),
-    st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
-    st.Page("pages/cameras.py", title=v.t("nav.cameras"), icon="📹", url_path="cameras"),
-    st.Page("pages/grading.py", title=v.t("nav.grading"), icon="🥝", url_path="grading"),
-    st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
-    st.Page("pages/report.py", title=v.t("nav.report"), icon="📷", url_path="report"),
-    st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"),
-    st.Page("pages/lot_report.py", title=v.t("nav.lot_report"), icon="🧾", url_path="lot", visibility="hidden"),
-    st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt", visibility="hidden"),
-]
-nav = st.navigation(pages, position="hidden" if v.kiosk else "sidebar")
+# Who is looking decides which pages exist for them; every page checks again itself (dashboard/signin.py).
+me = signin.current()
+receipt = st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt", visibility="hidden")
+if me is None:
+    pages = [st.Page(signin.form, title=v.t("auth.title"), icon="🔑", url_path="signin", default=True), receipt]
+else:
+    pages = [
+        st.Page("pages/command_center.py", title=v.t("nav.command_center"), icon="🛰️", url_path="command-center",
+                default=True),
+        st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
+        st.Page("pages/cameras.py", title=v.t("nav.cameras"), icon="📹", url_path="cameras"),
+        st.Page("pages/grading.py", title=v.t("nav.grading"), icon="🥝", url_path="grading"),
+    ]
+    if me.role != "kiosk":
+        pages += [
+            st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
+            st.Page("pages/report.py", title=v.t("nav.report"), icon="📷", url_path="report"),
+            st.Page("pages/lot_report.py", title=v.t("nav.lot_report"), icon="🧾", url_path="lot",
+                    visibility="hidden"),
+        ]
+    if me.role in ("center", "adviser"):
+        pages.append(st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"))
+    pages.append(receipt)
+nav = st.navigation(pages, position="hidden" if v.kiosk or me is None else "sidebar")
 st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
 if not v.kiosk:
     with st.sidebar:
@@ -68,5 +79,9 @@ if not v.kiosk:
         if choice != v.lang:
             st.query_params["lang"] = choice
             st.rerun()
+        if me is not None:
+            st.caption(v.t("auth.signed_in_as", name=me.display, role=v.t(f"alarms.role_{me.role}")))
+            if st.button(v.t("auth.logout"), key="sign_out"):
+                signin.sign_out()
         st.caption(v.t("app.kiosk_hint"))
 nav.run()

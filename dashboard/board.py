@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.shell import View
+from orchard.access import Principal
 from orchard.alarms import AlarmBook
 from orchard.outbox import Outbox
 from orchard.people import People
@@ -15,10 +16,11 @@ from orchard.site import Site
 from orchard.workorders import BACK, NEXT, OPEN_STATES, WorkOrderError, WorkOrders, kpis
 
 
-def show(orders: WorkOrders, people: People, site: Site, v: View, me: str | None,
+def show(orders: WorkOrders, people: People, site: Site, v: View, me: Principal,
          plots: list[str] | None) -> None:
+    """The open work orders of the plots asked for that `me` may see; advisers and the center move them on."""
     now = time.time_ns()
-    open_orders = orders.find(states=OPEN_STATES, plots=plots)
+    open_orders = [w for w in orders.find(states=OPEN_STATES, plots=me.scope(plots)) if me.sees(w.plot)]
     if not open_orders:
         st.success(v.t("wo.none"))
     cols = st.columns(len(OPEN_STATES))
@@ -34,6 +36,7 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: str | None
     chosen = st.selectbox(v.t("wo.pick"), [w.id for w in open_orders], key="wo_pick",
                           format_func=lambda i: next(f"#{w.id} {w.title}" for w in open_orders if w.id == i))
     wo = orders.get(int(chosen))
+    me.check(wo.plot)
     st.markdown(f"### #{wo.id} {wo.title}")
     st.caption(v.t("wo.summary", state=v.t("wo.state_" + wo.state), assignee=wo.assignee or v.t("wo.unassigned"),
                    due=v.fmt_time(wo.due_ns)))
@@ -49,14 +52,13 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: str | None
         if e.photo:
             st.image(orders.photo_path(e.photo).read_bytes(), caption=f"{v.t('wo.photo_' + (e.photo_kind or 'report'))}"
                      f" · {v.fmt_time(e.time_ns)}", width=320)
-    if me is None:
-        st.info(v.t("wo.choose_me"))
+    if me.role not in ("center", "adviser"):
         return
     c1, c2 = st.columns(2)
     assignee = c1.selectbox(v.t("alarms.assign"), [u.name for u in people.all() if u.role == "adviser"],
                             index=None, key=f"wo_assign_{wo.id}")
     if assignee and assignee != wo.assignee:
-        orders.assign(wo.id, assignee, me, time.time_ns())
+        orders.assign(wo.id, assignee, me.name, time.time_ns())
         st.rerun()
     steps = [s for s in (NEXT.get(wo.state), BACK.get(wo.state)) if s]
     step = c2.selectbox(v.t("wo.next"), steps, key=f"wo_step_{wo.id}",
@@ -66,7 +68,7 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: str | None
     kind = "after" if step in ("resolved", "follow_up") else "before"
     if st.button(v.t("wo.do_step"), key=f"wo_go_{wo.id}", type="primary"):
         try:
-            orders.move(wo.id, step, me, time.time_ns(), note=note, photo=photo.getvalue() if photo else None,
+            orders.move(wo.id, step, me.name, time.time_ns(), note=note, photo=photo.getvalue() if photo else None,
                         photo_kind=kind if photo else None)
             st.rerun()
         except WorkOrderError as err:

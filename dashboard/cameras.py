@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import shell
 from dashboard.shell import View
+from orchard.access import Principal
 from orchard.models import CameraStatus
 from orchard.site import CameraConfig
 from orchard.snapshots import SnapshotFiles
@@ -45,11 +46,12 @@ def camera_view(cam: CameraConfig, status: CameraStatus | None, files: SnapshotF
     return CameraView(cam, status, state, status.since_ns if state == "problem" else None, thumb, status.snapshot_ns)
 
 
-def views(plots: list[str] | None = None) -> list[CameraView]:
+def views(who: Principal, plots: list[str] | None = None) -> list[CameraView]:
+    """The cameras on the principal's plots (of those asked for), troubled ones first."""
     from dashboard import data
 
-    site, files = shell.site(), snapshot_files()
-    statuses, now = data.camera_statuses(), data.now_ns()
+    site, files = shell.visible_site(who), snapshot_files()
+    statuses, now = data.camera_statuses(who), data.now_ns()
     order = {"down": 0, "problem": 1, "never": 2, "live": 3}
     out = [camera_view(c, statuses.get(c.id), files, now) for c in site.cameras if plots is None or c.plot in plots]
     return sorted(out, key=lambda cv: (order[cv.state], cv.cam.plot, cv.cam.id))

@@ -2,6 +2,10 @@
 
 Only the store interface is used, so the same code runs on InfluxDB and on SQLite. Each function makes one
 grouped query, never one per plot or device. Times come back as tz-aware pandas timestamps in the site's zone.
+
+Every public function takes the Principal first and returns only what it may see (orchard/access.py): plot
+filters go into the query where the store can take them, and the cached village-wide answers are cut to the
+principal's plots before they leave this module. What only the command center may read raises Forbidden.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import shell
+from orchard.access import Forbidden, Principal
 from orchard.alarms import AlarmBook
 from orchard.catalogue import CATALOGUE, TELEMETRY
 from orchard.lots import Lot, Lots, SeasonQuality
@@ -64,9 +69,21 @@ def _times(ns: pd.Series) -> pd.Series:
     return pd.to_datetime(ns, unit="ns", utc=True).dt.tz_convert(shell.site().tz)
 
 
+def _cut(df: pd.DataFrame, who: Principal, column: str = "plot") -> pd.DataFrame:
+    """Only the rows of plots the principal may see."""
+    if who.plots is None:
+        return df
+    return df[df[column].isin(who.plots)].reset_index(drop=True)
+
+
+def latest(who: Principal, since_days: int = 7) -> pd.DataFrame:
+    """Newest value of every reading of every series the principal may see: plot, device, depth_cm, field, value,
+    time_ns, time."""
+    return _cut(_latest(since_days), who)
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def latest(since_days: int = 7) -> pd.DataFrame:
-    """Newest value of every reading of every series: plot, device, depth_cm, field, value, time_ns, time."""
+def _latest(since_days: int) -> pd.DataFrame:
     rows = shell.store().latest(TELEMETRY, list(CATALOGUE), since_ns=now_ns() - since_days * DAY_NS)
     df = pd.DataFrame(
         [(r.tags.get("plot", ""), r.tags.get("device", ""), r.tags.get("depth_cm") or "", r.field, r.value, r.time_ns)
@@ -98,8 +115,14 @@ class Last24h:
     rain: dict[str, float]
 
 
+def last_24h(who: Principal) -> Last24h:
+    every = _last_24h()
+    return Last24h({p: x for p, x in every.min_temp.items() if who.sees(p)},
+                   {p: x for p, x in every.rain.items() if who.sees(p)})
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def last_24h() -> Last24h:
+def _last_24h() -> Last24h:
     end = now_ns()
     rows = shell.store().aggregate(TELEMETRY, ["air_temp_c", "rain_mm"], ["min", "sum"], end - DAY_NS, end,
                                    group_by=["plot"])
@@ -113,8 +136,8 @@ def last_24h() -> Last24h:
     return Last24h(mins, rain)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
 def series(
+    who: Principal,
     fields: tuple[str, ...],
     start_ns: int,
     end_ns: int,
@@ -123,11 +146,25 @@ def series(
     devices: tuple[str, ...] | None = None,
     every_s: int | None = None,
 ) -> pd.DataFrame:
-    """Long table: time, plot, device, depth_cm, field, value[, min, max].
+    """Long table: time, plot, device, depth_cm, field, value[, min, max], of the plots asked for that the
+    principal may see (all of theirs when none are named).
 
     every_s None: raw readings. Otherwise mean/min/max per bucket and per `by` ("device" keeps each device and
     soil depth apart, "plot" averages a plot's devices), so one query serves any number of plots.
     """
+    return _series(fields, start_ns, end_ns, by, who.scope(plots), devices, every_s)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _series(
+    fields: tuple[str, ...],
+    start_ns: int,
+    end_ns: int,
+    by: str = "device",
+    plots: tuple[str, ...] | None = None,
+    devices: tuple[str, ...] | None = None,
+    every_s: int | None = None,
+) -> pd.DataFrame:
     store = shell.store()
     where = _where(plots, devices)
     cols = ["time_ns", "plot", "device", "depth_cm", "field", "value", "min", "max"]
@@ -158,17 +195,22 @@ def series(
     return df.sort_values(["field", "plot", "device", "depth_cm", "time_ns"], ignore_index=True)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def hourly_by_plot(fields: tuple[str, ...], hours: int = 24) -> pd.DataFrame:
+def hourly_by_plot(who: Principal, fields: tuple[str, ...], hours: int = 24) -> pd.DataFrame:
     """Hourly means per plot over the last `hours`, for the command center's strip."""
     end = now_ns()
     start = (end - hours * 3600 * NS) // (3600 * NS) * (3600 * NS)
-    return series(fields, start, end, by="plot", every_s=3600)
+    return series(who, fields, start, end, by="plot", every_s=3600)
+
+
+def devices(who: Principal) -> pd.DataFrame:
+    """The registry's devices on the principal's plots: device, plot, kind, status, online, last_seen_ns. Devices
+    not yet approved (new, pending, rejected) only for the command center: their plot is only what they claim."""
+    df = _cut(_devices(), who)
+    return df if who.is_center else df[df["status"] == "approved"].reset_index(drop=True)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
-def devices() -> pd.DataFrame:
-    """The registry: device, plot, kind, status, online, last_seen_ns."""
+def _devices() -> pd.DataFrame:
     rows = shell.records().devices()
     return pd.DataFrame(
         [(d.device, d.plot, d.kind, d.status, d.online, d.last_seen_ns) for d in rows],
@@ -206,8 +248,15 @@ def presence(devs: pd.DataFrame, latest_df: pd.DataFrame, now: int) -> pd.DataFr
     return out
 
 
+def dead_letters(who: Principal, since_ns: int, until_ns: int, device: str | None = None, kind: str | None = None,
+                 limit: int = 2000) -> pd.DataFrame:
+    """Rejected messages, raw payloads and all: the command center's only."""
+    who.require(center=True)
+    return _dead_letters(since_ns, until_ns, device, kind, limit)
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def dead_letters(since_ns: int, until_ns: int, device: str | None = None, kind: str | None = None,
+def _dead_letters(since_ns: int, until_ns: int, device: str | None = None, kind: str | None = None,
                  limit: int = 2000) -> pd.DataFrame:
     letters = shell.records().dead_letters(device=device, since_ns=since_ns, until_ns=until_ns, kind=kind,
                                            limit=limit)
@@ -220,15 +269,24 @@ def dead_letters(since_ns: int, until_ns: int, device: str | None = None, kind: 
     return df
 
 
+def dead_letter_counts(who: Principal) -> pd.DataFrame:
+    who.require(center=True)
+    return _dead_letter_counts()
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def dead_letter_counts() -> pd.DataFrame:
+def _dead_letter_counts() -> pd.DataFrame:
     counts = shell.records().dead_letter_counts()
     return pd.DataFrame([(d or "", k, n) for (d, k), n in counts.items()], columns=["device", "kind", "count"])
 
 
+def active_alarms(who: Principal) -> list[Alarm]:
+    """Active alarms on the principal's plots, worst first (the analytics service raises and clears them)."""
+    return [a for a in _active_alarms() if who.sees(a.plot)]
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def active_alarms() -> list[Alarm]:
-    """Active alarms, worst first (the analytics service raises and clears them)."""
+def _active_alarms() -> list[Alarm]:
     return AlarmBook(shell.records()).active()
 
 
@@ -237,9 +295,13 @@ def clear() -> None:
     st.cache_data.clear()
 
 
+def camera_statuses(who: Principal) -> dict[str, CameraStatus]:
+    """Each camera's latest report from the cameras service, for the cameras on the principal's plots."""
+    return {cam: s for cam, s in _camera_statuses().items() if who.sees(s.plot)}
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def camera_statuses() -> dict[str, CameraStatus]:
-    """Each camera's latest report from the cameras service (one grouped query)."""
+def _camera_statuses() -> dict[str, CameraStatus]:
     rows = shell.store().latest(CAMERA_MEASUREMENT, CameraStatus.FIELDS, since_ns=now_ns() - 7 * DAY_NS)
     newest: dict[str, int] = {}
     for r in rows:
@@ -255,9 +317,18 @@ def camera_statuses() -> dict[str, CameraStatus]:
     return {cam: CameraStatus.from_values(tags[cam], t, values[cam]) for cam, t in newest.items()}
 
 
+def camera_history(who: Principal, camera: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """One camera's reports over a span: time, health, motion, brightness, intrusion. Forbidden for a camera
+    that is not on the principal's plots (or not in the site file at all)."""
+    plot = next((c.plot for c in shell.site().cameras if c.id == camera), None)
+    if plot is None:
+        raise Forbidden()
+    who.check(plot)
+    return _camera_history(camera, start_ns, end_ns)
+
+
 @st.cache_data(ttl=30, show_spinner=False)
-def camera_history(camera: str, start_ns: int, end_ns: int) -> pd.DataFrame:
-    """One camera's reports over a span: time, health, motion, brightness, intrusion."""
+def _camera_history(camera: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     rows = shell.store().range(CAMERA_MEASUREMENT, ("health", "motion", "brightness", "intrusion"), start_ns,
                                end_ns, where={"camera": camera})
     df = pd.DataFrame([(r.time_ns, r.values.get("health", ""), r.values.get("motion"), r.values.get("brightness"),
@@ -272,26 +343,55 @@ def lots() -> Lots:
     return Lots(shell.records(), shell.site())
 
 
+def open_lot(who: Principal, line: str) -> Lot | None:
+    """The lot on the line now, if it is of a plot the principal may see."""
+    lot = _open_lot(line)
+    return lot if lot is not None and who.sees(lot.plot) else None
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def open_lot(line: str) -> Lot | None:
+def _open_lot(line: str) -> Lot | None:
     return lots().current(line)
 
 
+def lot(who: Principal, lot_id: int) -> Lot:
+    """One lot; KeyError when there is none, Forbidden when it is another grower's."""
+    found = lots().get(lot_id)
+    who.check(found.plot)
+    return found
+
+
 @st.cache_data(ttl=5, show_spinner=False)
-def lot_history(plots: tuple[str, ...] | None = None, limit: int = 200) -> list[Lot]:
+def _lot_history(plots: tuple[str, ...] | None, limit: int) -> list[Lot]:
     return lots().history(list(plots) if plots is not None else None, limit=limit)
 
 
+def lot_history(who: Principal, plots: tuple[str, ...] | None = None, limit: int = 200) -> list[Lot]:
+    return _lot_history(who.scope(plots), limit)
+
+
 @st.cache_data(ttl=60, show_spinner=False)
-def season_quality(plots: tuple[str, ...] | None = None) -> list[SeasonQuality]:
+def _season_quality(plots: tuple[str, ...] | None) -> list[SeasonQuality]:
     return lots().seasons(list(plots) if plots is not None else None)
 
 
-@st.cache_data(ttl=5, show_spinner=False)
-def line_minutes(line: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+def season_quality(who: Principal, plots: tuple[str, ...] | None = None) -> list[SeasonQuality]:
+    return _season_quality(who.scope(plots))
+
+
+def line_minutes(who: Principal, line: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     """A line's per-minute reports over a span, all lots of a minute added up: time, fruit, the grades,
-    weight_g, rej_<reason>, frames, errors, and the lot open (the last one reported in the minute)."""
-    rows = shell.store().range(LINE_MEASUREMENT, LineMinute.FIELDS, start_ns, end_ns, where={"line": line})
+    weight_g, rej_<reason>, frames, errors, and the lot open (the last one reported in the minute). For a
+    principal with only some plots, only the minutes of those plots' lots."""
+    return _line_minutes(line, start_ns, end_ns, who.scope())
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _line_minutes(line: str, start_ns: int, end_ns: int, plots: tuple[str, ...] | None) -> pd.DataFrame:
+    where: dict[str, str | Sequence[str]] = {"line": line}
+    if plots is not None:
+        where["plot"] = list(plots)
+    rows = shell.store().range(LINE_MEASUREMENT, LineMinute.FIELDS, start_ns, end_ns, where=where)
     cols = ["fruit", *GRADES, "weight_g", *(f for f in LineMinute.FIELDS if f.startswith("rej_")), "frames",
             "errors"]
     df = pd.DataFrame([{"time_ns": r.time_ns, "lot": r.tags.get("lot", ""),
@@ -306,9 +406,14 @@ def line_minutes(line: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     return df
 
 
+def lot_fruit(who: Principal, lot_id: int, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """Every fruit of a lot: time and the FRUIT_FIELDS, oldest first (Forbidden for another grower's lot)."""
+    lot(who, lot_id)
+    return _lot_fruit(lot_id, start_ns, end_ns)
+
+
 @st.cache_data(ttl=15, show_spinner=False)
-def lot_fruit(lot_id: int, start_ns: int, end_ns: int) -> pd.DataFrame:
-    """Every fruit of a lot: time and the FRUIT_FIELDS, oldest first."""
+def _lot_fruit(lot_id: int, start_ns: int, end_ns: int) -> pd.DataFrame:
     rows = shell.store().range(FRUIT_MEASUREMENT, FRUIT_FIELDS, start_ns, end_ns, where={"lot": str(lot_id)})
     df = pd.DataFrame([{"time_ns": r.time_ns, **{f: r.values.get(f) for f in FRUIT_FIELDS}} for r in rows],
                       columns=["time_ns", *FRUIT_FIELDS])

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import charts, data, shell
 from dashboard.shell import View
+from orchard.access import Principal
 from orchard.lots import Lot
 from orchard.models import GRADES, REJECT_REASONS
 from orchard.site import LineConfig
@@ -37,13 +38,14 @@ class LineView:
     minutes: pd.DataFrame  # today's minutes (data.line_minutes)
 
 
-def line_view(line: LineConfig, now_ns: int) -> LineView:
+def line_view(who: Principal, line: LineConfig, now_ns: int) -> LineView:
+    """The line as the principal may see it: someone with only some plots sees only their lots' minutes."""
     site = shell.site()
     midnight = pd.Timestamp(now_ns, unit="ns", tz="UTC").tz_convert(site.tz).normalize()
     start = min(int(midnight.value), now_ns - 3600 * NS)  # at least the last hour, even just after midnight
     minute = now_ns - now_ns % MINUTE_NS
-    df = data.line_minutes(line.id, start, minute + MINUTE_NS)
-    lot = data.open_lot(line.id)
+    df = data.line_minutes(who, line.id, start, minute + MINUTE_NS)
+    lot = data.open_lot(who, line.id)
     last = int(df["time_ns"].max()) if not df.empty else None
     done = df[df["time_ns"] < minute]  # the minute under way is not reported yet
     prev = done[done["time_ns"] == minute - MINUTE_NS]

@@ -10,6 +10,8 @@ from typing import Any
 import streamlit as st
 
 from orchard import i18n
+from orchard.access import Principal
+from orchard.accounts import Accounts
 from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import Site, site_for
@@ -34,6 +36,23 @@ def store() -> TimeSeriesStore:
 @st.cache_resource
 def records() -> Records:
     return Records.open(settings())
+
+
+@st.cache_resource
+def accounts() -> Accounts:
+    return Accounts(records(), settings().dashboard)
+
+
+def visible_site(who: Principal) -> Site:
+    """The site as this principal may see it: only their plots, and the devices and cameras on them (grading
+    lines are site-wide; a farmer sees their own lots on the grading page, not the line). Pages draw maps and
+    choices from this, and the data functions check again."""
+    return site() if who.plots is None else _restricted(who.plots, who.role != "farmer")
+
+
+@st.cache_resource(max_entries=256)
+def _restricted(plots: tuple[str, ...], lines: bool) -> Site:
+    return site().restricted(plots, lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +90,9 @@ def view() -> View:
     qp, ss = st.query_params, st.session_state
     lang = i18n.normalise(qp.get("lang") or ss.get("lang"))
     kiosk_param = qp.get("kiosk")
-    kiosk = kiosk_param.lower() in ("1", "true", "yes") if kiosk_param is not None else bool(ss.get("kiosk", False))
+    # "?kiosk=1" or a signed kiosk link (dashboard/signin.py decides whether the link is good)
+    kiosk = (kiosk_param.lower() not in ("", "0", "false", "no") if kiosk_param is not None
+             else bool(ss.get("kiosk", False)))
     ss["lang"], ss["kiosk"] = lang, kiosk
     if qp.get("lang") != lang:
         qp["lang"] = lang

@@ -3,7 +3,7 @@
 - center: every plot, every action, the admin tools;
 - adviser: the plots they cover (and the site-wide things: weather, grading lines);
 - farmer: their own plots only: readings, cameras, alarms, lots, work orders;
-- kiosk: the wall screen: every plot, read-only, no personal data (names, phone numbers, photos of people).
+- kiosk: the wall screen: every plot, read-only, no personal data (people's names, phone numbers, receipts).
 
 Pages and the dashboard's data functions take a Principal and ask it; none decides by hiding a widget.
 """
@@ -38,7 +38,7 @@ class Principal:
 
     @property
     def personal_data(self) -> bool:
-        """May see people's names, phone numbers, read receipts, report photos."""
+        """May see people's names, phone numbers, read receipts, farmers' report photos."""
         return self.role != "kiosk"
 
     @property

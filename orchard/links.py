@@ -34,17 +34,40 @@ def sign(notification_id: int, expires_s: int, secret: str) -> str:
     return f"{_b64(payload.encode())}.{_b64(_mac(secret, payload))}"
 
 
-def verify(token: str, secret: str, now_s: float) -> int:
-    """The notification id of a valid token; LinkError otherwise."""
+def _open(token: str, secret: str) -> str:
+    """The signed payload of a token whose MAC holds; LinkError("tampered") otherwise."""
     try:
         head, mac = token.split(".")
         payload = _unb64(head).decode()
-        nid, expires = (int(x) for x in payload.split("."))
         given = _unb64(mac)
     except (ValueError, UnicodeDecodeError):
         raise LinkError("tampered") from None
     if not hmac.compare_digest(given, _mac(secret, payload)):
         raise LinkError("tampered")
+    return payload
+
+
+def verify(token: str, secret: str, now_s: float) -> int:
+    """The notification id of a valid token; LinkError otherwise."""
+    try:
+        nid, expires = (int(x) for x in _open(token, secret).split("."))
+    except ValueError:
+        raise LinkError("tampered") from None
     if now_s > expires:
         raise LinkError("expired")
     return nid
+
+
+# The wall screen's link (?kiosk=<token>): read-only access without a person signing in. Its payload cannot be
+# read as a notification's (that starts with a number), and it is signed under its own key.
+def sign_screen(expires_s: int, secret: str) -> str:
+    payload = f"screen.{expires_s}"
+    return f"{_b64(payload.encode())}.{_b64(_mac(secret, payload))}"
+
+
+def verify_screen(token: str, secret: str, now_s: float) -> None:
+    kind, _, expires = _open(token, secret).partition(".")
+    if kind != "screen" or not expires.isdigit():
+        raise LinkError("tampered")
+    if now_s > int(expires):
+        raise LinkError("expired")

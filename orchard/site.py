@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from collections.abc import Collection
 from datetime import time
 from functools import cached_property
 from pathlib import Path
@@ -254,6 +255,19 @@ class Site(BaseModel):
         lons = [x for p in self.plots for x, _ in p.polygon]
         lats = [y for p in self.plots for _, y in p.polygon]
         return sum(lats) / len(lats), sum(lons) / len(lons)
+
+    def restricted(self, plots: Collection[str], lines: bool = True) -> Site:
+        """This site cut to some plots, their devices and cameras (and the grading lines or none), for a person
+        who may see only those. The village's centre stays (sunrise times), also for a person with no plot."""
+        _ = self.centre, self.tz
+        cut = self.model_copy(update={
+            "plots": tuple(p for p in self.plots if p.id in plots),
+            "devices": tuple(d for d in self.devices if d.plot in plots),
+            "cameras": tuple(c for c in self.cameras if c.plot in plots),
+            "lines": self.lines if lines else (),
+        })
+        cut.__dict__.pop("plot_by_id", None)  # the copy would keep the whole village's in its cache
+        return cut
 
     def cameras_of(self, plot_id: str) -> list[CameraConfig]:
         return [c for c in self.cameras if c.plot == plot_id]

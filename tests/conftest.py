@@ -6,6 +6,7 @@ A missing server skips on a developer laptop but fails in CI (CI=true): a green 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,8 +16,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from orchard.accounts import Accounts
+from orchard.links import sign_screen
 from orchard.localservers import InfluxDB, Mosquitto, Postgres, ServerMissing
+from orchard.people import People, Role, User
 from orchard.records import Records
+from orchard.settings import DashboardSettings
 from orchard.store import TimeSeriesStore, open_store
 
 
@@ -148,18 +153,45 @@ class Seeded:
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 
+KIOSK_SECRET = "test-kiosk-secret-not-for-production"
+
+
+def kiosk_link(expires_in_s: float = 3600, secret: str = KIOSK_SECRET) -> str:
+    """A wall-screen token as `orchard admin kiosk-link` makes it (?kiosk=<token>)."""
+    return sign_screen(int(time.time() + expires_in_s), secret)
+
+
+def sign_in(data_dir: Path, user: str, role: Role | None = None, plots: tuple[str, ...] = ()) -> str:
+    """A session token for a user of the seeded records (made with the role and plots when missing), as if they had
+    signed in with their password."""
+    records = Records.in_data_dir(data_dir)
+    try:
+        people = People(records)
+        if people.get(user) is None:
+            people.upsert(User(user, f"测试 {user}", role or "center", phone="13900000000"))
+            if plots:
+                people.set_plots(user, plots, "owns" if role == "farmer" else "covers")
+        return Accounts(records, DashboardSettings()).open_session(user, time.time_ns()).token
+    finally:
+        records.close()
+
+
 @pytest.fixture
 def run_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]:
-    """Run the app (optionally switching to a page) against a seeded store; fails on any exception."""
+    """Run the app (optionally switching to a page) against a seeded store, signed in as `who` (a user name: made a
+    command-center user when missing; None: nobody signed in); fails on any exception."""
 
-    def run(seeded: Seeded, page: str | None = None, **query: str) -> AppTest:
+    def run(seeded: Seeded, page: str | None = None, who: str | None = "center", **query: str) -> AppTest:
         monkeypatch.setenv("ORCHARD_STORE_URL", seeded.store_url)
         monkeypatch.setenv("ORCHARD_DATA_DIR", str(seeded.data_dir))
+        monkeypatch.setenv("ORCHARD_DASHBOARD__KIOSK_SECRET", KIOSK_SECRET)
         st.cache_data.clear()
         st.cache_resource.clear()  # settings, store and records are per server process; each test is one
         at = AppTest.from_file(str(APP), default_timeout=60)
         for k, v in query.items():
             at.query_params[k] = v
+        if who is not None:
+            at.session_state["auth_token"] = sign_in(seeded.data_dir, who)
         at.run()
         if page:
             at.switch_page(f"pages/{page}.py")

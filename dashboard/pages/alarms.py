@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import board, cameras, shell
+from dashboard import board, cameras, shell, signin
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.models import Alarm
 from orchard.outbox import Outbox
@@ -17,7 +18,9 @@ from orchard.people import People
 from orchard.workorders import WorkOrders
 
 v = shell.view()
-site = shell.site()
+me = signin.who("center", "adviser", "farmer")
+site = shell.visible_site(me)
+STAFF = ("center", "adviser")  # who may assign, silence and close; a farmer acknowledges and comments
 records = shell.records()
 book, outbox, people = AlarmBook(records), Outbox(records), People(records)
 orders = WorkOrders(records, shell.settings().data_dir / "photos")
@@ -25,20 +28,29 @@ ICON = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 st.title(v.t("alarms.title"))
 users = people.all()
-# Until sign-in lands (the access-control issue), the person acting names themselves here.
-me = st.selectbox(v.t("alarms.me"), [u.name for u in users], index=None, key="alarms_me",
-                  format_func=lambda n: next((f"{u.display} ({v.t('alarms.role_' + u.role)})" for u in users
-                                              if u.name == n), n))
-alarms = book.needing_attention()
+staff = me.role in STAFF
+alarms = [a for a in book.needing_attention() if me.sees(a.plot)]
 plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots], key="alarms_plots",
                        format_func=lambda p: site.plot_label(p, v.lang))
 if plots:
     alarms = [a for a in alarms if a.plot in plots]
-tab_alarms, tab_inbox, tab_orders, tab_kpi = st.tabs([v.t("alarms.tab_alarms"), v.t("alarms.tab_inbox"),
-                                                      v.t("wo.tab"), v.t("wo.tab_kpi")])
+tab_alarms, tab_inbox, tab_orders, *tab_kpi = st.tabs([v.t("alarms.tab_alarms"), v.t("alarms.tab_inbox"),
+                                                       v.t("wo.tab"), *([v.t("wo.tab_kpi")] if me.is_center else [])])
 with tab_alarms:
     if not alarms:
         st.success(v.t("alarms.none"))
+
+
+def silence_box(a: Alarm, col: DeltaGenerator) -> None:
+    with col.popover(v.t("alarms.silence")):
+        hours = st.number_input(v.t("alarms.silence_hours"), 1, 72, 4, key=f"sil_h_{a.id}")
+        reason = st.text_input(v.t("alarms.silence_reason"), key=f"sil_r_{a.id}")
+        if st.button(v.t("alarms.silence_go"), key=f"sil_{a.id}", disabled=not reason.strip()):
+            now = time.time_ns()
+            book.silence(plot=a.plot, device=a.device, rule=a.type, starts_ns=now,
+                         ends_ns=now + int(hours * 3600e9), reason=reason, created_by=me.name, now_ns=now)
+            st.success(v.t("alarms.silenced", until=(datetime.now(site.tz) + timedelta(hours=hours))
+                           .strftime("%m-%d %H:%M")))
 
 
 def show_alarm(a: Alarm) -> None:
@@ -55,63 +67,63 @@ def show_alarm(a: Alarm) -> None:
                 st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
                          width=480)
         c1, c2, c3 = st.columns(3)
-        if not a.acked and c1.button(v.t("alarms.ack"), key=f"ack_{a.id}", disabled=me is None):
-            book.ack(a.id, str(me), time.time_ns())
+        if not a.acked and c1.button(v.t("alarms.ack"), key=f"ack_{a.id}"):
+            me.check(a.plot)
+            book.ack(a.id, me.name, time.time_ns())
             st.rerun()
-        assignee = c2.selectbox(v.t("alarms.assign"), [u.name for u in users if u.role in ("adviser", "farmer")],
-                                index=None, key=f"assign_{a.id}", disabled=me is None)
-        if assignee and assignee != a.assignee:
-            book.assign(a.id, assignee, str(me), time.time_ns())
-            st.rerun()
-        with c3.popover(v.t("alarms.silence"), disabled=me is None):
-            hours = st.number_input(v.t("alarms.silence_hours"), 1, 72, 4, key=f"sil_h_{a.id}")
-            reason = st.text_input(v.t("alarms.silence_reason"), key=f"sil_r_{a.id}")
-            if st.button(v.t("alarms.silence_go"), key=f"sil_{a.id}", disabled=not reason.strip()):
-                now = time.time_ns()
-                book.silence(plot=a.plot, device=a.device, rule=a.type, starts_ns=now,
-                             ends_ns=now + int(hours * 3600e9), reason=reason, created_by=str(me), now_ns=now)
-                st.success(v.t("alarms.silenced", until=(datetime.now(site.tz) + timedelta(hours=hours))
-                               .strftime("%m-%d %H:%M")))
+        if staff:
+            assignee = c2.selectbox(v.t("alarms.assign"), [u.name for u in users if u.role in ("adviser", "farmer")],
+                                    index=None, key=f"assign_{a.id}")
+            if assignee and assignee != a.assignee:
+                book.assign(a.id, assignee, me.name, time.time_ns())
+                st.rerun()
+            silence_box(a, c3)
+
         existing = orders.for_alarm(a.id)
         if existing:
             st.caption(v.t("wo.linked", ids=", ".join(f"#{w.id} ({v.t('wo.state_' + w.state)})" for w in existing)))
-        elif st.button(v.t("wo.open_from_alarm"), key=f"wo_{a.id}", disabled=me is None):
+        elif st.button(v.t("wo.open_from_alarm"), key=f"wo_{a.id}"):
             advisers = people.for_plot(a.plot, "adviser")
-            orders.open(plot=a.plot, title=words.title, description=words.text, created_by=str(me),
+            orders.open(plot=a.plot, title=words.title, description=words.text, created_by=me.name,
                         now_ns=time.time_ns(), source="alarm", alarm_id=a.id,
                         assignee=advisers[0].name if advisers else None)
             st.rerun()
-        if a.active:
-            with st.popover(v.t("alarms.close"), disabled=me is None):
+        if a.active and staff:
+            with st.popover(v.t("alarms.close")):
                 why = st.text_input(v.t("alarms.close_reason"), key=f"close_r_{a.id}")
                 if st.button(v.t("alarms.close_go"), key=f"close_{a.id}", disabled=not why.strip()):
                     # The rule raises it again at its next cycle if the condition is still there.
-                    book.clear(a.source, a.type, time.time_ns(), actor=str(me), reason=why.strip())
+                    book.clear(a.source, a.type, time.time_ns(), actor=me.name, reason=why.strip())
                     st.rerun()
-        note = st.text_input(v.t("alarms.comment"), key=f"comment_{a.id}", disabled=me is None)
+        note = st.text_input(v.t("alarms.comment"), key=f"comment_{a.id}")
         if note and st.button(v.t("alarms.comment_go"), key=f"comment_go_{a.id}"):
-            book.comment(a.id, str(me), note, time.time_ns())
+            book.comment(a.id, me.name, note, time.time_ns())
             st.rerun()
+        if staff:
+            receipts(a)
 
-        sent = outbox.for_alarm(a.id)
-        st.markdown(f"**{v.t('alarms.receipts')}**")
-        if not sent:
-            st.caption(v.t("alarms.no_receipts"))
-        else:
-            st.dataframe(pd.DataFrame([{
-                v.t("alarms.col_who"): n.user, v.t("alarms.col_channel"): n.channel,
-                v.t("alarms.col_kind"): v.t(f"alarms.kind_{n.kind}"),
-                v.t("alarms.col_status"): v.t(f"alarms.status_{n.status}"),
-                v.t("alarms.col_sent"): v.fmt_time(n.sent_ns),
-                v.t("alarms.col_read"): v.fmt_time(n.read_ns) if n.read_ns else v.t("alarms.not_read"),
-                v.t("alarms.col_error"): n.last_error or "",
-            } for n in sent]), hide_index=True, width="stretch")
-        st.markdown(f"**{v.t('alarms.trail')}**")
+
+def receipts(a: Alarm) -> None:
+    """Who was sent what and who read it: names and channels, so only for advisers and the center."""
+    sent = outbox.for_alarm(a.id)
+    st.markdown(f"**{v.t('alarms.receipts')}**")
+    if not sent:
+        st.caption(v.t("alarms.no_receipts"))
+    else:
         st.dataframe(pd.DataFrame([{
-            v.t("alarms.col_time"): v.fmt_time(e.time_ns), v.t("alarms.col_who"): e.actor,
-            v.t("alarms.col_action"): v.t(f"alarms.action_{e.action}"),
-            v.t("alarms.col_detail"): ", ".join(f"{k}={x}" for k, x in e.detail.items() if k != "details"),
-        } for e in book.events(a.id)]), hide_index=True, width="stretch")
+            v.t("alarms.col_who"): n.user, v.t("alarms.col_channel"): n.channel,
+            v.t("alarms.col_kind"): v.t(f"alarms.kind_{n.kind}"),
+            v.t("alarms.col_status"): v.t(f"alarms.status_{n.status}"),
+            v.t("alarms.col_sent"): v.fmt_time(n.sent_ns),
+            v.t("alarms.col_read"): v.fmt_time(n.read_ns) if n.read_ns else v.t("alarms.not_read"),
+            v.t("alarms.col_error"): n.last_error or "",
+        } for n in sent]), hide_index=True, width="stretch")
+    st.markdown(f"**{v.t('alarms.trail')}**")
+    st.dataframe(pd.DataFrame([{
+        v.t("alarms.col_time"): v.fmt_time(e.time_ns), v.t("alarms.col_who"): e.actor,
+        v.t("alarms.col_action"): v.t(f"alarms.action_{e.action}"),
+        v.t("alarms.col_detail"): ", ".join(f"{k}={x}" for k, x in e.detail.items() if k != "details"),
+    } for e in book.events(a.id)]), hide_index=True, width="stretch")
 
 
 with tab_alarms:
@@ -120,26 +132,24 @@ with tab_alarms:
 
 # -- the in-app inbox: what was sent to me; seeing it here counts as reading it --
 with tab_inbox:
-    if me is None:
-        st.info(v.t("wo.choose_me"))
-    else:
-        mine = outbox.for_user(str(me))
-        if not mine:
-            st.caption(v.t("alarms.inbox_empty"))
-        seen_now = time.time_ns()
-        for n in mine[:50]:
-            a = book.get(n.alarm_id)
-            words = alarm_text(a, v.lang, site)
-            unread = "🆕 " if n.read_ns is None else ""
-            st.markdown(f"{unread}{ICON.get(a.severity, '')} **{words.title}** · "
-                        f"{site.plot_label(a.plot, v.lang) if a.plot else a.source} · {v.fmt_time(n.created_ns)}  \n"
-                        f"{words.text}")
-            if n.read_ns is None and n.channel == "inbox":
-                outbox.read(n.id, seen_now)
+    mine = outbox.for_user(me.name)
+    if not mine:
+        st.caption(v.t("alarms.inbox_empty"))
+    seen_now = time.time_ns()
+    for n in mine[:50]:
+        a = book.get(n.alarm_id)
+        words = alarm_text(a, v.lang, site)
+        unread = "🆕 " if n.read_ns is None else ""
+        st.markdown(f"{unread}{ICON.get(a.severity, '')} **{words.title}** · "
+                    f"{site.plot_label(a.plot, v.lang) if a.plot else a.source} · {v.fmt_time(n.created_ns)}  \n"
+                    f"{words.text}")
+        if n.read_ns is None and n.channel == "inbox":
+            outbox.read(n.id, seen_now)
 
 # -- work orders --
 with tab_orders:
     board.show(orders, people, site, v, me, plots or None)
 
-with tab_kpi:
-    board.show_kpis(orders, outbox, book, people, site, v)
+for tab in tab_kpi:  # the command center's only
+    with tab:
+        board.show_kpis(orders, outbox, book, people, site, v)

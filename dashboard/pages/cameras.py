@@ -9,11 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import cameras, charts, data, shell
+from dashboard import cameras, charts, data, shell, signin
 from orchard.store import StoreError
 
 v = shell.view()
-site = shell.site()
+me = signin.who()
+site = shell.visible_site(me)  # only the cameras on the plots this person may see
 cfg = shell.settings().dashboard
 PER_PAGE = 12  # thumbnails on screen at once: what the browser and the server hold stays bounded
 
@@ -29,7 +30,7 @@ by_id = {c.id: c for c in site.cameras}
 
 
 def timeline(camera: str, start: datetime, end: datetime, at: datetime) -> go.Figure:
-    df = data.camera_history(camera, int(start.timestamp() * 1e9), int(end.timestamp() * 1e9))
+    df = data.camera_history(me, camera, int(start.timestamp() * 1e9), int(end.timestamp() * 1e9))
     fig = go.Figure()
     if not df.empty:
         times = charts.wall_clock(df["time"])
@@ -79,7 +80,7 @@ def detail(camera: str) -> None:
 def grid() -> None:
     now = data.now_ns()
     try:
-        shown = cameras.views(plots or None)
+        shown = cameras.views(me, plots or None)
     except StoreError as e:
         st.error(v.t("common.store_down", error=str(e)[:200]))
         return

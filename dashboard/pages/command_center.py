@@ -6,14 +6,15 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cameras, charts, data, grading, shell
+from dashboard import cameras, charts, data, grading, shell, signin
 from dashboard.risk import LEVELS, Risk, plot_risk
 from orchard.alarms import alarm_text
 from orchard.catalogue import CATALOGUE
 from orchard.store import StoreError
 
 v = shell.view()
-site = shell.site()
+me = signin.who()
+site = shell.visible_site(me)  # a farmer's command center is their own plots
 cfg = shell.settings().dashboard
 WALL = 6  # camera tiles on the wall; troubled cameras first
 ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
@@ -21,8 +22,10 @@ ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 def hover_text(plot_id: str, readings: dict[str, float], risk: Risk, newest_ns: int | None) -> str:
     p = site.plot_by_id[plot_id]
+    variety = v.t(f"variety.{p.variety}")
     lines = [f"<b>{p.label(v.lang)}</b>",
-             v.t("cc.hover_owner", owner=p.owner, variety=v.t(f"variety.{p.variety}"), area=p.area_mu)]
+             v.t("cc.hover_owner", owner=p.owner, variety=variety, area=p.area_mu) if me.personal_data
+             else v.t("cc.hover_plot", variety=variety, area=p.area_mu)]
     for f in ("air_temp_c", "rh_pct", "leaf_wetness_pct", "soil_vwc_pct", "wind_gust_ms"):
         if f in readings:
             spec = CATALOGUE[f]
@@ -40,7 +43,8 @@ def grading_panel(lv: grading.LineView, now: int) -> None:
     k[0].metric(f"{grading.BADGE[lv.state]} {lv.line.label()}", v.t("cc.grading_per_min", n=f"{lv.per_min:.0f}"),
                 delta=v.t(f"grade.state_{lv.state}"), delta_color="off")
     lot = lv.lot
-    k[1].metric(v.t("grade.kpi_lot"), f"#{lot.id} {lot.grower}" if lot else "—",
+    grower = lot.grower if lot and me.personal_data else ""
+    k[1].metric(v.t("grade.kpi_lot"), f"#{lot.id} {grower}" if lot else "—",
                 delta=site.plot_label(lot.plot, v.lang) if lot else v.t("grade.no_open_lot_short"), delta_color="off")
     k[2].metric(v.t("grade.kpi_packout"), f"{lot.packout_pct:.1f}%" if lot and lot.fruit else "—",
                 delta=v.t("grade.kpi_reject_10_short", pct=f"{lv.reject_pct_10:.1f}")
@@ -52,10 +56,10 @@ def grading_panel(lv: grading.LineView, now: int) -> None:
 def live() -> None:
     now = data.now_ns()
     try:
-        latest = data.latest()
-        last24 = data.last_24h()
-        strip_df = data.hourly_by_plot(data.KEY_READINGS)
-        active = data.active_alarms()
+        latest = data.latest(me)
+        last24 = data.last_24h(me)
+        strip_df = data.hourly_by_plot(me, data.KEY_READINGS)
+        active = data.active_alarms(me)
     except StoreError as e:
         st.error(v.t("common.store_down", error=str(e)[:200]))
         return
@@ -68,7 +72,7 @@ def live() -> None:
     st.caption(v.t("cc.updated", time=clock, every=cfg.refresh_s))
 
     counts = {lvl: sum(1 for r in risks.values() if r.level == lvl) for lvl in LEVELS}
-    states = data.presence(data.devices(), latest, now)
+    states = data.presence(data.devices(me), latest, now)
     online = int((states["state"] == "online").sum())
     offline_ids = sorted(states.loc[states["state"] == "offline", "device"])
     offline = len(offline_ids)
@@ -112,7 +116,8 @@ def live() -> None:
         for a in active[:10]:
             words = alarm_text(a, v.lang, site)
             where = site.plot_label(a.plot, v.lang) if a.plot else a.source
-            ack = v.t("cc.acked", who=a.acked_by) if a.acked else v.t("cc.unacked")
+            ack = (v.t("cc.unacked") if not a.acked else v.t("cc.acked", who=a.acked_by) if me.personal_data
+                   else v.t("cc.acked_anon"))
             st.markdown(f"{ICONS[a.severity]} **{words.title}** · {where} · {v.age(a.started_ns, now)} · {ack}")
         if len(active) > 10:
             st.caption(v.t("cc.more_alarms", n=len(active) - 10))
@@ -122,7 +127,7 @@ def live() -> None:
         if offline_ids:
             st.markdown(f"📡 {v.t('cc.offline_devices')}: " + ", ".join(offline_ids[:12]))
 
-    wall = cameras.views()[:WALL]
+    wall = cameras.views(me)[:WALL]
     if wall:
         st.subheader(v.t("cc.cameras"))
         for col, cv in zip(st.columns(len(wall)), wall, strict=True):
@@ -132,7 +137,7 @@ def live() -> None:
     if site.lines:
         st.subheader(v.t("cc.grading"))
         for line in site.lines:
-            grading_panel(grading.line_view(line, now), now)
+            grading_panel(grading.line_view(me, line, now), now)
 
     st.subheader(v.t("cc.strip"))
     cols = st.columns(2)

@@ -8,22 +8,27 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, shell
+from dashboard import charts, data, shell, signin
 from orchard.store import StoreError
 
 v = shell.view()
-site = shell.site()
+me = signin.who("center", "adviser")  # an adviser sees the devices on the plots they cover; approving is the center's
+site = shell.visible_site(me)
 now = data.now_ns()
 
 st.title(v.t("dev.title"))
-tab_reg, tab_pending, tab_dead = st.tabs([v.t("dev.tab_registry"), v.t("dev.tab_pending"), v.t("dev.tab_dead")])
+if me.is_center:
+    tab_reg, tab_pending, tab_dead = st.tabs([v.t("dev.tab_registry"), v.t("dev.tab_pending"),
+                                              v.t("dev.tab_dead")])
+else:
+    (tab_reg,) = st.tabs([v.t("dev.tab_registry")])
 
 try:
-    latest = data.latest()
+    latest = data.latest(me)
 except StoreError as e:
     st.error(v.t("common.store_down", error=str(e)[:200]))
     latest = pd.DataFrame(columns=["device", "field", "value", "time_ns"])
-devs = data.presence(data.devices(), latest, now)
+devs = data.presence(data.devices(me), latest, now)
 
 
 STATE_ICONS = {"online": "🟢 ", "offline": "🔴 ", "pending": "", "rejected": ""}
@@ -62,7 +67,7 @@ with tab_reg:
                                 key="dev_trend_devices")
         if chosen:
             try:
-                trend = data.series(("battery_v", "rssi_dbm"), now - 7 * data.DAY_NS, now, by="device",
+                trend = data.series(me, ("battery_v", "rssi_dbm"), now - 7 * data.DAY_NS, now, by="device",
                                     devices=tuple(chosen), every_s=3600)
             except StoreError as e:
                 st.error(v.t("common.store_down", error=str(e)[:200]))
@@ -78,66 +83,67 @@ with tab_reg:
                                                   pd.Timedelta(hours=3), v.lang, False, True, 320),
                                      key=f"dev_trend_{field}")
 
-# -- pending --
-with tab_pending:
-    pending = devs[devs["status"].isin(["pending", "new"])] if not devs.empty else devs
-    if pending.empty:
-        st.success(v.t("dev.no_pending"))
-    for row in pending.itertuples():
-        held = shell.records().held(str(row.device))
-        c1, c2, c3 = st.columns([4, 1, 1])
-        c1.markdown(v.t("dev.pending_line", device=row.device, plot=site.plot_label(str(row.plot), v.lang),
-                        seen=v.age(None if pd.isna(row.last_seen_ns) else int(row.last_seen_ns), now),
-                        held=len(held)))
-        if c2.button(v.t("dev.approve"), key=f"approve_{row.device}", type="primary"):
-            # Ingest sees the approval within seconds and replays the held readings into the store.
-            shell.records().set_device_status(str(row.device), "approved")
-            data.clear()
-            st.toast(v.t("dev.approved", device=row.device))
-            st.rerun()
-        if c3.button(v.t("dev.reject"), key=f"reject_{row.device}"):
-            shell.records().set_device_status(str(row.device), "rejected")
-            data.clear()
-            st.toast(v.t("dev.rejected", device=row.device))
-            st.rerun()
+# -- pending and dead letters: the command center's --
+if me.is_center:
+    with tab_pending:
+        pending = devs[devs["status"].isin(["pending", "new"])] if not devs.empty else devs
+        if pending.empty:
+            st.success(v.t("dev.no_pending"))
+        for row in pending.itertuples():
+            held = shell.records().held(str(row.device))
+            c1, c2, c3 = st.columns([4, 1, 1])
+            c1.markdown(v.t("dev.pending_line", device=row.device, plot=site.plot_label(str(row.plot), v.lang),
+                            seen=v.age(None if pd.isna(row.last_seen_ns) else int(row.last_seen_ns), now),
+                            held=len(held)))
+            if c2.button(v.t("dev.approve"), key=f"approve_{row.device}", type="primary"):
+                # Ingest sees the approval within seconds and replays the held readings into the store.
+                shell.records().set_device_status(str(row.device), "approved")
+                data.clear()
+                st.toast(v.t("dev.approved", device=row.device))
+                st.rerun()
+            if c3.button(v.t("dev.reject"), key=f"reject_{row.device}"):
+                shell.records().set_device_status(str(row.device), "rejected")
+                data.clear()
+                st.toast(v.t("dev.rejected", device=row.device))
+                st.rerun()
 
-# -- dead letters --
-with tab_dead:
-    st.caption(v.t("dev.dead_help"))
-    counts = data.dead_letter_counts()
-    if counts.empty:
-        st.success(v.t("dev.no_dead"))
-    else:
-        by_kind = counts.groupby("kind")["count"].sum().sort_values(ascending=False)
-        st.bar_chart(by_kind, horizontal=True, height=min(60 + 28 * len(by_kind), 360))
-        f1, f2, f3 = st.columns(3)
-        today = datetime.now(site.tz).date()
-        days = f1.date_input(v.t("dev.dead_dates"), (today - timedelta(days=7), today), key="dead_dates")
-        d0, d1 = days if isinstance(days, tuple) and len(days) == 2 else (today, today)
-        dev_choice = f2.selectbox(v.t("dev.dead_device"), ["", *sorted(set(counts["device"]))], key="dead_device",
-                                  format_func=lambda d: d or v.t("common.all"))
-        kind_choice = f3.selectbox(v.t("dev.dead_kind"), ["", *by_kind.index], key="dead_kind",
-                                   format_func=lambda k: k or v.t("common.all"))
-        since = int(datetime.combine(d0, time.min, site.tz).timestamp() * 1e9)
-        until = int(datetime.combine(d1 + timedelta(days=1), time.min, site.tz).timestamp() * 1e9)
-        letters = data.dead_letters(since, until, dev_choice or None, kind_choice or None)
-        st.caption(v.t("dev.dead_count", n=len(letters)))
-        if not letters.empty:
-            shown = pd.DataFrame({
-                v.t("dev.col_time"): letters["time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-                v.t("dev.col_device"): letters["device"],
-                v.t("dev.col_kind"): letters["kind"],
-                v.t("dev.col_reason"): letters["reason"],
-                v.t("dev.col_held"): letters["held"] & ~letters["replayed"],
-            })
-            event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
-                                 selection_mode="single-row", key="dead_table")
-            picked = event.selection.rows if event is not None else []
-            row = letters.iloc[picked[0] if picked else 0]
-            st.markdown(f"**{v.t('dev.raw')}** — `{row['topic']}`")
-            payload: bytes = row["payload"]
-            try:
-                st.code(json.dumps(json.loads(payload), ensure_ascii=False, indent=2), language="json")
-            except ValueError:
-                text = payload[:4096].decode("utf-8", "replace")
-                st.code(text + (f"\n… ({len(payload)} bytes)" if len(payload) > 4096 else ""), language=None)
+    # -- dead letters --
+    with tab_dead:
+        st.caption(v.t("dev.dead_help"))
+        counts = data.dead_letter_counts(me)
+        if counts.empty:
+            st.success(v.t("dev.no_dead"))
+        else:
+            by_kind = counts.groupby("kind")["count"].sum().sort_values(ascending=False)
+            st.bar_chart(by_kind, horizontal=True, height=min(60 + 28 * len(by_kind), 360))
+            f1, f2, f3 = st.columns(3)
+            today = datetime.now(site.tz).date()
+            days = f1.date_input(v.t("dev.dead_dates"), (today - timedelta(days=7), today), key="dead_dates")
+            d0, d1 = days if isinstance(days, tuple) and len(days) == 2 else (today, today)
+            dev_choice = f2.selectbox(v.t("dev.dead_device"), ["", *sorted(set(counts["device"]))], key="dead_device",
+                                      format_func=lambda d: d or v.t("common.all"))
+            kind_choice = f3.selectbox(v.t("dev.dead_kind"), ["", *by_kind.index], key="dead_kind",
+                                       format_func=lambda k: k or v.t("common.all"))
+            since = int(datetime.combine(d0, time.min, site.tz).timestamp() * 1e9)
+            until = int(datetime.combine(d1 + timedelta(days=1), time.min, site.tz).timestamp() * 1e9)
+            letters = data.dead_letters(me, since, until, dev_choice or None, kind_choice or None)
+            st.caption(v.t("dev.dead_count", n=len(letters)))
+            if not letters.empty:
+                shown = pd.DataFrame({
+                    v.t("dev.col_time"): letters["time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+                    v.t("dev.col_device"): letters["device"],
+                    v.t("dev.col_kind"): letters["kind"],
+                    v.t("dev.col_reason"): letters["reason"],
+                    v.t("dev.col_held"): letters["held"] & ~letters["replayed"],
+                })
+                event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun",
+                                     selection_mode="single-row", key="dead_table")
+                picked = event.selection.rows if event is not None else []
+                row = letters.iloc[picked[0] if picked else 0]
+                st.markdown(f"**{v.t('dev.raw')}** — `{row['topic']}`")
+                payload: bytes = row["payload"]
+                try:
+                    st.code(json.dumps(json.loads(payload), ensure_ascii=False, indent=2), language="json")
+                except ValueError:
+                    text = payload[:4096].decode("utf-8", "replace")
+                    st.code(text + (f"\n… ({len(payload)} bytes)" if len(payload) > 4096 else ""), language=None)

@@ -7,13 +7,14 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, export, shell
+from dashboard import charts, data, export, shell, signin
 from orchard import indicators
 from orchard.catalogue import CATALOGUE
 from orchard.store import StoreError
 
 v = shell.view()
-site = shell.site()
+me = signin.who()
+site = shell.visible_site(me)  # the plots and devices to choose from are the ones this person may see
 cfg = shell.settings().dashboard
 RANGES = {"6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "1y": 365 * 86400}
 READINGS = [f for f in CATALOGUE if f not in ("battery_v", "rssi_dbm")]
@@ -26,7 +27,7 @@ plot_ids = [p.id for p in site.plots]
 plots = c1.multiselect(v.t("env.plots"), plot_ids, default=plot_ids[:3],
                        format_func=lambda p: site.plot_label(p, v.lang), key="env_plots")
 device_ids = [d.id for d in site.devices if d.plot in plots]
-known = data.devices()
+known = data.devices(me)
 device_ids += sorted(set(known[known["plot"].isin(plots)]["device"]) - set(device_ids)) if not known.empty else []
 devices = c2.multiselect(v.t("env.devices"), device_ids, default=device_ids, key="env_devices")
 fields = c3.multiselect(v.t("env.readings"), READINGS, default=["air_temp_c", "rh_pct"],
@@ -60,7 +61,7 @@ every = data.resolution_s(span_s)
 st.caption(v.t("env.resolution_raw") if every is None else v.t("env.resolution", minutes=every // 60))
 
 try:
-    df = data.series(tuple(fields), start_ns, end_ns, by=by, plots=tuple(plots),
+    df = data.series(me, tuple(fields), start_ns, end_ns, by=by, plots=tuple(plots),
                      devices=tuple(devices) if by == "device" else None, every_s=every)
 except StoreError as e:
     st.error(v.t("common.store_down", error=str(e)[:200]))
@@ -99,7 +100,7 @@ if every == derived_every and {"air_temp_c", "rh_pct"} <= set(fields) and (by ==
     hourly = df.groupby(["plot", "time", "field"], as_index=False)["value"].mean()
 else:
     try:
-        hourly = data.series(("air_temp_c", "rh_pct"), start_ns, end_ns, by="plot", plots=tuple(plots),
+        hourly = data.series(me, ("air_temp_c", "rh_pct"), start_ns, end_ns, by="plot", plots=tuple(plots),
                              every_s=derived_every)
     except StoreError as e:
         st.error(v.t("common.store_down", error=str(e)[:200]))
@@ -138,7 +139,7 @@ else:
 
 # -- freshness and gaps --
 st.subheader(v.t("env.freshness"))
-latest = data.latest()
+latest = data.latest(me)
 rows = []
 for dev in devices:
     mine = latest[latest["device"] == dev]

@@ -10,21 +10,23 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data, grading, shell
+from dashboard import data, grading, shell, signin
+from orchard.access import Forbidden
 from orchard.lots import LotError
 from orchard.store import StoreError
 
 v = shell.view()
-site = shell.site()
+me = signin.who()
+site = shell.visible_site(me)  # a farmer has no line here, only their own lots
 settings = shell.settings()
 cfg = settings.dashboard
-ACTOR = "dashboard"  # who started or ended a lot, until sign-in (the access-control issue) names the person
+OPERATORS = ("center", "adviser")  # who may start and end lots at the line
 
 st.title(v.t("grade.title"))
-if not site.lines:
+if not site.lines and me.role != "farmer":
     st.info(v.t("grade.no_lines"))
     st.stop()
-line = site.lines[0]
+line = site.lines[0] if site.lines else None
 if len(site.lines) > 1:
     ids = [x.id for x in site.lines]
     line = site.line(st.selectbox(v.t("grade.line"), ids, key="grade_line",
@@ -33,9 +35,10 @@ if len(site.lines) > 1:
 
 @st.fragment(run_every=cfg.refresh_s)
 def live() -> None:
+    assert line is not None
     now = data.now_ns()
     try:
-        lv = grading.line_view(line, now)
+        lv = grading.line_view(me, line, now)
     except StoreError as e:
         st.error(v.t("common.store_down", error=str(e)[:200]))
         return
@@ -49,7 +52,8 @@ def live() -> None:
     k[2].metric(v.t("grade.kpi_reject_10"), "—" if lv.reject_pct_10 is None else f"{lv.reject_pct_10:.1f}%")
     lot = lv.lot
     if lot is not None:
-        k[3].metric(v.t("grade.kpi_lot"), f"#{lot.id} · {lot.fruit:,}", delta=lot.grower, delta_color="off")
+        k[3].metric(v.t("grade.kpi_lot"), f"#{lot.id} · {lot.fruit:,}",
+                    delta=lot.grower if me.personal_data else None, delta_color="off")
         k[4].metric(v.t("grade.kpi_packout"), f"{lot.packout_pct:.1f}%",
                     delta=v.t("grade.mean_weight", g=f"{lot.mean_weight_g:.1f}"), delta_color="off")
     else:
@@ -72,7 +76,8 @@ def live() -> None:
         else:
             st.image(jpeg, caption=v.t("grade.frame_age", age=v.age(taken, now)), output_format="JPEG")
     if lot is not None and lot.fruit:
-        st.subheader(v.t("grade.lot_head", id=lot.id, grower=lot.grower, plot=site.plot_label(lot.plot, v.lang)))
+        st.subheader(v.t("grade.lot_head", id=lot.id, grower=lot.grower if me.personal_data else "",
+                         plot=site.plot_label(lot.plot, v.lang)))
         grading.lot_charts(lot, v, "grade")
 
 
@@ -84,15 +89,17 @@ def done(message: str) -> None:
 
 
 def lot_controls() -> None:
+    assert line is not None
+    me.require(act=True)
     if flash := st.session_state.pop("grade_flash", None):
         st.success(flash)
-    lot = data.open_lot(line.id)
+    lot = data.open_lot(me, line.id)
     if lot is not None:
         st.markdown(v.t("grade.open_since", id=lot.id, grower=lot.grower, plot=site.plot_label(lot.plot, v.lang),
                         time=v.fmt_time(lot.started_ns)))
         if st.button(v.t("grade.end", id=lot.id), key="grade_end", type="primary"):
             try:
-                ended = data.lots().end(lot.id, ACTOR, time.time_ns())
+                ended = data.lots().end(lot.id, me.name, time.time_ns())
             except LotError as e:
                 st.error(str(e))
             else:
@@ -106,32 +113,36 @@ def lot_controls() -> None:
         note = st.text_input(v.t("grade.note"), key="grade_note", max_chars=200)
         if st.form_submit_button(v.t("grade.start"), type="primary"):
             try:
-                started = data.lots().start(line.id, plot, ACTOR, grower, note, time.time_ns())
+                me.check(plot)
+                started = data.lots().start(line.id, plot, me.name, grower, note, time.time_ns())
             except LotError as e:
                 st.error(str(e))
+            except Forbidden as e:
+                st.error(v.t(e.key))
             else:
                 done(v.t("grade.started", id=started.id, grower=started.grower))
 
 
 def history() -> None:
-    lots = data.lot_history()
+    lots = data.lot_history(me)
     if not lots:
         st.caption(v.t("grade.no_lots"))
         return
-    rows = [{"#": x.id, v.t("grade.grower"): x.grower, v.t("grade.plot"): site.plot_label(x.plot, v.lang),
+    rows = [{"#": x.id, **({v.t("grade.grower"): x.grower} if me.personal_data else {}),
+             v.t("grade.plot"): site.plot_label(x.plot, v.lang),
              v.t("grade.started_at"): v.fmt_time(x.started_ns),
              v.t("grade.ended_at"): v.fmt_time(x.ended_ns) if x.ended_ns else v.t("grade.open"),
              v.t("grade.fruit"): x.fruit, v.t("grade.weight_kg"): round(x.weight_g / 1000, 1),
              v.t("grade.mean_weight_col"): round(x.mean_weight_g, 1), v.t("grade.packout_col"): round(x.packout_pct, 1),
              v.t("grade.extra_col"): round(x.share_pct("extra"), 1),
-             v.t("grade.report"): f"./lot?lot={x.id}&lang={v.lang}"} for x in lots]
+             **({v.t("grade.report"): f"./lot?lot={x.id}&lang={v.lang}"} if me.can_act else {})} for x in lots]
     link = st.column_config.LinkColumn(display_text=v.t("grade.open_report"))
     st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True,
                  column_config={v.t("grade.report"): link})
 
 
 def seasons() -> None:
-    quality = data.season_quality()
+    quality = data.season_quality(me)
     if not quality:
         st.caption(v.t("grade.no_lots"))
         return
@@ -151,12 +162,16 @@ def seasons() -> None:
         hide_index=True, use_container_width=True)
 
 
-live_tab, lots_tab, seasons_tab = st.tabs([v.t("grade.tab_live"), v.t("grade.tab_lots"), v.t("grade.tab_seasons")])
-with live_tab:
-    live()
-    if not v.kiosk:
-        st.subheader(v.t("grade.lot_control"))
-        lot_controls()
+if line is not None:
+    live_tab, lots_tab, seasons_tab = st.tabs([v.t("grade.tab_live"), v.t("grade.tab_lots"),
+                                               v.t("grade.tab_seasons")])
+    with live_tab:
+        live()
+        if me.role in OPERATORS and not v.kiosk:
+            st.subheader(v.t("grade.lot_control"))
+            lot_controls()
+else:
+    lots_tab, seasons_tab = st.tabs([v.t("grade.tab_lots"), v.t("grade.tab_seasons")])
 with lots_tab:
     history()
 with seasons_tab:

@@ -7,36 +7,36 @@ import time
 
 import streamlit as st
 
-from dashboard import shell
+from dashboard import shell, signin
 from orchard.people import People
 from orchard.workorders import WorkOrderError, WorkOrders
 
 v = shell.view()
-site = shell.site()
+me = signin.who("center", "adviser", "farmer")
+site = shell.visible_site(me)  # a farmer reports on their own plots
 records = shell.records()
 people = People(records)
 orders = WorkOrders(records, shell.settings().data_dir / "photos")
 
 st.title(v.t("report.title"))
 st.caption(v.t("report.help"))
-users = people.all()
-# Until sign-in lands (the access-control issue), the person reporting names themselves here.
-me = st.selectbox(v.t("alarms.me"), [u.name for u in users], index=None, key="report_me",
-                  format_func=lambda n: next((u.display for u in users if u.name == n), n))
-own = sorted(people.plots_of(me)) if me else []
-plot = st.selectbox(v.t("report.plot"), own or [p.id for p in site.plots], key="report_plot",
+if not site.plots:
+    st.info(v.t("report.no_plots"))
+    st.stop()
+plot = st.selectbox(v.t("report.plot"), [p.id for p in site.plots], key="report_plot",
                     format_func=lambda p: site.plot_label(p, v.lang))
 shot = st.camera_input(v.t("report.camera"), key="report_camera")
 upload = st.file_uploader(v.t("report.upload"), type=["jpg", "jpeg", "png"], key="report_upload")
 text = st.text_input(v.t("report.what"), key="report_text", max_chars=200)
 photo = shot or upload
-if st.button(v.t("report.send"), type="primary", key="report_send", disabled=me is None):
+if st.button(v.t("report.send"), type="primary", key="report_send"):
+    me.check(plot)
     if not text.strip():
         st.error(v.t("report.need_text"))
     else:
         advisers = people.for_plot(plot, "adviser")
         try:
-            wo = orders.open(plot=plot, title=text, created_by=str(me), now_ns=time.time_ns(), source="photo",
+            wo = orders.open(plot=plot, title=text, created_by=me.name, now_ns=time.time_ns(), source="photo",
                              assignee=advisers[0].name if advisers else None,
                              photo=photo.getvalue() if photo else None)
         except WorkOrderError as e:
