@@ -40,6 +40,7 @@ DYNAMIC = (
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented",
                                                            "evidence")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
+    + [f"auth.{reason}" for reason in ("bad", "inactive", "kiosk_expired", "kiosk_tampered")]
     + [f"wo.state_{s}" for s in STATES]
     + [f"digest.{k}" for k in ("subject", "quiet", "alarms", "orders", "devices")]
     + [f"wo.photo_{k}" for k in ("report", "before", "after")]
