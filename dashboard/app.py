@@ -6,6 +6,8 @@ Routes to the pages with st.navigation; ?lang=en switches to English, ?kiosk=1 g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from dashboard import shell, signin
@@ -46,29 +48,42 @@ except SiteError as e:
     st.error(f"{v.t('app.site_error')}\n\n{e}")
     st.stop()
 
-# Who is looking decides which pages exist for them; every page checks again itself (dashboard/signin.py).
+# Who is looking decides which pages they get; every page checks again itself (dashboard/signin.py). A page they
+# may not open keeps its address, so a link to it signs them in (or says no) instead of "page not found".
+ANY = ("center", "adviser", "farmer", "kiosk")
+PEOPLE = ("center", "adviser", "farmer")
+PAGES = [  # file, url path, title key, icon, roles, shown in the menu
+    ("command_center", "command-center", "nav.command_center", "🛰️", ANY, True),
+    ("environment", "environment", "nav.environment", "🌡️", ANY, True),
+    ("cameras", "cameras", "nav.cameras", "📹", ANY, True),
+    ("grading", "grading", "nav.grading", "🥝", ANY, True),
+    ("alarms", "alarms", "nav.alarms", "🚨", PEOPLE, True),
+    ("report", "report", "nav.report", "📷", PEOPLE, True),
+    ("devices", "devices", "nav.devices", "📡", ("center", "adviser"), True),
+    ("lot_report", "lot", "nav.lot_report", "🧾", PEOPLE, False),
+]
 me = signin.current()
-receipt = st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt", visibility="hidden")
-if me is None:
-    pages = [st.Page(signin.form, title=v.t("auth.title"), icon="🔑", url_path="signin", default=True), receipt]
-else:
-    pages = [
-        st.Page("pages/command_center.py", title=v.t("nav.command_center"), icon="🛰️", url_path="command-center",
-                default=True),
-        st.Page("pages/environment.py", title=v.t("nav.environment"), icon="🌡️", url_path="environment"),
-        st.Page("pages/cameras.py", title=v.t("nav.cameras"), icon="📹", url_path="cameras"),
-        st.Page("pages/grading.py", title=v.t("nav.grading"), icon="🥝", url_path="grading"),
-    ]
-    if me.role != "kiosk":
-        pages += [
-            st.Page("pages/alarms.py", title=v.t("nav.alarms"), icon="🚨", url_path="alarms"),
-            st.Page("pages/report.py", title=v.t("nav.report"), icon="📷", url_path="report"),
-            st.Page("pages/lot_report.py", title=v.t("nav.lot_report"), icon="🧾", url_path="lot",
-                    visibility="hidden"),
-        ]
-    if me.role in ("center", "adviser"):
-        pages.append(st.Page("pages/devices.py", title=v.t("nav.devices"), icon="📡", url_path="devices"))
-    pages.append(receipt)
+
+
+def stand_in(url_path: str) -> Callable[[], None]:
+    """What a page's address shows to someone who may not open it: the sign-in form, or a polite no."""
+    def page() -> None:
+        if me is None:
+            signin.form()
+        else:
+            st.error(v.t("auth.forbidden"))
+    page.__name__ = f"closed_{url_path.replace('-', '_')}"
+    return page
+
+
+pages = []
+for file, url_path, title, icon, roles, listed in PAGES:
+    allowed = me is not None and me.role in roles
+    target: str | Callable[[], None] = f"pages/{file}.py" if allowed else stand_in(url_path)
+    pages.append(st.Page(target, title=v.t(title), icon=icon, url_path=url_path, default=url_path == "command-center",
+                         visibility="visible" if allowed and listed else "hidden"))
+pages.append(st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt",
+                     visibility="hidden"))  # a notification's signed link: no sign-in needed
 nav = st.navigation(pages, position="hidden" if v.kiosk or me is None else "sidebar")
 st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
 if not v.kiosk:

@@ -32,13 +32,22 @@ def _client() -> str:
 
 
 def _kiosk_link() -> Principal | None:
-    token = st.query_params.get("kiosk", "")
-    if token.lower() in ("", "0", "1", "true", "yes", "false", "no"):
-        return None  # "?kiosk=1" is only the wall-screen look, for someone already signed in
+    """The wall screen: a valid signed link in ?kiosk= (remembered for the session, as page switches may drop
+    query parameters). "?kiosk=1" is only the wall-screen look, for someone already signed in."""
+    param = st.query_params.get("kiosk", "")
+    token = None if param.lower() in ("", "0", "1", "true", "yes", "false", "no") else param
+    token = token or st.session_state.get("kiosk_token")
+    if not token:
+        return None
     secret = shell.settings().dashboard.kiosk_secret
     if secret is None:
         raise LinkError("tampered")
-    verify_screen(token, secret.get_secret_value(), time.time())
+    try:
+        verify_screen(token, secret.get_secret_value(), time.time())
+    except LinkError:
+        st.session_state.pop("kiosk_token", None)
+        raise
+    st.session_state["kiosk_token"] = token
     return KIOSK
 
 

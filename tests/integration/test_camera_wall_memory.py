@@ -21,6 +21,7 @@ from orchard.settings import Settings
 from orchard.site import site_for
 from orchard.snapshots import SnapshotFiles
 from orchard.store import open_store
+from tests.conftest import KIOSK_SECRET, kiosk_link
 from tests.dashboard.conftest import seed
 from video.synthetic import SyntheticOrchard
 
@@ -53,12 +54,13 @@ def test_kiosk_camera_wall_keeps_memory_flat(tmp_path: Path) -> None:
     stop = threading.Event()
     shooter = threading.Thread(target=cameras_keep_shooting, args=(tmp_path, url, stop), daemon=True)
     shooter.start()
-    env = {"ORCHARD_STORE_URL": url, "ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_DASHBOARD__REFRESH_S": "5"}
+    env = {"ORCHARD_STORE_URL": url, "ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_DASHBOARD__REFRESH_S": "5",
+           "ORCHARD_DASHBOARD__KIOSK_SECRET": KIOSK_SECRET}
     try:
         time.sleep(1.5)
         with DashboardServer(env, tmp_path / "dashboard.log", free_port()) as server:
             kiosk = Session(server.port)
-            first = kiosk.render({"kiosk": "1"})
+            first = kiosk.render({"kiosk": kiosk_link()})
             assert not first.errors and len(first.media) == 6
             seen: set[str] = set(first.media)
             rss: list[float] = []

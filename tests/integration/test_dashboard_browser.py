@@ -1,5 +1,6 @@
 """End to end in a real browser: `orchard dashboard` on loopback with InfluxDB behind it, driven by Debian's headless
-Chromium. The kiosk command center and the environment page, in both languages, on a 1920x1080 wall screen and a
+Chromium. The kiosk command center (by its signed link) and the environment page (signing in through the form),
+in both languages, on a 1920x1080 wall screen and a
 390x844 phone. Screenshots go to test-artifacts/screenshots/ (or $ORCHARD_TEST_ARTIFACTS)."""
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from pathlib import Path
 import pytest
 
 from dashboard.server import DashboardServer
+from orchard.accounts import Accounts
 from orchard.localservers import InfluxDB, free_port
-from tests.conftest import influx_url, unique
+from orchard.people import People, User
+from orchard.records import Records
+from orchard.settings import DashboardSettings
+from tests.conftest import KIOSK_SECRET, influx_url, kiosk_link, unique
 from tests.dashboard.conftest import seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -21,13 +26,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(os.environ.get("ORCHARD_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 SIZES = {"wall": (1920, 1080), "phone": (390, 844)}
+PASSWORD = "wall-screen-and-phone-2026"
 
 
 @pytest.fixture(scope="module")
 def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB) -> Iterator[str]:
     d = tmp_path_factory.mktemp("browser")
     seeded = seed(d, influx_url(influx, unique("e2e")), 1.2, time.time())
-    env = {"ORCHARD_STORE_URL": seeded.store_url, "ORCHARD_DATA_DIR": str(d)}
+    records = Records.in_data_dir(d)
+    People(records).upsert(User("zhang", "张站长", "center"))
+    Accounts(records, DashboardSettings()).set_password("zhang", PASSWORD, time.time_ns())
+    records.close()
+    env = {"ORCHARD_STORE_URL": seeded.store_url, "ORCHARD_DATA_DIR": str(d),
+           "ORCHARD_DASHBOARD__KIOSK_SECRET": KIOSK_SECRET}
     with DashboardServer(env, d / "dashboard.log", free_port()) as server:
         yield server.url
 
@@ -54,14 +65,35 @@ def browser() -> Iterator[object]:
     driver.quit()
 
 
-def load(driver: object, url: str, size: tuple[int, int], charts: int) -> str:
-    """Open url at the given window size, wait until `charts` plotly charts have drawn; return the page text."""
+def sign_in(driver: object, user: str, password: str) -> None:
+    """Fill in and send the sign-in form the way a person does."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = driver
+
+    def shown(css: str) -> object:
+        return next((e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()), None)  # type: ignore
+
+    WebDriverWait(d, 60).until(lambda _: shown('[data-testid="stTextInput"] input[type="password"]'))
+    name = shown('[data-testid="stTextInput"] input:not([type="password"])')
+    name.click()  # type: ignore[attr-defined]
+    name.send_keys(user)  # type: ignore[attr-defined]
+    shown('[data-testid="stTextInput"] input[type="password"]').send_keys(password)  # type: ignore[attr-defined]
+    shown('[data-testid="stFormSubmitButton"] button').click()  # type: ignore[attr-defined]
+
+
+def load(driver: object, url: str, size: tuple[int, int], charts: int, user: str | None = None) -> str:
+    """Open url at the given window size (signing in as `user` first), wait until `charts` plotly charts have
+    drawn; return the page text."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     d = driver  # a selenium WebDriver; typed loosely so the module imports without selenium
     d.set_window_size(*size)  # type: ignore[attr-defined]
     d.get(url)  # type: ignore[attr-defined]
+    if user:
+        sign_in(d, user, PASSWORD)
     WebDriverWait(d, 90).until(
         lambda drv: len(drv.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")) >= charts)
     time.sleep(1.5)  # let the last fonts and transitions settle before the screenshot
@@ -83,7 +115,7 @@ def test_kiosk_command_center(dashboard_url: str, browser: object, size: str, la
                               tiles: list[str]) -> None:
     from selenium.webdriver.common.by import By
 
-    text = load(browser, f"{dashboard_url}/?kiosk=1&lang={lang}", SIZES[size], charts=5)
+    text = load(browser, f"{dashboard_url}/?kiosk={kiosk_link()}&lang={lang}", SIZES[size], charts=5)
     assert title in text
     for tile in tiles:
         assert tile in text
@@ -104,7 +136,7 @@ def test_kiosk_command_center(dashboard_url: str, browser: object, size: str, la
     ("en", ["Environment", "Air temperature (°C)", "Relative humidity (%)", "Derived indicators", "Export CSV"]),
 ])
 def test_environment_page(dashboard_url: str, browser: object, size: str, lang: str, words: list[str]) -> None:
-    text = load(browser, f"{dashboard_url}/environment?lang={lang}", SIZES[size], charts=4)
+    text = load(browser, f"{dashboard_url}/environment?lang={lang}", SIZES[size], charts=4, user="zhang")
     for w in words:
         assert w in text
     width = browser.execute_script("return document.documentElement.scrollWidth")  # type: ignore[attr-defined]
