@@ -114,20 +114,44 @@ class _Server:
 
 
 class Mosquitto(_Server):
+    """deploy/mosquitto/mosquitto.conf on a free loopback port. With `auth_dir` (a directory holding the passwd and
+    acl files `orchard admin mqtt-auth` writes) it refuses anonymous clients as in production; without, the tests
+    and benchmarks that are not about access connect anonymously. With `tls` (certificate, key) the config's TLS
+    listener is switched on too, on `tls_port`."""
+
     binary = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, auth_dir: Path | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         super().__init__(workdir)
         self.port = port or free_port()
+        self.tls_port = free_port() if tls else None
         text = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
         text = _set(text, "listener", f"{self.port} 127.0.0.1")
         text = _set(text, "persistence_location", f"{workdir}/")
         text = _set(text, "log_dest", f"file {self.log}")
+        if auth_dir is not None:
+            text = _set(text, "password_file", str(auth_dir / "passwd"))
+            text = _set(text, "acl_file", str(auth_dir / "acl"))
+        else:
+            text = _set(text, "allow_anonymous", "true")
+            text = re.sub(r"(?m)^(password_file|acl_file) .*$", "", text)
+        if tls is not None:
+            text = re.sub(r"(?m)^#(listener 8883|certfile|keyfile|tls_version)", r"\1", text)
+            text = re.sub(r"(?m)^listener 8883$", f"listener {self.tls_port} 127.0.0.1", text)
+            text = _set(text, "certfile", str(tls[0]))
+            text = _set(text, "keyfile", str(tls[1]))
         if os.geteuid() == 0:
             # As root Mosquitto drops to user `mosquitto`, who cannot write in a root-only temp dir.
             text += "\nuser root\n"
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(text)
+
+    def reload(self) -> None:
+        """Re-read the password and ACL files, as `docker compose kill -s SIGHUP mosquitto` does."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
 
     @property
     def url(self) -> str:

@@ -161,6 +161,26 @@ class NotifySettings(BaseModel):
     timeout_s: float = Field(10, gt=0, description="Give a receiver this long to answer.")
 
 
+class MqttAccountsSettings(BaseModel):
+    """The broker's service accounts: each service connects with its own name and password (in its
+    ORCHARD_MQTT_URL) and the ACL (deploy/mosquitto/acl) gives it only what it needs. These passwords are read
+    only by `orchard admin mqtt-auth`, which writes the broker's password file; an account without one is left out
+    (it cannot connect)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auth_dir: Path | None = Field(None, description="Where `orchard admin mqtt-auth` writes the broker's passwd and "
+                                  "acl files (the broker's /mosquitto/auth); default: <data_dir>/mqtt-auth.")
+    ingest: SecretStr | None = Field(None, description="Password of `ingest`: reads telemetry and status.")
+    analytics: SecretStr | None = Field(None, description="Password of `analytics`: reads telemetry, status and "
+                                        "camera reports; publishes alarms.")
+    cameras: SecretStr | None = Field(None, description="Password of `cameras`: publishes camera reports.")
+    simulator: SecretStr | None = Field(None, description="Password of `simulator` (demo profile): publishes "
+                                        "telemetry and status as any device of the site.")
+    lora: SecretStr | None = Field(None, description="Password of `lora`: the LoRaWAN network server's MQTT "
+                                   "integration, publishing uplinks.")
+
+
 class Settings(BaseSettings):
     """Everything a service needs to find its peers. Secrets come only from these variables."""
 
@@ -195,6 +215,8 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Alarm messages.")
     cameras: CamerasSettings = Field(default_factory=CamerasSettings, description="The cameras service.")
     grading: GradingSettings = Field(default_factory=GradingSettings, description="The fruit grading line.")
+    mqtt_accounts: MqttAccountsSettings = Field(default_factory=MqttAccountsSettings,
+                                                description="The broker's service accounts.")
 
     @property
     def records_url(self) -> str:
@@ -203,6 +225,10 @@ class Settings(BaseSettings):
     @property
     def snapshot_dir(self) -> Path:
         return self.cameras.snapshot_dir or self.data_dir / "snapshots"
+
+    @property
+    def mqtt_auth_dir(self) -> Path:
+        return self.mqtt_accounts.auth_dir or self.data_dir / "mqtt-auth"
 
     def line_frame(self, line: str) -> Path:
         """The grading line's last annotated frame: the grading service writes it, the dashboard shows it."""
