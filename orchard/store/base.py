@@ -105,6 +105,15 @@ class TimeSeriesStore(Protocol):
     def tag_values(self, measurement: str, key: str, where: Where | None = None) -> list[str]:
         """Distinct values of one tag, sorted."""
 
+    def measurements(self) -> list[str]:
+        """Every measurement that holds data, sorted (for backups)."""
+
+    def field_keys(self, measurement: str) -> list[str]:
+        """Every field of a measurement, sorted."""
+
+    def time_bounds(self, measurement: str) -> tuple[int, int] | None:
+        """The first and last timestamp of a measurement; None when it is empty."""
+
     def close(self) -> None: ...
 
 

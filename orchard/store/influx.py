@@ -206,6 +206,23 @@ class InfluxStore:
         found = {str(v[1]) for _, _, values in _series(self._query(stmt)[0]) for v in values}
         return sorted(found)
 
+    def measurements(self) -> list[str]:
+        return sorted(str(v[0]) for _, _, values in _series(self._query("SHOW MEASUREMENTS")[0]) for v in values)
+
+    def field_keys(self, measurement: str) -> list[str]:
+        stmt = f"SHOW FIELD KEYS FROM {q.ident(measurement)}"
+        return sorted({str(v[0]) for _, _, values in _series(self._query(stmt)[0]) for v in values})
+
+    def time_bounds(self, measurement: str) -> tuple[int, int] | None:
+        ends = []
+        for order in ("ASC", "DESC"):  # first and last of any field: SELECT * ... LIMIT 1 reads one point
+            stmt = f"SELECT * FROM {q.ident(measurement)} ORDER BY time {order} LIMIT 1"
+            found = [int(v[0]) for _, _, values in _series(self._query(stmt)[0]) for v in values]
+            if not found:
+                return None
+            ends.append(found[0])
+        return ends[0], ends[1]
+
     def close(self) -> None:
         self._http.close()
 

@@ -240,6 +240,24 @@ class SQLiteStore:
     def tag_values(self, measurement: str, key: str, where: Where | None = None) -> list[str]:
         return sorted({tags[key] for tags in self._series(measurement, where).values() if key in tags})
 
+    def measurements(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT measurement FROM series s WHERE EXISTS "
+                                    "(SELECT 1 FROM points p WHERE p.series_id = s.id)").fetchall()
+        return sorted(r[0] for r in rows)
+
+    def field_keys(self, measurement: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT field FROM points WHERE series_id IN "
+                                    "(SELECT id FROM series WHERE measurement = ?)", (measurement,)).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def time_bounds(self, measurement: str) -> tuple[int, int] | None:
+        with self._lock:
+            lo, hi = self._db.execute("SELECT MIN(time_ns), MAX(time_ns) FROM points WHERE series_id IN "
+                                      "(SELECT id FROM series WHERE measurement = ?)", (measurement,)).fetchone()
+        return None if lo is None else (int(lo), int(hi))
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -132,6 +132,16 @@ def test_tag_values(store: TimeSeriesStore) -> None:
     assert store.tag_values("nothing_here", "plot") == []
 
 
+def test_what_a_backup_walks(store: TimeSeriesStore) -> None:
+    assert store.measurements() == [] and store.time_bounds("telemetry") is None
+    store.write([pt("d1", T0, plot="p1", air_temp_c=1.0), pt("d1", T0 + 5 * S, plot="p1", rh_pct=80.0),
+                 Point("camera", {"camera": "c1"}, {"health": "ok"}, T0 + 9 * S)])
+    assert store.measurements() == ["camera", "telemetry"]
+    assert store.field_keys("telemetry") == ["air_temp_c", "rh_pct"]
+    assert store.time_bounds("telemetry") == (T0, T0 + 5 * S)
+    assert store.time_bounds("camera") == (T0 + 9 * S, T0 + 9 * S)
+
+
 HOSTILE = [
     "a,b=c d",  # line-protocol separators
     'q"uote\'s',  # both quote kinds

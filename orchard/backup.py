@@ -1,0 +1,221 @@
+"""Backup and restore of everything the village would miss: the records DB (every table), the time series (every
+measurement) and the files (camera snapshots, work-order photos), in one .tar.gz.
+
+The archive is backend-neutral JSON lines, so a backup of SQLite restores into PostgreSQL and one of the embedded
+store into InfluxDB (moving a village from a laptop to a server is a backup and a restore). Sessions and sign-in
+attempts are left out: they are short-lived, and restoring them would sign people back in.
+
+Restore refuses a records DB or store that already holds data: it is for empty ones (a new server, a disaster).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Integer, LargeBinary, func, insert, select, text
+
+from orchard.logs import event
+from orchard.models import FieldValue, Point
+from orchard.records import Records
+from orchard.schema import metadata
+from orchard.store import TimeSeriesStore
+
+log = logging.getLogger("orchard.backup")
+FORMAT = 1
+SKIP_TABLES = {"sessions", "login_attempts"}
+CHUNK_NS = 86400 * 1_000_000_000  # time series are read a day at a time: memory stays flat on a year of data
+BATCH = 5000
+Progress = Callable[[str, int], None]  # (what, how many more)
+
+
+class BackupError(Exception):
+    pass
+
+
+@dataclass
+class Summary:
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows
+    points: dict[str, int] = field(default_factory=dict)  # measurement -> rows (one timestamp of one series)
+    files: int = 0
+
+
+def _folders(data_dir: Path, snapshot_dir: Path) -> dict[str, Path]:
+    return {"snapshots": snapshot_dir, "photos": data_dir / "photos"}
+
+
+def _jsonable(row: dict[str, Any], binary: set[str]) -> dict[str, Any]:
+    return {str(k): (base64.b64encode(v).decode() if k in binary and v is not None else v) for k, v in row.items()}
+
+
+def _add_lines(tar: tarfile.TarFile, name: str, lines: Iterator[bytes]) -> None:
+    buf = io.BytesIO()
+    for line in lines:
+        buf.write(line)
+        buf.write(b"\n")
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime = buf.tell(), int(time.time())
+    buf.seek(0)
+    tar.addfile(info, buf)
+
+
+def _binary_columns(table: Any) -> set[str]:
+    return {c.name for c in table.columns if isinstance(c.type, LargeBinary)}
+
+
+def backup(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_dir: Path, out: Path,
+           progress: Progress = lambda what, n: None) -> Summary:
+    summary = Summary()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    with tarfile.open(tmp, "w:gz") as tar:
+        for table in metadata.sorted_tables:
+            if table.name in SKIP_TABLES:
+                continue
+            binary = _binary_columns(table)
+            with records.engine.connect() as conn:
+                rows = [_jsonable(dict(r._mapping), binary) for r in conn.execute(select(table))]
+            _add_lines(tar, f"records/{table.name}.jsonl", (orjson.dumps(r) for r in rows))
+            summary.rows[str(table.name)] = len(rows)
+            progress(f"records/{table.name}", len(rows))
+        for m in store.measurements():
+            summary.points[m] = 0
+            _add_lines(tar, f"timeseries/{m}.jsonl", _points(store, m, summary, progress))
+        for name, folder in _folders(data_dir, snapshot_dir).items():
+            if folder.is_dir():
+                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    tar.add(path, f"files/{name}/{path.relative_to(folder)}")
+                    summary.files += 1
+                progress(f"files/{name}", summary.files)
+        manifest = {"format": FORMAT, "created_ns": time.time_ns(), "rows": summary.rows, "points": summary.points,
+                    "files": summary.files}
+        _add_lines(tar, "manifest.json", iter([orjson.dumps(manifest)]))
+    tmp.replace(out)
+    event(log, "backup_written", path=str(out), tables=len(summary.rows), rows=sum(summary.rows.values()),
+          points=sum(summary.points.values()), files=summary.files)
+    return summary
+
+
+def _points(store: TimeSeriesStore, m: str, summary: Summary, progress: Progress) -> Iterator[bytes]:
+    bounds, fields = store.time_bounds(m), store.field_keys(m)
+    if bounds is None or not fields:
+        return
+    start = bounds[0] - bounds[0] % CHUNK_NS
+    while start <= bounds[1]:
+        rows = store.range(m, fields, start, start + CHUNK_NS)
+        for r in rows:
+            yield orjson.dumps({"t": r.time_ns, "tags": dict(r.tags), "f": dict(r.values)})
+        summary.points[m] += len(rows)
+        progress(f"timeseries/{m}", len(rows))
+        start += CHUNK_NS
+
+
+def _is_empty(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return all(conn.execute(select(func.count()).select_from(t)).scalar() == 0
+                   for t in metadata.sorted_tables if t.name not in SKIP_TABLES)
+
+
+def restore(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_dir: Path, archive: Path,
+            progress: Progress = lambda what, n: None) -> Summary:
+    if not _is_empty(records.engine):
+        raise BackupError("记录库不是空的，恢复只能写入空库 / the records DB is not empty: restore only into an "
+                          "empty one (a new ORCHARD_DB_URL or data dir)")
+    if store.measurements():
+        raise BackupError("时序库不是空的 / the time-series store is not empty: restore only into an empty one")
+    store.ensure_ready()
+    summary = Summary()
+    folders = _folders(data_dir, snapshot_dir)
+    with tarfile.open(archive, "r:gz") as tar:
+        names = tar.getnames()
+        if "manifest.json" not in names:
+            raise BackupError(f"{archive} 不是果园备份 / is not an orchard backup (no manifest.json)")
+        manifest = orjson.loads(_read(tar, "manifest.json"))
+        if manifest.get("format") != FORMAT:
+            raise BackupError(f"备份格式 {manifest.get('format')} 不支持 / unsupported backup format")
+        for table in metadata.sorted_tables:  # parents before children (foreign keys)
+            name = f"records/{table.name}.jsonl"
+            if name not in names:
+                continue
+            binary = _binary_columns(table)
+            rows = [orjson.loads(line) for line in _read(tar, name).splitlines() if line]
+            for r in rows:
+                for k in binary:
+                    if r.get(k) is not None:
+                        r[k] = base64.b64decode(r[k])
+            with records.engine.begin() as conn:
+                for i in range(0, len(rows), BATCH):
+                    conn.execute(insert(table), rows[i:i + BATCH])
+            summary.rows[str(table.name)] = len(rows)
+            progress(f"records/{table.name}", len(rows))
+        _reset_sequences(records.engine)
+        for name in names:
+            if name.startswith("timeseries/") and name.endswith(".jsonl"):
+                m = name[len("timeseries/"):-len(".jsonl")]
+                summary.points[m] = _restore_points(store, m, _read(tar, name), progress)
+            elif name.startswith("files/"):
+                _, folder, rel = name.split("/", 2)
+                member = tar.getmember(name)
+                if folder not in folders or not member.isfile() or ".." in Path(rel).parts or rel.startswith("/"):
+                    continue  # only regular files, only inside our folders
+                target = folders[folder] / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(member)
+                assert src is not None
+                target.write_bytes(src.read())
+                summary.files += 1
+    event(log, "backup_restored", path=str(archive), rows=sum(summary.rows.values()),
+          points=sum(summary.points.values()), files=summary.files)
+    return summary
+
+
+def _read(tar: tarfile.TarFile, name: str) -> bytes:
+    f = tar.extractfile(name)
+    if f is None:
+        raise BackupError(f"{name} missing in the archive")
+    return f.read()
+
+
+def _restore_points(store: TimeSeriesStore, m: str, body: bytes, progress: Progress) -> int:
+    batch: list[Point] = []
+    n = 0
+    for line in body.splitlines():
+        if not line:
+            continue
+        d = orjson.loads(line)
+        fields: dict[str, FieldValue] = d["f"]
+        batch.append(Point(m, d["tags"], fields, d["t"]))
+        if len(batch) >= BATCH:
+            n += _write(store, batch)
+            progress(f"timeseries/{m}", len(batch))
+            batch = []
+    if batch:
+        n += _write(store, batch)
+        progress(f"timeseries/{m}", len(batch))
+    return n
+
+
+def _write(store: TimeSeriesStore, batch: list[Point]) -> int:
+    result = store.write(batch)
+    if result.rejected:
+        raise BackupError(f"{len(result.rejected)} points refused by the store, e.g. {result.rejected[0].reason}")
+    return len(batch)
+
+
+def _reset_sequences(engine: Engine) -> None:
+    """PostgreSQL hands out ids from a sequence that restored rows did not advance: move each past the max."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if "id" in table.c and table.c.id.primary_key and isinstance(table.c.id.type, Integer):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                  f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"))
