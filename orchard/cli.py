@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from orchard import logs
+from orchard.admin import admin_app, device_add, user_add, user_list
 from orchard.lots import Lots
 from orchard.settings import Settings
 
@@ -27,6 +28,12 @@ grading_app = typer.Typer(help="分选线 The fruit grading line: `orchard gradi
 lot_app = typer.Typer(help="批次 Grower lots on the grading line.", no_args_is_help=True)
 app.add_typer(grading_app, name="grading")
 grading_app.add_typer(lot_app, name="lot")
+app.add_typer(admin_app, name="admin")
+# The older short forms stay: `orchard users add` is `orchard admin user add`, `orchard devices add` is
+# `orchard admin device add`.
+users_app.command("add")(user_add)
+users_app.command("list")(user_list)
+devices_app.command("add")(device_add)
 
 
 def load_settings() -> Settings:
@@ -347,25 +354,6 @@ def devices_list() -> None:
         typer.echo(f"{d.device:24} {d.site:12} {d.plot:10} {d.status:9} {online:8} {d.last_seen_ns or '-'}")
 
 
-@devices_app.command("add")
-def devices_add(
-    device: str,
-    plot: str,
-    site: Annotated[str | None, typer.Option(help="Defaults to ORCHARD_SITE.")] = None,
-    kind: Annotated[str, typer.Option(help="weather_station, soil_probe, ...")] = "",
-    dev_eui: Annotated[str | None, typer.Option(help="LoRaWAN devEUI for ChirpStack uplinks.")] = None,
-) -> None:
-    """Register (approve) a device."""
-    from orchard.models import Device
-    from orchard.records import Records
-
-    s = load_settings()
-    Records.open(s).upsert_device(
-        Device(device, site or s.site, plot, "approved", kind, dev_eui.lower() if dev_eui else None)
-    )
-    typer.echo(f"已登记 registered {device}")
-
-
 @devices_app.command("approve")
 def devices_approve(device: str) -> None:
     """Approve a pending device and replay the readings held for it into the store."""
@@ -393,62 +381,6 @@ def devices_reject(device: str) -> None:
         typer.echo(f"设备 {device} 不在登记表中 / device {device} is not in the registry", err=True)
         raise typer.Exit(1)
     typer.echo(f"已拒绝 rejected {device}")
-
-
-@users_app.command("add")
-def users_add(
-    name: str,
-    display: Annotated[str, typer.Option(help="Name shown to people, e.g. 王建国.")],
-    role: Annotated[str, typer.Option(help="farmer, adviser, center or kiosk.")],
-    plots: Annotated[str, typer.Option(help="Comma-separated plot ids the farmer owns or the adviser covers.")] = "",
-    channels: Annotated[str, typer.Option(help="Comma-separated: inbox, dingtalk, wecom, email, sms, webhook.")]
-    = "inbox",
-    phone: Annotated[str | None, typer.Option(help="Mobile number (SMS, DingTalk @).")] = None,
-    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
-    lang: Annotated[str, typer.Option(help="zh or en: the language of their messages.")] = "zh",
-    quiet: Annotated[str | None, typer.Option(help="Quiet hours, local, e.g. 22:00-06:30 (critical alarms "
-                                                   "still come through).")] = None,
-) -> None:
-    """Add or update a person and the plots they own or cover."""
-    from orchard.people import People, User
-    from orchard.records import Records
-    from orchard.site import SiteError, site_for
-
-    s = load_settings()
-    try:
-        known = {p.id for p in site_for(s).plots}
-    except SiteError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
-    plot_ids = [p.strip() for p in plots.split(",") if p.strip()]
-    if bad := sorted(set(plot_ids) - known):
-        typer.echo(f"没有这些地块 / no such plots: {', '.join(bad)}", err=True)
-        raise typer.Exit(2)
-    quiet_from, quiet_to = [*quiet.split("-", 1), ""][:2] if quiet else (None, None)
-    people = People(Records.open(s))
-    try:
-        people.upsert(User(name, display, role, lang, phone, email,  # type: ignore[arg-type]
-                           tuple(c.strip() for c in channels.split(",") if c.strip()), quiet_from or None,
-                           quiet_to or None))
-    except ValueError as e:
-        typer.echo(f"人员信息有误 / invalid: {e}", err=True)
-        raise typer.Exit(2) from None
-    if role in ("farmer", "adviser"):
-        people.set_plots(name, plot_ids, "owns" if role == "farmer" else "covers")
-    typer.echo(f"已保存 saved {name} ({role}) {','.join(plot_ids)}")
-
-
-@users_app.command("list")
-def users_list() -> None:
-    """List people with their role, plots, channels and quiet hours."""
-    from orchard.people import People
-    from orchard.records import Records
-
-    people = People(Records.open(load_settings()))
-    for u in people.all():
-        quiet = f"{u.quiet_from}-{u.quiet_to}" if u.quiet_from else "-"
-        typer.echo(f"{u.name:16} {u.display:10} {u.role:8} {','.join(sorted(people.plots_of(u.name))) or '-':20} "
-                   f"{','.join(u.channels):20} {quiet}")
 
 
 def main() -> None:

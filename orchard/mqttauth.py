@@ -54,7 +54,7 @@ class DeviceKeys:
     def issue(self, device: str, topic: str, now_ns: int) -> str:
         """A new password for the device (replacing any earlier one); returns it, the only time it is seen."""
         if not NAME.match(device):
-            raise DeviceKeyError(f"设备编号只能用字母、数字、- _ . / device id may use letters, digits, - _ .: {device!r}")
+            raise DeviceKeyError(f"设备编号只能用字母、数字、- _ . / a device id is letters, digits, - _ .: {device!r}")
         password = secrets.token_urlsafe(18)
         row = {"topic": topic, "hash": mosquitto_hash(password), "created_ns": now_ns, "revoked_ns": None}
         with self.engine.begin() as conn:
@@ -74,7 +74,8 @@ class DeviceKeys:
 
     def hashes(self) -> dict[str, str]:
         with self.engine.connect() as conn:
-            return {r.device: r.hash for r in conn.execute(select(K.c.device, K.c.hash).where(K.c.revoked_ns.is_(None)))}
+            rows = conn.execute(select(K.c.device, K.c.hash).where(K.c.revoked_ns.is_(None)))
+            return {r.device: r.hash for r in rows}
 
 
 def device_topic(settings: Settings, plot: str, device: str) -> str:

@@ -322,8 +322,13 @@ def load_site(path: Path) -> Site:
         raise SiteError(f"站点配置有误 / invalid site configuration in {path}: {detail}") from None
 
 
+def site_file(settings: Settings) -> Path:
+    """The site.toml in use: ORCHARD_SITE_FILE, or the one shipped for ORCHARD_SITE."""
+    return settings.site_file or SHIPPED / settings.site / "site.toml"
+
+
 def site_for(settings: Settings) -> Site:
-    path = settings.site_file or SHIPPED / settings.site / "site.toml"
+    path = site_file(settings)
     site = load_site(path)
     if site.id != settings.site:
         raise SiteError(f"站点不一致 / {path} describes site {site.id!r} but ORCHARD_SITE is {settings.site!r}")

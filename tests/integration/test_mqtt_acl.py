@@ -4,6 +4,7 @@ its rights, revoked devices locked out after a reload, and the optional TLS list
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import ssl
 import subprocess
@@ -113,10 +114,8 @@ def publish(b: Broker, user: str, topic: str, payload: bytes = b"{}") -> None:
 def received(got: queue.Queue[MQTTMessage], within_s: float = 1.0) -> list[str]:
     out, deadline = [], time.monotonic() + within_s
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(queue.Empty):
             out.append(got.get(timeout=0.1).topic)
-        except queue.Empty:
-            pass
     return out
 
 
