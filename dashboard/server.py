@@ -3,6 +3,7 @@ loopback port (the browser tests and `orchard bench dashboard`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,13 +13,40 @@ from typing import Self
 
 import httpx
 
+from orchard.settings import Settings
+
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def streamlit_argv(port: int, address: str | None = None) -> list[str]:
+def streamlit_argv(port: int, address: str | None = None, secrets_file: Path | None = None) -> list[str]:
     argv = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless",
             "true", "--browser.gatherUsageStats", "false"]
+    if secrets_file is not None:
+        argv += ["--secrets.files", str(secrets_file)]
     return argv + (["--server.address", address] if address else [])
+
+
+def oidc_secrets(settings: Settings) -> Path | None:
+    """st.login reads its identity provider from a secrets.toml; ours come from the environment like every other
+    secret, so the dashboard writes that file at start (owner-only) in the data dir. None without single sign-on."""
+    cfg = settings.dashboard
+    if not cfg.oidc:
+        return None
+    assert cfg.oidc_client_secret and cfg.oidc_cookie_secret
+    body = {
+        "redirect_uri": settings.notify.public_url.rstrip("/") + "/oauth2callback",
+        "cookie_secret": cfg.oidc_cookie_secret.get_secret_value(),
+    }
+    provider = {"client_id": cfg.oidc_client_id, "client_secret": cfg.oidc_client_secret.get_secret_value(),
+                "server_metadata_url": cfg.oidc_metadata_url}
+    lines = ["[auth]", *(f"{k} = {json.dumps(v)}" for k, v in body.items()), "", "[auth.county]",
+             *(f"{k} = {json.dumps(v)}" for k, v in provider.items())]
+    path = settings.data_dir / ".dashboard-secrets.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 class DashboardServer:

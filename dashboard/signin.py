@@ -18,6 +18,7 @@ from orchard.links import LinkError, verify_screen
 from orchard.people import People
 
 TOKEN = "auth_token"
+OIDC_PROVIDER = "county"  # the [auth.county] section dashboard/server.py writes from the settings
 RECHECK_S = 10.0  # a disabled user or an ended session stops working within this long, even mid-fragment
 
 
@@ -53,8 +54,7 @@ def _kiosk_link() -> Principal | None:
 
 def _single_sign_on() -> Principal | None:
     """After st.login: the identity's e-mail names an active user here, who gets a session like a password user."""
-    provider = shell.settings().dashboard.oidc_provider
-    if not provider or not getattr(st.user, "is_logged_in", False):
+    if not shell.settings().dashboard.oidc or not getattr(st.user, "is_logged_in", False):
         return None
     email = str(st.user.get("email") or "").strip().lower()
     people = People(shell.records())
@@ -126,9 +126,8 @@ def form() -> None:
         else:
             st.session_state[TOKEN] = session.token
             st.rerun()
-    provider = shell.settings().dashboard.oidc_provider
-    if provider and st.button(v.t("auth.sso"), key="signin_sso"):
-        st.login(provider)
+    if shell.settings().dashboard.oidc and st.button(v.t("auth.sso"), key="signin_sso"):
+        st.login(OIDC_PROVIDER)
     st.caption(v.t("auth.help"))
 
 

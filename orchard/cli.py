@@ -112,9 +112,62 @@ def dashboard(port: Annotated[int, typer.Option(help="Port to serve on.")] = 850
     """Serve the Streamlit command center."""
     import subprocess
 
-    from dashboard.server import streamlit_argv
+    from dashboard.server import oidc_secrets, streamlit_argv
 
-    raise typer.Exit(subprocess.call(streamlit_argv(port)))
+    raise typer.Exit(subprocess.call(streamlit_argv(port, secrets_file=oidc_secrets(load_settings()))))
+
+
+@app.command()
+def check(
+    mqtt: Annotated[bool, typer.Option(help="Connect to the broker with ORCHARD_MQTT_URL's account.")] = True,
+    store: Annotated[bool, typer.Option(help="Ping the time-series store.")] = True,
+    db: Annotated[bool, typer.Option(help="Open the records DB.")] = True,
+) -> None:
+    """Can this service reach what it needs, with its own credentials? Exit 1 when not (the containers'
+    healthcheck; also the first thing to run when something is wrong)."""
+    import queue
+    import uuid
+
+    from sqlalchemy import text
+
+    from orchard.mqtt import connect_to, make_client
+    from orchard.store import StoreError, open_store
+
+    s = load_settings()
+    failed = []
+    if store:
+        try:
+            open_store(s.store_url).ping()
+        except StoreError as e:
+            failed.append(f"时序库 store: {e}")
+    if db:
+        try:
+            from orchard.db import make_engine
+
+            with make_engine(s.records_url).connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as e:  # any driver error: the message is what the operator needs
+            failed.append(f"记录库 records DB: {str(e).splitlines()[0][:200]}")
+    if mqtt:
+        client = make_client(s.mqtt_url, f"check-{uuid.uuid4().hex[:8]}", protocol=s.mqtt_protocol)
+        codes: queue.Queue[object] = queue.Queue()
+        client.on_connect = lambda _c, _u, _f, rc, _p=None: codes.put(rc)
+        connect_to(client, s.mqtt_url)
+        client.loop_start()
+        try:
+            rc = codes.get(timeout=10)
+            if getattr(rc, "is_failure", False):
+                failed.append(f"MQTT broker: {rc}")
+        except queue.Empty:
+            failed.append("MQTT broker: no answer in 10 s")
+        finally:
+            client.loop_stop()
+            client.disconnect()
+    for f in failed:
+        typer.echo(f, err=True)
+    if failed:
+        raise typer.Exit(1)
+    typer.echo("ok")
 
 
 @app.command(hidden=True)

@@ -64,9 +64,19 @@ class DashboardSettings(BaseModel):
     login_window_min: float = Field(15, gt=0, description="The rate limit's window; the pause ends as it slides.")
     kiosk_secret: SecretStr | None = Field(None, description="HMAC key of the wall-screen links "
                                            "(`orchard admin kiosk-link`); without it there is no kiosk access.")
-    oidc_provider: str | None = Field(None, description="Name of an [auth.<name>] section in .streamlit/secrets.toml;"
-                                      " when set, the sign-in page offers single sign-on through st.login. The "
-                                      "identity's e-mail must belong to an active user.")
+    oidc_metadata_url: str | None = Field(None, description="Single sign-on: the OpenID Connect provider's "
+                                          ".well-known/openid-configuration URL. When set (with the client id and "
+                                          "secret) the sign-in page offers it through st.login; the identity's "
+                                          "e-mail must belong to an active user here.")
+    oidc_client_id: str | None = Field(None, description="Single sign-on: this dashboard's client id there.")
+    oidc_client_secret: SecretStr | None = Field(None, description="Single sign-on: the client secret.")
+    oidc_cookie_secret: SecretStr | None = Field(None, description="Single sign-on: key of Streamlit's identity "
+                                                 "cookie (random, 32+ characters).")
+
+    @property
+    def oidc(self) -> bool:
+        return bool(self.oidc_metadata_url and self.oidc_client_id and self.oidc_client_secret
+                    and self.oidc_cookie_secret)
 
 
 class AnalyticsSettings(BaseModel):
@@ -184,8 +194,9 @@ class MqttAccountsSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything a service needs to find its peers. Secrets come only from these variables."""
 
+    # An empty variable counts as unset: compose passes optional secrets as `${VAR:-}`.
     model_config = SettingsConfigDict(
-        env_prefix="ORCHARD_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="ORCHARD_", env_nested_delimiter="__", extra="forbid", frozen=True, env_ignore_empty=True
     )
 
     mqtt_url: str = Field(

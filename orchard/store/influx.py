@@ -86,8 +86,17 @@ class InfluxStore:
             raise StoreUnavailable(f"InfluxDB /ping answered {resp.status_code}")
 
     def ensure_ready(self) -> None:
-        # CREATE DATABASE is idempotent in 1.x; on 2.x/3.x the bucket is created by the operator.
-        self._query(f"CREATE DATABASE {q.ident(self.database)}")
+        """CREATE DATABASE is idempotent in 1.x. InfluxDB 2.x's v1 API does not serve it: there the bucket and its
+        DBRP mapping come from the server's setup (deploy/influxdb/init), and SHOW DATABASES lists the mapping."""
+        try:
+            self._query(f"CREATE DATABASE {q.ident(self.database)}")
+        except StoreError as created:
+            shown = self._query("SHOW DATABASES")[0]
+            names = {str(v[0]) for _, _, values in _series(shown) for v in values}
+            if self.database not in names:
+                raise StoreError(f"数据库 {self.database} 不存在，也无法创建 / database {self.database!r} does not "
+                                 f"exist and cannot be created here ({created}); on InfluxDB 2.x create the bucket "
+                                 "and its v1 DBRP mapping (deploy/influxdb/init/orchard-dbrp.sh)") from created
         self._db_checked = True
 
     def write(self, points: Sequence[Point]) -> WriteResult:

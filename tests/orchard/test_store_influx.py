@@ -62,3 +62,34 @@ def test_large_write_is_split_into_batches(influx: InfluxDB) -> None:
     assert store.write(pts).written == 4500
     counted = store.aggregate("m", ["f"], ["count"], T0, T0 + 10_000)
     assert counted[0].values["f.count"] == 4500
+
+
+@pytest.mark.parametrize(("mapped", "ok"), [(["orchard"], True), (["other"], False)])
+def test_ensure_ready_on_influxdb_2_v1_api(mapped: list[str], ok: bool) -> None:
+    """InfluxDB 2.x answers CREATE DATABASE with an error and lists its DBRP mappings in SHOW DATABASES (imitated
+    here: Debian has no 2.x to run). The bucket set up by deploy/influxdb/init is enough; a missing one says how to
+    fix it."""
+    import httpx
+
+    from orchard.settings import parse_store_url
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        q = dict(httpx.QueryParams(request.content.decode()))["q"]
+        seen.append(q)
+        assert request.headers["Authorization"] == "Token t0ken"
+        if q.startswith("CREATE DATABASE"):
+            return httpx.Response(200, json={"results": [{"statement_id": 0, "error": "not implemented: CREATE"}]})
+        return httpx.Response(200, json={"results": [{"statement_id": 0, "series": [
+            {"name": "databases", "columns": ["name"], "values": [[m] for m in mapped]}]}]})
+
+    target = parse_store_url("influxdb://influxdb:8086/orchard?token=t0ken")
+    store = InfluxStore(target, client=httpx.Client(base_url=target.base_url, transport=httpx.MockTransport(answer),
+                                                    headers={"Authorization": "Token t0ken"}))
+    if ok:
+        store.ensure_ready()
+    else:
+        with pytest.raises(StoreError, match="DBRP"):
+            store.ensure_ready()
+    assert seen == ['CREATE DATABASE "orchard"', "SHOW DATABASES"]
