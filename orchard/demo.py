@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from orchard.accounts import Accounts
+from orchard.links import sign_screen
 from orchard.localservers import free_port
 from orchard.lots import Lots
 from orchard.people import People, User
@@ -43,6 +45,28 @@ def demo_people(settings: Settings) -> None:
     if people.get("center") is None:
         people.upsert(User("center", "村指挥中心", "center"))
     records.close()
+
+
+DEMO_SIGN_INS = ("center", "adviser", "farmer-p01")
+
+
+def demo_accounts(settings: Settings) -> str:
+    """Passwords for the demo's center, adviser and one farmer, made on the first run and kept (this is a demo) in
+    <data_dir>/demo-accounts.txt, readable by its owner only; returns that file's text to print."""
+    path = settings.data_dir / "demo-accounts.txt"
+    records = Records.open(settings)
+    accounts = Accounts(records, settings.dashboard)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    known = {line.split()[0] for line in lines if line.strip()}
+    for name in DEMO_SIGN_INS:
+        if name not in known or not accounts.has_password(name):
+            password = secrets.token_urlsafe(9)
+            accounts.set_password(name, password, time.time_ns())
+            lines = [line for line in lines if not line.startswith(f"{name} ")] + [f"{name} {password}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    records.close()
+    return "\n".join(f"  {line}" for line in lines)
 
 
 def demo_lot(settings: Settings) -> None:
@@ -110,7 +134,10 @@ def run_demo(*, port: int, backfill_days: int) -> None:
             code = subprocess.call([*orchard, "simulate", "--backfill-days", str(backfill_days)], env=env)
             if code != 0:
                 raise SystemExit(f"回填失败 / backfill failed (exit {code})")
+        env.setdefault("ORCHARD_DASHBOARD__KIOSK_SECRET", secrets.token_urlsafe(24))  # wall links of this run
         demo_people(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
+        sign_ins = demo_accounts(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
+        wall = sign_screen(int(time.time()) + 7 * 86400, env["ORCHARD_DASHBOARD__KIOSK_SECRET"])
         demo_lot(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
         spawn("ingest", "ingest")
         spawn("simulate", "simulate")
@@ -119,6 +146,8 @@ def run_demo(*, port: int, backfill_days: int) -> None:
         spawn("analytics", "analytics")
         spawn("dashboard", "dashboard", "--port", str(port))
         print(f"\n智慧果园指挥中心已启动 / command center running: http://localhost:{port}\n"
+              f"登录账号 / sign in as (user password; also in {data_dir / 'demo-accounts.txt'}):\n{sign_ins}\n"
+              f"大屏 / wall screen: http://localhost:{port}/?kiosk={wall}\n"
               f"MQTT: {env['ORCHARD_MQTT_URL']}  store: {env['ORCHARD_STORE_URL']}\n按 Ctrl-C 停止 / Ctrl-C stops",
               flush=True)
         while not stopping.wait(1):
