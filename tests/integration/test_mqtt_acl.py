@@ -233,3 +233,24 @@ def test_password_file_holds_no_password(broker: Broker) -> None:
     text = (broker.auth_dir / "passwd").read_text()
     assert all(p not in text for p in [*SERVICE_PASSWORDS.values(), *broker.devices.values()])
     assert all(line.split(":", 1)[1].startswith("$7$101$") for line in text.splitlines())
+
+
+def test_orchard_check_uses_the_services_own_credentials(broker: Broker, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The containers' healthcheck: ok with the account's password, exit 1 with a clear line without it."""
+    from typer.testing import CliRunner
+
+    from orchard.cli import app
+
+    monkeypatch.setenv("ORCHARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ORCHARD_STORE_URL", f"sqlite:///{tmp_path}/ts.sqlite")
+    port = broker.server.port
+    monkeypatch.setenv("ORCHARD_MQTT_URL", f"mqtt://ingest:{SERVICE_PASSWORDS['ingest']}@127.0.0.1:{port}")
+    ok = CliRunner().invoke(app, ["check"])
+    assert ok.exit_code == 0 and "ok" in ok.output, ok.output
+    monkeypatch.setenv("ORCHARD_MQTT_URL", f"mqtt://ingest:wrong@127.0.0.1:{port}")
+    bad = CliRunner().invoke(app, ["check"])
+    assert bad.exit_code == 1 and "MQTT broker" in bad.output
+    monkeypatch.setenv("ORCHARD_STORE_URL", "influxdb://127.0.0.1:9/orchard")
+    bad = CliRunner().invoke(app, ["check", "--no-mqtt"])
+    assert bad.exit_code == 1 and "store" in bad.output
