@@ -9,10 +9,41 @@ from pathlib import Path
 import pytest
 
 from orchard.localservers import InfluxDB
+from orchard.lots import Lot, Lots
+from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
+from orchard.store import open_store
+from orchard.store.writer import PointWriter
 from sensors.simulate import Generator, backfill, make_site, register
 from tests.conftest import Seeded, influx_url, unique
+from video.grading.service import LineWorker
+
+NS = 1_000_000_000
+
+
+def grade(seeded: Seeded, plot: str = "p03", frames: int = 60, end: bool = False, note: str = "") -> Lot:
+    """A lot of a plot's fruit through the real grader on line-1 over the last frames × 5 s (simulated time)."""
+    settings = Settings(store_url=seeded.store_url, data_dir=seeded.data_dir)
+    site = site_for(settings)
+    records = Records.open(settings)
+    store = open_store(settings.store_url)
+    lots = Lots(records, site)
+    start = time.time_ns() - frames * 5 * NS
+    clock = iter(range(start, start + (frames + 200) * 5 * NS, 5 * NS))
+    lot = lots.start("line-1", plot, "tester", note=note, now_ns=start - NS)
+    w = LineWorker(site, site.line("line-1"), settings.grading, lots, PointWriter(store),
+                   settings.line_frame("line-1"), clock=lambda: next(clock), lot_check_s=0)
+    for _ in range(frames):
+        w.step()
+    if end:
+        lots.end(lot.id, "tester")
+    w.finish()
+    w.writer.flush()
+    store.close()
+    found = lots.get(lot.id)
+    records.close()
+    return found
 
 
 def seed(data_dir: Path, store_url: str, days: float, end_s: float) -> Seeded:

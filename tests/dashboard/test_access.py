@@ -20,18 +20,14 @@ from streamlit.testing.v1 import AppTest
 from orchard.access import Forbidden, Principal
 from orchard.alarms import AlarmBook
 from orchard.links import sign_screen
-from orchard.lots import Lot, Lots
 from orchard.models import CameraStatus, Signal
 from orchard.people import People, User
 from orchard.records import Records
 from orchard.settings import Settings
-from orchard.site import site_for
 from orchard.store import open_store
-from orchard.store.writer import PointWriter
 from orchard.workorders import WorkOrders
 from tests.conftest import KIOSK_SECRET, Seeded, kiosk_link
-from tests.dashboard.conftest import seed
-from video.grading.service import LineWorker
+from tests.dashboard.conftest import grade, seed
 
 pytestmark = pytest.mark.integration
 RunApp = Callable[..., AppTest]
@@ -39,25 +35,6 @@ NS = 1_000_000_000
 FARMER = Principal("farmer-p01", "farmer", "王建国", ("p01",))
 # Whatever names p02 or its people: none of it may appear anywhere a farmer-p01 page renders.
 OTHERS = ("p02", "石板坡红阳园", "Shibanpo", "李秀英", "cam-p02", "石板坡主道", "13800000002")
-
-
-def grade(settings: Settings, plot: str, frames: int, end: bool) -> Lot:
-    """A lot of a plot's fruit through the real grader over the last few minutes."""
-    site, records, store = site_for(settings), Records.open(settings), open_store(settings.store_url)
-    lots = Lots(records, site)
-    start = time.time_ns() - frames * 5 * NS
-    clock = iter(range(start, start + (frames + 200) * 5 * NS, 5 * NS))
-    lot = lots.start("line-1", plot, "tester", now_ns=start - NS)
-    w = LineWorker(site, site.line("line-1"), settings.grading, lots, PointWriter(store),
-                   settings.line_frame("line-1"), clock=lambda: next(clock), lot_check_s=0)
-    for _ in range(frames):
-        w.step()
-    if end:
-        lots.end(lot.id, "tester")
-    w.finish()
-    w.writer.flush()
-    store.close()
-    return lots.get(lot.id)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +64,8 @@ def village(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Seeded, 
     store.write([CameraStatus("sunzigou", p, f"cam-{p}", now - 5 * NS, "ok", now - 600 * NS, 20.0, 9000, 100.0,
                               5.0, 50.0, 0.5).point() for p in ("p01", "p02")])
     store.close()
-    mine_lot = grade(settings, "p01", 20, end=True)
-    their_lot = grade(settings, "p02", 30, end=False)  # on the belt now
+    mine_lot = grade(seeded, "p01", 20, end=True)
+    their_lot = grade(seeded, "p02", 30, end=False)  # on the belt now
     records.close()
     yield seeded, {"my_alarm": mine.id, "their_alarm": theirs.id, "my_lot": mine_lot.id, "their_lot": their_lot.id}
 

@@ -3,7 +3,6 @@ wrote for the last few minutes (the simulator's fruit through the real grader)."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -13,10 +12,7 @@ from orchard.lots import Lot, Lots
 from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
-from orchard.store import open_store
-from orchard.store.writer import PointWriter
-from tests.dashboard.conftest import Seeded
-from video.grading.service import LineWorker
+from tests.dashboard.conftest import Seeded, grade
 
 pytestmark = pytest.mark.integration
 RunApp = Callable[..., AppTest]
@@ -25,24 +21,7 @@ NS = 1_000_000_000
 
 def grade_for_a_while(seeded: Seeded, frames: int = 60, end: bool = False) -> Lot:
     """A lot of p03's fruit graded over the last ~5 minutes (a frame every 5 s of simulated time)."""
-    settings = Settings(store_url=seeded.store_url, data_dir=seeded.data_dir)
-    site = site_for(settings)
-    records = Records.open(settings)
-    store = open_store(settings.store_url)
-    lots = Lots(records, site)
-    start = time.time_ns() - frames * 5 * NS
-    clock = iter(range(start, start + (frames + 200) * 5 * NS, 5 * NS))
-    lot = lots.start("line-1", "p03", "tester", note="6 筐", now_ns=start - NS)
-    w = LineWorker(site, site.line("line-1"), settings.grading, lots, PointWriter(store),
-                   settings.line_frame("line-1"), clock=lambda: next(clock), lot_check_s=0)
-    for _ in range(frames):
-        w.step()
-    if end:
-        lots.end(lot.id, "tester")
-    w.finish()
-    w.writer.flush()
-    store.close()
-    return lots.get(lot.id)
+    return grade(seeded, "p03", frames, end, note="6 筐")
 
 
 def texts(at: AppTest) -> str:
