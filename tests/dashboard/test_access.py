@@ -399,3 +399,31 @@ def test_injection_through_url_parameters_and_data_functions_fails(
     store = open_store(seeded.store_url)
     assert store.latest("telemetry", ["air_temp_c"], since_ns=now - 86400 * NS)  # the table is still there
     store.close()
+
+
+@pytest.mark.parametrize(("email", "signed_in"), [("wang@example.cn", True), ("WANG@example.cn", True),
+                                                  ("stranger@example.cn", False), ("", False)])
+def test_single_sign_on_maps_the_identity_to_a_user_by_e_mail(
+        village: tuple[Seeded, dict[str, int]], monkeypatch: pytest.MonkeyPatch, email: str, signed_in: bool) -> None:
+    """After st.login (the identity provider itself is not reachable here), the identity's e-mail must belong to
+    an active user here, who then gets that user's role and plots."""
+    seeded, _ = village
+    records = Records.in_data_dir(seeded.data_dir)
+    People(records).upsert(User("farmer-p01", "王建国", "farmer", phone="13800000001", email="wang@example.cn"))
+    records.close()
+    for key, value in (("METADATA_URL", "https://sso.example.cn/.well-known/openid-configuration"),
+                       ("CLIENT_ID", "orchard"), ("CLIENT_SECRET", "x" * 24), ("COOKIE_SECRET", "y" * 32)):
+        monkeypatch.setenv(f"ORCHARD_DASHBOARD__OIDC_{key}", value)
+    monkeypatch.setenv("ORCHARD_STORE_URL", seeded.store_url)
+    monkeypatch.setenv("ORCHARD_DATA_DIR", str(seeded.data_dir))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "app.py"), default_timeout=60)
+    at.user = {"is_logged_in": True, "email": email}
+    at.run()
+    assert not at.exception
+    if signed_in:
+        assert at.metric and not leaks(rendered(at))  # farmer-p01's command center: p01 only
+        assert any("王建国" in c.value for c in at.sidebar.caption)
+    else:
+        assert at.error and "没有对应的账号" in at.error[0].value and not at.metric

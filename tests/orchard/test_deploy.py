@@ -145,3 +145,23 @@ def test_dashboard_is_only_on_loopback_behind_the_proxy() -> None:
     assert SERVICES["dashboard"]["ports"] == ["127.0.0.1:8501:8501"]
     for name in ("influxdb", "postgres"):
         assert "ports" not in SERVICES[name]  # never published
+
+
+def test_single_sign_on_secrets_come_from_the_environment(tmp_path: Path) -> None:
+    """st.login reads a secrets.toml; the dashboard writes it at start from ORCHARD_DASHBOARD__OIDC_*, owner-only."""
+    import tomllib
+
+    from dashboard.server import oidc_secrets, streamlit_argv
+
+    assert oidc_secrets(Settings(data_dir=tmp_path)) is None  # off unless configured
+    s = Settings(data_dir=tmp_path, notify={"public_url": "https://orchard.example.cn/"},  # type: ignore[arg-type]
+                 dashboard={"oidc_metadata_url": "https://sso.example.cn/.well-known/openid-configuration",
+                            "oidc_client_id": "orchard", "oidc_client_secret": "c" * 24,
+                            "oidc_cookie_secret": "k" * 32})
+    path = oidc_secrets(s)
+    assert path is not None and path.stat().st_mode & 0o777 == 0o600
+    auth = tomllib.loads(path.read_text())["auth"]
+    assert auth["redirect_uri"] == "https://orchard.example.cn/oauth2callback" and auth["cookie_secret"] == "k" * 32
+    assert auth["county"] == {"client_id": "orchard", "client_secret": "c" * 24,
+                              "server_metadata_url": "https://sso.example.cn/.well-known/openid-configuration"}
+    assert streamlit_argv(8501, secrets_file=path)[-2:] == ["--secrets.files", str(path)]
