@@ -427,3 +427,24 @@ def test_single_sign_on_maps_the_identity_to_a_user_by_e_mail(
         assert any("王建国" in c.value for c in at.sidebar.caption)
     else:
         assert at.error and "没有对应的账号" in at.error[0].value and not at.metric
+
+
+@pytest.mark.parametrize("attack", INJECTIONS[:5])
+def test_injection_through_free_text_is_stored_as_text(run_app: RunApp, village: tuple[Seeded, dict[str, int]],
+                                                      attack: str) -> None:
+    """What a farmer types (a 随手拍 report, an alarm comment) is kept verbatim and changes nothing else."""
+    seeded, ids = village
+    at = run_app(seeded, "report", who="farmer-p01")
+    at.text_input(key="report_text").input(attack).run()
+    at.button(key="report_send").click().run()
+    assert not at.exception and at.success
+    at = run_app(seeded, "alarms", who="farmer-p01")
+    at.text_input(key=f"comment_{ids['my_alarm']}").input(attack).run()
+    at.button(key=f"comment_go_{ids['my_alarm']}").click().run()
+    records = Records.in_data_dir(seeded.data_dir)
+    orders = WorkOrders(records, seeded.data_dir / "photos").find(plots=["p01"])
+    assert attack[:200].strip() in [w.title for w in orders]
+    events = AlarmBook(records).events(ids["my_alarm"])
+    assert any(e.detail.get("text") == attack for e in events if e.action == "commented")
+    assert People(records).get("farmer-p02") is not None and len(People(records).all()) >= 3
+    records.close()
