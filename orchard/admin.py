@@ -19,6 +19,7 @@ import secrets
 import shutil
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -118,7 +119,7 @@ def user_add(
     audit(records, "user.add", name, role=role, plots=plot_ids)
     typer.echo(f"已保存 saved {name} ({role}) {','.join(plot_ids)}")
     if password:
-        made, _ = _new_password(None, False)
+        made = secrets.token_urlsafe(12)
         Accounts(records, s.dashboard).set_password(name, made, time.time_ns())
         audit(records, "user.password", name)
         typer.echo(f"登录密码（只显示这一次）/ dashboard password (shown once): {made}")
@@ -308,8 +309,6 @@ def plots_import(geojson: Path) -> None:
         plots = plots_from_geojson(data)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise fail(f"读不了这个 GeoJSON / cannot read {geojson}: {e}") from None
-    import tomllib
-
     plots_file = site_toml.parent / tomllib.loads(site_toml.read_text(encoding="utf-8")).get("site", {}).get(
         "plots_file", "plots.geojson")
     _check_and_swap(s, plots_file, geojson.read_bytes())

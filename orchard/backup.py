@@ -11,11 +11,11 @@ Restore refuses a records DB or store that already holds data: it is for empty o
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import tarfile
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,14 +57,16 @@ def _jsonable(row: dict[str, Any], binary: set[str]) -> dict[str, Any]:
 
 
 def _add_lines(tar: tarfile.TarFile, name: str, lines: Iterator[bytes]) -> None:
-    buf = io.BytesIO()
-    for line in lines:
-        buf.write(line)
-        buf.write(b"\n")
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime = buf.tell(), int(time.time())
-    buf.seek(0)
-    tar.addfile(info, buf)
+    """A member of JSON lines, spooled through a temporary file (a tar member needs its size first): a year of
+    readings never sits in memory at once."""
+    with tempfile.TemporaryFile() as spool:
+        for line in lines:
+            spool.write(line)
+            spool.write(b"\n")
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime = spool.tell(), int(time.time())
+        spool.seek(0)
+        tar.addfile(info, spool)
 
 
 def _binary_columns(table: Any) -> set[str]:
@@ -80,12 +82,11 @@ def backup(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_di
         for table in metadata.sorted_tables:
             if table.name in SKIP_TABLES:
                 continue
-            binary = _binary_columns(table)
+            summary.rows[str(table.name)] = 0
             with records.engine.connect() as conn:
-                rows = [_jsonable(dict(r._mapping), binary) for r in conn.execute(select(table))]
-            _add_lines(tar, f"records/{table.name}.jsonl", (orjson.dumps(r) for r in rows))
-            summary.rows[str(table.name)] = len(rows)
-            progress(f"records/{table.name}", len(rows))
+                rows = conn.execution_options(stream_results=True).execute(select(table))
+                _add_lines(tar, f"records/{table.name}.jsonl", _encoded(rows, table, summary))
+            progress(f"records/{table.name}", summary.rows[str(table.name)])
         for m in store.measurements():
             summary.points[m] = 0
             _add_lines(tar, f"timeseries/{m}.jsonl", _points(store, m, summary, progress))
@@ -102,6 +103,13 @@ def backup(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_di
     event(log, "backup_written", path=str(out), tables=len(summary.rows), rows=sum(summary.rows.values()),
           points=sum(summary.points.values()), files=summary.files)
     return summary
+
+
+def _encoded(rows: Iterable[Any], table: Any, summary: Summary) -> Iterator[bytes]:
+    binary = _binary_columns(table)
+    for r in rows:
+        summary.rows[str(table.name)] += 1
+        yield orjson.dumps(_jsonable(dict(r._mapping), binary))
 
 
 def _points(store: TimeSeriesStore, m: str, summary: Summary, progress: Progress) -> Iterator[bytes]:
@@ -138,7 +146,7 @@ def restore(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_d
         names = tar.getnames()
         if "manifest.json" not in names:
             raise BackupError(f"{archive} 不是果园备份 / is not an orchard backup (no manifest.json)")
-        manifest = orjson.loads(_read(tar, "manifest.json"))
+        manifest = orjson.loads(b"".join(_lines(tar, "manifest.json")))
         if manifest.get("format") != FORMAT:
             raise BackupError(f"备份格式 {manifest.get('format')} 不支持 / unsupported backup format")
         for table in metadata.sorted_tables:  # parents before children (foreign keys)
@@ -146,21 +154,23 @@ def restore(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_d
             if name not in names:
                 continue
             binary = _binary_columns(table)
-            rows = [orjson.loads(line) for line in _read(tar, name).splitlines() if line]
-            for r in rows:
-                for k in binary:
-                    if r.get(k) is not None:
-                        r[k] = base64.b64decode(r[k])
-            with records.engine.begin() as conn:
-                for i in range(0, len(rows), BATCH):
-                    conn.execute(insert(table), rows[i:i + BATCH])
-            summary.rows[str(table.name)] = len(rows)
-            progress(f"records/{table.name}", len(rows))
+            n = 0
+            with records.engine.begin() as conn:  # one table, one transaction, inserted a batch at a time
+                for batch in _batches(_lines(tar, name)):
+                    rows = [orjson.loads(line) for line in batch]
+                    for r in rows:
+                        for k in binary:
+                            if r.get(k) is not None:
+                                r[k] = base64.b64decode(r[k])
+                    conn.execute(insert(table), rows)
+                    n += len(rows)
+            summary.rows[str(table.name)] = n
+            progress(f"records/{table.name}", n)
         _reset_sequences(records.engine)
         for name in names:
             if name.startswith("timeseries/") and name.endswith(".jsonl"):
                 m = name[len("timeseries/"):-len(".jsonl")]
-                summary.points[m] = _restore_points(store, m, _read(tar, name), progress)
+                summary.points[m] = _restore_points(store, m, _lines(tar, name), progress)
             elif name.startswith("files/"):
                 _, folder, rel = name.split("/", 2)
                 member = tar.getmember(name)
@@ -177,29 +187,37 @@ def restore(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_d
     return summary
 
 
-def _read(tar: tarfile.TarFile, name: str) -> bytes:
+def _lines(tar: tarfile.TarFile, name: str) -> Iterator[bytes]:
+    """The non-empty lines of a member, read as a stream."""
     f = tar.extractfile(name)
     if f is None:
         raise BackupError(f"{name} missing in the archive")
-    return f.read()
+    for line in f:
+        if line := line.rstrip(b"\n"):
+            yield line
 
 
-def _restore_points(store: TimeSeriesStore, m: str, body: bytes, progress: Progress) -> int:
-    batch: list[Point] = []
-    n = 0
-    for line in body.splitlines():
-        if not line:
-            continue
-        d = orjson.loads(line)
-        fields: dict[str, FieldValue] = d["f"]
-        batch.append(Point(m, d["tags"], fields, d["t"]))
+def _batches(lines: Iterator[bytes]) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for line in lines:
+        batch.append(line)
         if len(batch) >= BATCH:
-            n += _write(store, batch)
-            progress(f"timeseries/{m}", len(batch))
+            yield batch
             batch = []
     if batch:
-        n += _write(store, batch)
-        progress(f"timeseries/{m}", len(batch))
+        yield batch
+
+
+def _restore_points(store: TimeSeriesStore, m: str, lines: Iterator[bytes], progress: Progress) -> int:
+    n = 0
+    for batch in _batches(lines):
+        points = []
+        for line in batch:
+            d = orjson.loads(line)
+            fields: dict[str, FieldValue] = d["f"]
+            points.append(Point(m, d["tags"], fields, d["t"]))
+        n += _write(store, points)
+        progress(f"timeseries/{m}", len(points))
     return n
 
 
