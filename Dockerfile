@@ -7,16 +7,19 @@ RUN apt-get update && apt-get install -y --no-install-recommends libglib2.0-0 tz
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --create-home --home-dir /home/orchard orchard \
     && mkdir -p /data /mosquitto/auth && chown orchard:orchard /data /mosquitto/auth
-WORKDIR /app
+# Build the wheel and install only it (the sources are removed again): the image runs what `pip install .` gives a user,
+# with every file the services read at run time (site files, texts, migrations, the ACL template) inside it.
+WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY orchard orchard
 COPY sensors sensors
 COPY dashboard dashboard
 COPY analytics analytics
 COPY video video
-COPY deploy deploy
-# Editable: the code and deploy/ (the ACL template `orchard admin mqtt-auth` reads) stay in /app.
-RUN pip install -e .
+RUN pip wheel --no-deps --wheel-dir /wheels . \
+    && pip install /wheels/*.whl \
+    && rm -rf /build /wheels
+WORKDIR /home/orchard
 USER orchard
 ENV ORCHARD_DATA_DIR=/data
 VOLUME ["/data"]

@@ -1,5 +1,5 @@
 """The broker's accounts: per-device MQTT credentials kept in the records DB, and the two files Mosquitto reads
-(`passwd` with PBKDF2-SHA512 hashes in mosquitto_passwd's `$7$` format, and `acl`: deploy/mosquitto/acl plus one
+(`passwd` with PBKDF2-SHA512 hashes in mosquitto_passwd's `$7$` format, and `acl`: orchard/mosquitto/acl plus one
 section per device, which may write its own telemetry and status topics and read nothing).
 
 A device's password is shown once, when it is issued; only its hash is kept.
@@ -22,7 +22,7 @@ from orchard.records import Records
 from orchard.schema import device_keys as K
 from orchard.settings import Settings
 
-DEPLOY_ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "acl"
+ACL_TEMPLATE = Path(__file__).resolve().parent / "mosquitto" / "acl"  # package data: found in an installed wheel
 SERVICES = ("ingest", "analytics", "cameras", "simulator", "lora")
 ITERATIONS = 101  # mosquitto_passwd's default for $7$
 NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,63}$")  # also a safe MQTT user name and topic level
@@ -83,8 +83,8 @@ def device_topic(settings: Settings, plot: str, device: str) -> str:
 
 
 def acl_text(keys: list[DeviceKey], prefix: str = "orchard") -> str:
-    """deploy/mosquitto/acl (with its topic prefix), then each active device's own section."""
-    base = DEPLOY_ACL.read_text(encoding="utf-8")
+    """orchard/mosquitto/acl (with its topic prefix), then each active device's own section."""
+    base = ACL_TEMPLATE.read_text(encoding="utf-8")
     if prefix != "orchard":
         base = re.sub(r"(?m)^(topic \w+ )orchard/", rf"\g<1>{prefix}/", base)
     sections = []

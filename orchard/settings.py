@@ -173,7 +173,7 @@ class NotifySettings(BaseModel):
 
 class MqttAccountsSettings(BaseModel):
     """The broker's service accounts: each service connects with its own name and password (in its
-    ORCHARD_MQTT_URL) and the ACL (deploy/mosquitto/acl) gives it only what it needs. These passwords are read
+    ORCHARD_MQTT_URL) and the ACL (orchard/mosquitto/acl) gives it only what it needs. These passwords are read
     only by `orchard admin mqtt-auth`, which writes the broker's password file; an account without one is left out
     (it cannot connect)."""
 
