@@ -107,6 +107,15 @@ class CycleResult:
     newest_ns: dict[str, int] = field(default_factory=dict)  # per device, its newest reading seen by this cycle
 
 
+class CycleFailed(Exception):
+    """A cycle broke off after some alarm changes were already recorded: `result.changed` holds those, so the
+    service still tells people about them (the exception's cause says what broke)."""
+
+    def __init__(self, result: CycleResult) -> None:
+        super().__init__(f"cycle failed after {len(result.changed)} alarm changes")
+        self.result = result
+
+
 class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
                  rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
@@ -181,7 +190,12 @@ class Engine:
         if plots is None:
             verdicts += self._lines(now_ns, result)
             verdicts += self._overdue_orders(now_ns)
-        self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
+        try:
+            self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
+        except Exception as e:
+            if result.changed:
+                raise CycleFailed(result) from e
+            raise
         result.seconds = time.perf_counter() - t0
         event(log, "cycle", scope="full" if plots is None else "plots", plots=len(plots or self.site.plots),
               seconds=round(result.seconds, 3), verdicts=len(verdicts), changed=len(result.changed),
@@ -319,4 +333,4 @@ class Engine:
             log.exception("could not attach camera evidence to alarm %s", alarm.id)
 
 
-__all__ = ["RULES", "CycleResult", "Engine", "RuleConfigError", "configs_for"]
+__all__ = ["RULES", "CycleFailed", "CycleResult", "Engine", "RuleConfigError", "configs_for"]

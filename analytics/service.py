@@ -3,6 +3,7 @@ trigger; then a cycle at least every `every_s` seconds and soon after new teleme
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -13,12 +14,12 @@ import httpx
 import orjson
 from paho.mqtt.client import Client, MQTTMessage
 
-from analytics.engine import CycleResult, Engine
+from analytics.engine import CycleFailed, CycleResult, Engine
 from analytics.evidence import Evidence
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
-from orchard.alarms import AlarmBook, alarm_text
+from orchard.alarms import Alarm, AlarmBook, alarm_text
 from orchard.logs import event
 from orchard.models import DEVICE_TYPES
 from orchard.mqtt import connect_to, make_client
@@ -28,7 +29,8 @@ from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
 from orchard.snapshots import SnapshotFiles
-from orchard.store import StoreError, open_store
+from orchard.store import open_store
+from orchard.supervise import Backoff, Heartbeat, Steps
 from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
@@ -54,7 +56,7 @@ class Analytics:
     escalation, the digest), and, between them, a quick cycle over just the plots new telemetry arrived for."""
 
     def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, digest: Digest | None,
-                 client: Client | None) -> None:
+                 client: Client | None, heartbeat: Heartbeat | None = None) -> None:
         self.settings, self.engine, self.dispatcher, self.digest, self.client = (settings, engine, dispatcher,
                                                                                  digest, client)
         self.wake = threading.Event()
@@ -63,6 +65,11 @@ class Analytics:
         self.pending_lock = threading.Lock()
         self.quick_busy = threading.Event()
         self.cycles = 0
+        self.steps = Steps(log)
+        self.last_ok = False
+        self.untold: list[tuple[Alarm, str]] = []  # alarm changes recorded, their messages not yet queued
+        limit = max(300.0, 5 * settings.analytics.every_s)
+        self.heartbeat = heartbeat or Heartbeat(settings.data_dir, "analytics", limit)
 
     def on_message(self, _c: Client, _u: object, msg: MQTTMessage) -> None:
         """The message itself is ingest's business; it only says which plot has news."""
@@ -88,36 +95,54 @@ class Analytics:
 
     def run_once(self, plots: set[str] | None = None) -> CycleResult | None:
         """One cycle (all plots, or some): evaluate, tell people what changed, deliver; a full cycle also
-        escalates what nobody acked and sends the digest when it is time."""
-        result = None
-        try:
-            result = self.engine.cycle(plots=plots)
-            self.dispatcher.on_changes(result.changed, result.now_ns)
-            self.open_work_orders(result)
-        except StoreError as e:  # the store is away: try again next cycle, alarms stay as they are
-            event(log, "cycle_skipped", logging.WARNING, error=str(e)[:300])
+        escalates what nobody acked and sends the digest when it is time. Each step is guarded on its own (a
+        failing digest never stops escalation); returns the evaluation's result, None when it failed, and sets
+        `last_ok` when every step succeeded."""
+        result: CycleResult | None = None
+        scope = "full" if plots is None else "plots"
+
+        def evaluate() -> None:
+            nonlocal result
+            try:
+                result = self.engine.cycle(plots=plots)
+            except CycleFailed as e:  # some changes were recorded before it broke: people still hear of those
+                self.untold.extend(e.result.changed)
+                raise
+            self.untold.extend(result.changed)
+
+        ok = self.steps.run("evaluate", evaluate, scope=scope)
+        ok = self.steps.run("tell", self.tell, scope=scope, waiting=len(self.untold)) and ok
         now = time.time_ns()
         if plots is None:
-            self.dispatcher.escalate(now)
-        self.dispatcher.deliver(now)
+            ok = self.steps.run("escalate", lambda: self.dispatcher.escalate(now)) and ok
+        ok = self.steps.run("deliver", lambda: self.dispatcher.deliver(now), scope=scope) and ok
         if plots is None and self.digest is not None:
-            self.digest.send(now)
+            digest = self.digest
+            ok = self.steps.run("digest", lambda: digest.send(now)) and ok
         self.cycles += 1
+        self.last_ok = ok
         return result
 
-    def open_work_orders(self, result: CycleResult) -> None:
+    def tell(self) -> None:
+        """Queue the messages and work orders for alarm changes not yet told, oldest first; each change is done
+        whole (one transaction) before it leaves the list, so a records DB that goes away repeats none of them."""
+        while self.untold:
+            alarm, change = self.untold[0]
+            self.dispatcher.on_changes([(alarm, change)], time.time_ns())
+            self.open_work_order(alarm, change)
+            self.untold.pop(0)
+
+    def open_work_order(self, alarm: Alarm, change: str) -> None:
         """A newly raised alarm of an auto-open severity gets a work order for the plot's adviser."""
         orders = self.engine.orders
-        if orders is None:
-            return
-        for alarm, change in result.changed:
-            if (change == "raised" and alarm.severity in self.settings.analytics.work_order_severities
-                    and alarm.type not in DEVICE_TYPES and alarm.plot and not orders.for_alarm(alarm.id)):
-                advisers = self.dispatcher.people.for_plot(alarm.plot, "adviser")
-                words = alarm_text(alarm, "zh", self.engine.site)
-                orders.open(plot=alarm.plot, title=words.title, description=words.text, created_by="system",
-                            now_ns=result.now_ns, source="alarm", alarm_id=alarm.id,
-                            assignee=advisers[0].name if advisers else None)
+        if (orders is not None and change == "raised"
+                and alarm.severity in self.settings.analytics.work_order_severities
+                and alarm.type not in DEVICE_TYPES and alarm.plot and not orders.for_alarm(alarm.id)):
+            advisers = self.dispatcher.people.for_plot(alarm.plot, "adviser")
+            words = alarm_text(alarm, "zh", self.engine.site)
+            orders.open(plot=alarm.plot, title=words.title, description=words.text, created_by="system",
+                        now_ns=time.time_ns(), source="alarm", alarm_id=alarm.id,
+                        assignee=advisers[0].name if advisers else None)
 
     def look_again(self, news: dict[str, tuple[str, int, float]], result: CycleResult | None) -> None:
         """A message can arrive here before ingest has stored its readings (a slow write under load): a device
@@ -137,10 +162,20 @@ class Analytics:
             time.sleep(0.005)
 
     def run_full(self) -> None:
+        """The full cycle every `every_s`; after a failed step, sooner (1 s, 2 s, 4 s ... up to `every_s`) until
+        one succeeds whole, so escalations, digests and overdue work orders catch up soon after an outage."""
+        every = self.settings.analytics.every_s
+        backoff = Backoff(cap_s=every)
         while not self.stop.is_set():
             started = time.monotonic()
             self.run_once()
-            self.stop.wait(max(0.0, self.settings.analytics.every_s - (time.monotonic() - started)))
+            if self.last_ok:
+                backoff.ok()
+                self.heartbeat.beat(force=True, cycles=self.cycles, failures=self.steps.total())
+                wait = every - (time.monotonic() - started)
+            else:
+                wait = backoff.failed()
+            self.stop.wait(max(0.0, wait))
 
     def run(self) -> None:
         cfg = self.settings.analytics
@@ -161,7 +196,7 @@ class Analytics:
                     result = self.run_once({plot for plot, _, _ in news.values()})
                 finally:
                     self.quick_busy.clear()
-                self.look_again(news, result)
+                self.steps.run("look_again", functools.partial(self.look_again, news, result))
             self.stop.wait(max(0.0, cfg.min_gap_s - (time.monotonic() - started)))
         full.join(30)
         if self.client is not None:

@@ -41,15 +41,17 @@ class Outbox:
     def __init__(self, records: Records) -> None:
         self.engine = records.engine
 
-    def queue(self, alarm_id: int, recipients: Iterable[tuple[str, str]], stage: int, kind: str, now_ns: int,
-              not_before_ns: int | None = None) -> list[int]:
-        """One pending notification per (user, channel); returns their ids."""
+    def queue(self, alarm_id: int, recipients: Iterable[tuple[str, str] | tuple[str, str, int | None]], stage: int,
+              kind: str, now_ns: int, not_before_ns: int | None = None) -> list[int]:
+        """One pending notification per (user, channel[, not before]), all in one transaction (a stage is queued
+        whole or not at all, so a retry never repeats half of it); returns their ids."""
         ids = []
         with self.engine.begin() as conn:
-            for user, channel in recipients:
+            for user, channel, *own in recipients:
+                wait = own[0] if own else not_before_ns
                 key = conn.execute(insert(N).values(
                     alarm_id=alarm_id, user=user, channel=channel, stage=stage, kind=kind, status="pending",
-                    attempts=0, next_try_ns=max(now_ns, not_before_ns or 0), created_ns=now_ns)).inserted_primary_key
+                    attempts=0, next_try_ns=max(now_ns, wait or 0), created_ns=now_ns)).inserted_primary_key
                 assert key is not None
                 ids.append(int(key[0]))
         return ids

@@ -9,6 +9,7 @@ costs a duplicate, which the store's idempotent writes absorb, never a loss.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -22,9 +23,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from orchard.logs import event
 from orchard.mqtt import connect_to, make_client
 from orchard.settings import Settings
+from orchard.supervise import Backoff, Heartbeat, Steps
 from sensors.writer import Received
 
 log = logging.getLogger("orchard.ingest")
+
+# The dispatcher beats after every batch and idle half-second; this long without, ingest is stuck (the writer
+# cannot store for two minutes) and `orchard check --service ingest` fails.
+HEARTBEAT_LIMIT_S = 120.0
 
 # (topic, payload, mid, qos, received_ns, connection generation)
 Message = tuple[str, bytes | bytearray, int, int, int, int]
@@ -61,6 +67,8 @@ class Ingest:
         self._gen = 0  # bumped on every (re)connect: acks for an older connection's ids must not be sent
         self._closing = threading.Event()
         self._done = threading.Event()
+        self.steps = Steps(log)
+        self.heartbeat = Heartbeat(settings.data_dir, "ingest", HEARTBEAT_LIMIT_S)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="ingest-dispatcher", daemon=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -142,17 +150,27 @@ class Ingest:
         while True:
             closing = self._closing.is_set()
             batch = self._take_batch()
-            try:
-                if batch:
-                    self.writer.handle([(m[0], m[1], m[4]) for m in batch])
-                    self._ack(batch)
-                self.writer.tick(final=closing and self._queue.empty())
-            except Exception:  # never die: the messages stay unacked and come back
-                log.exception("writer_error")
-                time.sleep(1)
+            if batch and not self._write(batch):
+                self._done.set()  # closing while the writer cannot store: unacked, the broker keeps them
+                return
+            if self.steps.run("writer_tick", functools.partial(self.writer.tick, closing and self._queue.empty())):
+                self.heartbeat.beat(received=self.received)
             if closing and self._queue.empty():
                 self._done.set()
                 return
+
+    def _write(self, batch: list[Message]) -> bool:
+        """Hand the batch to the writer until it is durable, then ack it. A failure (records DB away, the writer
+        process gone) is retried in place with a growing pause: the batch is never forgotten, and its messages
+        stay unacked meanwhile. False only when ingest is stopping and the writer still fails."""
+        backoff = Backoff(cap_s=30)
+        received = [(m[0], m[1], m[4]) for m in batch]
+        while not self.steps.run("write_batch", lambda: self.writer.handle(received), messages=len(batch)):
+            if self._closing.is_set() and backoff.failures >= 3:
+                return False
+            time.sleep(backoff.failed())
+        self._ack(batch)
+        return True
 
     def _ack(self, batch: list[Message]) -> None:
         gen = self._gen

@@ -18,6 +18,7 @@ from orchard.models import DeadLetter, Device, Point
 from orchard.records import Records, Sighting
 from orchard.settings import Settings, UnknownDevicePolicy
 from orchard.store import StoreError, TimeSeriesStore
+from orchard.supervise import Backoff
 from sensors.payload import Refused, Route, parse_chirpstack, parse_native, route, to_points
 from sensors.registry import replay_held
 from sensors.spool import Spool
@@ -150,28 +151,43 @@ class BatchWriter:
         self.records.close()
 
     def refresh_registry(self, force: bool = False) -> None:
-        # Approvals made from the CLI or dashboard take effect within a few seconds.
+        """Approvals made from the CLI or dashboard take effect within a few seconds. While the records DB is
+        away the registry last read stands (at start, `force` lets the error through: nothing is known yet)."""
         if force or time.monotonic() - self._registry_read > 5:
-            self._statuses = self.records.device_statuses()
-            self._by_eui = self.records.devices_by_eui()
+            try:
+                statuses, by_eui = self.records.device_statuses(), self.records.devices_by_eui()
+            except Exception as e:
+                if force:
+                    raise
+                self._registry_read = time.monotonic()  # try again in 5 s, not on every message
+                event(log, "registry_read_failed", logging.WARNING, error=type(e).__name__,
+                      detail=str(e).splitlines()[0][:200] if str(e) else "")
+                return
+            self._statuses, self._by_eui = statuses, by_eui
             self._registry_read = time.monotonic()
             for device in self.records.approved_with_held():  # approved from the dashboard
                 try:
                     result = replay_held(device, self.settings, self.records, self.store)
-                except StoreError as e:
+                except Exception as e:  # the store or the records DB away: the held readings wait
                     event(log, "held_replay_failed", logging.WARNING, device=device, error=str(e)[:200])
                     break
                 event(log, "held_replayed", device=device, replayed=result.replayed, refused=result.still_refused)
 
     # -- internals --------------------------------------------------------------------------------------------
     def _record(self, letters: list[tuple[DeadLetter, bool]], sightings: Any, presence: Any) -> None:
+        """Dead letters, sightings and presence in one transaction, retried in place until the records DB takes
+        them: the batch's points are already stored and must not be written again."""
+        backoff = Backoff(base_s=0.5, cap_s=5)
         while True:
             try:
                 self.records.record_batch(letters, sightings, presence)
                 return
-            except Exception:  # the disk is full or locked: hold the acks until it is back
-                log.exception("records_write_failed")
-                time.sleep(1)
+            except Exception as e:  # the records DB is away, or the disk full: hold the acks until it is back
+                pause = backoff.failed()
+                event(log, "records_write_failed", logging.WARNING, error=type(e).__name__,
+                      detail=str(e).splitlines()[0][:200] if str(e) else "", letters=len(letters),
+                      retry_s=pause, in_a_row=backoff.failures)
+                time.sleep(pause)
 
     @staticmethod
     def _letter(m: Received, r: Route | None, device: str | None, reason: str) -> DeadLetter:

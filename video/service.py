@@ -30,6 +30,7 @@ from orchard.site import CameraConfig, Site, site_for
 from orchard.snapshots import Retention, SnapshotFiles
 from orchard.store import open_store
 from orchard.store.writer import PointWriter
+from orchard.supervise import Heartbeat, Steps
 from video.analyse import BadImage, MotionDetector, picture
 from video.health import HealthTracker
 from video.sources import CameraSource, CameraUnavailable, open_source
@@ -51,6 +52,7 @@ class CameraWorker:
         self.motion = MotionDetector(cam.masks, cam.zones, cam.min_area_pct)
         self.watched = {z.name for z in cam.zones if z.intrusion}
         self.taken = 0
+        self.steps = Steps(log)
 
     def night(self, time_ns: int) -> bool:
         lat, lon = self.site.centre
@@ -92,10 +94,8 @@ class CameraWorker:
     def run(self, stop: threading.Event) -> None:
         next_at = time.monotonic()
         while not stop.is_set():
-            try:
-                self.take()
-            except Exception:  # a bug with one camera's picture must not end its thread for good
-                log.exception("camera %s: snapshot failed", self.cam.id)
+            # A bug with one camera's picture must not end its thread for good: logged, counted, next snapshot.
+            self.steps.run("snapshot", self.take, camera=self.cam.id)
             next_at = max(next_at + self.cam.interval_s, time.monotonic())
             stop.wait(next_at - time.monotonic())
         if self.source is not None:
@@ -140,8 +140,9 @@ class Cameras:
                     for w in self.workers]
         for t in threads:
             t.start()
+        steps = Steps(log)
         while not self.stop.wait(60.0):
-            self.sweep()
+            steps.run("retention_sweep", self.sweep)
         for t in threads:
             t.join(self.settings.cameras.timeout_s + 5)
         if self.client is not None:
@@ -158,7 +159,9 @@ def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
     files = SnapshotFiles(settings.snapshot_dir)
     retention = Retention(files, cfg.max_days, int(cfg.max_gb * 1e9), cfg.evidence_days)
     book = AlarmBook(Records.open(settings))
-    writer = PointWriter(store)
+    # Alive while status points reach the store (or nothing waits): every camera reports at least each interval.
+    limit = max(180.0, 3 * max((c.interval_s for c in site.cameras), default=60.0))
+    writer = PointWriter(store, on_written=Heartbeat(settings.data_dir, "cameras", limit).beat)
     client = make_client(settings.mqtt_url, f"orchard-cameras-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     service = Cameras(settings, [], writer, retention, book, client)

@@ -30,6 +30,8 @@ class Digest:
                  channels: Mapping[str, Channel], at: str) -> None:
         self.site, self.engine, self.people, self.book, self.orders = site, records.engine, people, book, orders
         self.channels, self.at = dict(channels), time.fromisoformat(at)
+        # (day, user, channel) -> its row: sent while the records DB was away, recorded before anything else
+        self.unrecorded: dict[tuple[str, str, str], dict[str, object]] = {}
 
     def recipients(self) -> list[User]:
         return [u for u in self.people.all() if u.active and u.role in ("adviser", "center")]
@@ -70,6 +72,10 @@ class Digest:
         day = self.due(now_ns)
         if day is None:
             return {}
+        for key, row in list(self.unrecorded.items()):  # sent while the records DB was away: say so first
+            with self.engine.begin() as conn:
+                conn.execute(insert(DG).values(**row))
+            del self.unrecorded[key]
         with self.engine.connect() as conn:
             done = {(r.user, r.channel) for r in conn.execute(select(DG).where(DG.c.day == day))}
         outcomes: dict[str, int] = {}
@@ -86,9 +92,14 @@ class Digest:
                     self.channels[name].send(u, msg)
                 except DeliveryError as e:  # no retries: tomorrow brings the next one, the failure is recorded
                     status, error = "failed", str(e)[:500]
-                with self.engine.begin() as conn:
-                    conn.execute(insert(DG).values(day=day, user=u.name, channel=name, status=status,
-                                                   sent_ns=now_ns, error=error))
+                row = {"day": day, "user": u.name, "channel": name, "status": status, "sent_ns": now_ns,
+                       "error": error}
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(insert(DG).values(**row))
+                except Exception:
+                    self.unrecorded[(day, u.name, name)] = row
+                    raise
                 outcomes[status] = outcomes.get(status, 0) + 1
         if outcomes:
             event(log, "digest", day=day, **outcomes)

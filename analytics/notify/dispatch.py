@@ -77,6 +77,9 @@ class Dispatcher:
         self.escalation = dict(escalation or DEFAULT_ESCALATION)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="notify")
         self.lock = threading.Lock()  # the full and the quick cycle both deliver: one at a time, none twice
+        # Sent, but the records DB went away before it could say so: recorded first at the next delivery, and
+        # never sent again meanwhile (notification id -> when it was sent).
+        self.unrecorded: dict[int, int] = {}
 
     # -- routing ----------------------------------------------------------------------------------------------
     def chain(self, alarm: Alarm) -> list[list[User]]:
@@ -87,15 +90,14 @@ class Dispatcher:
         return [s for s in stages if s]
 
     def _queue(self, alarm: Alarm, users: Iterable[User], stage: int, kind: str, now_ns: int) -> int:
-        n = 0
+        rows: list[tuple[str, str, int | None]] = []
         for u in users:
-            channels = [c for c in u.channels if c in self.channels] or ["inbox"]
-            for c in channels:
+            for c in [c for c in u.channels if c in self.channels] or ["inbox"]:
                 wait_until = None
                 if c != "inbox" and alarm.severity != "critical" and kind != "cleared":
                     wait_until = self._quiet_end(u, now_ns)
-                n += len(self.outbox.queue(alarm.id, [(u.name, c)], stage, kind, now_ns, wait_until))
-        return n
+                rows.append((u.name, c, wait_until))
+        return len(self.outbox.queue(alarm.id, rows, stage, kind, now_ns)) if rows else 0
 
     def _quiet_end(self, u: User, now_ns: int) -> int | None:
         local = datetime.fromtimestamp(now_ns / NS, self.site.tz)
@@ -153,6 +155,9 @@ class Dispatcher:
             return self._deliver(now_ns)
 
     def _deliver(self, now_ns: int) -> dict[str, int]:
+        for nid, sent_ns in list(self.unrecorded.items()):
+            self.outbox.sent(nid, sent_ns)
+            del self.unrecorded[nid]
         due = self.outbox.due(now_ns)
         alarms: dict[int, Alarm] = {}
         photos: dict[int, SnapshotRef | None] = {}
@@ -190,7 +195,11 @@ class Dispatcher:
             event(log, "delivery_failed", logging.WARNING, notification=n.id, channel=n.channel, user=n.user,
                   attempt=n.attempts + 1, error=str(e)[:200], retry=retry is not None)
             return "retry" if retry is not None else "failed"
-        self.outbox.sent(n.id, now_ns)
+        try:
+            self.outbox.sent(n.id, now_ns)
+        except Exception:
+            self.unrecorded[n.id] = now_ns
+            raise
         return "sent"
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ from orchard.settings import GradingSettings, Settings
 from orchard.site import LineConfig, Site, site_for
 from orchard.store import open_store
 from orchard.store.writer import PointWriter
+from orchard.supervise import Heartbeat, Steps
 from video.grading.annotate import annotate
 from video.grading.calibrate import MarkerMissing
 from video.grading.feeds import FrameFeed, open_feed
@@ -93,6 +94,7 @@ class LineWorker:
         self.graded = 0
         self.fault = ""  # what keeps the line from being graded just now ("" when all is well)
         self._saved = -1e9
+        self.steps = Steps(log)
 
     # -- the open lot --------------------------------------------------------------------------------------------
     def current_lot(self) -> Lot | None:
@@ -218,10 +220,8 @@ class LineWorker:
         period = 1.0 / self.line.fps
         next_at = time.monotonic()
         while not stop.is_set():
-            try:
-                self.step()
-            except Exception:  # a bug on one frame must not stop the line's grading for good
-                log.exception("line %s: frame failed", self.line.id)
+            # A bug on one frame must not stop the line's grading for good: logged, counted, next frame.
+            self.steps.run("frame", self.step, line=self.line.id)
             next_at = max(next_at + period, time.monotonic() - period)
             stop.wait(max(0.0, next_at - time.monotonic()))
         self.finish()
@@ -260,7 +260,8 @@ def build(settings: Settings, lines: list[str] | None = None) -> Grading:
     store = open_store(settings.store_url)
     store.ensure_ready()
     lots = Lots(Records.open(settings), site)
-    writer = PointWriter(store)
+    # Alive while the minute aggregates and fruit reach the store; each line writes at least once a minute.
+    writer = PointWriter(store, on_written=Heartbeat(settings.data_dir, "grading", 300.0).beat)
     workers = [LineWorker(site, line, settings.grading, lots, writer, settings.line_frame(line.id)) for line in chosen]
     return Grading(workers, writer)
 
