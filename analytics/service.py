@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import httpx
@@ -56,7 +57,8 @@ class Analytics:
     escalation, the digest), and, between them, a quick cycle over just the plots new telemetry arrived for."""
 
     def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, digest: Digest | None,
-                 client: Client | None, heartbeat: Heartbeat | None = None) -> None:
+                 client: Client | None, heartbeat: Heartbeat | None = None,
+                 clock: Callable[[], int] = time.time_ns) -> None:
         self.settings, self.engine, self.dispatcher, self.digest, self.client = (settings, engine, dispatcher,
                                                                                  digest, client)
         self.wake = threading.Event()
@@ -65,6 +67,7 @@ class Analytics:
         self.pending_lock = threading.Lock()
         self.quick_busy = threading.Event()
         self.cycles = 0
+        self.clock = clock  # epoch ns: the time the rules, escalation and the digest judge by
         self.steps = Steps(log)
         self.last_ok = False
         self.untold: list[tuple[Alarm, str]] = []  # alarm changes recorded, their messages not yet queued
@@ -104,7 +107,7 @@ class Analytics:
         def evaluate() -> None:
             nonlocal result
             try:
-                result = self.engine.cycle(plots=plots)
+                result = self.engine.cycle(self.clock(), plots=plots)
             except CycleFailed as e:  # some changes were recorded before it broke: people still hear of those
                 self.untold.extend(e.result.changed)
                 raise
@@ -112,7 +115,7 @@ class Analytics:
 
         ok = self.steps.run("evaluate", evaluate, scope=scope)
         ok = self.steps.run("tell", self.tell, scope=scope, waiting=len(self.untold)) and ok
-        now = time.time_ns()
+        now = self.clock()
         if plots is None:
             ok = self.steps.run("escalate", lambda: self.dispatcher.escalate(now)) and ok
         ok = self.steps.run("deliver", lambda: self.dispatcher.deliver(now), scope=scope) and ok
@@ -128,7 +131,7 @@ class Analytics:
         whole (one transaction) before it leaves the list, so a records DB that goes away repeats none of them."""
         while self.untold:
             alarm, change = self.untold[0]
-            self.dispatcher.on_changes([(alarm, change)], time.time_ns())
+            self.dispatcher.on_changes([(alarm, change)], self.clock())
             self.open_work_order(alarm, change)
             self.untold.pop(0)
 
@@ -141,7 +144,7 @@ class Analytics:
             advisers = self.dispatcher.people.for_plot(alarm.plot, "adviser")
             words = alarm_text(alarm, "zh", self.engine.site)
             orders.open(plot=alarm.plot, title=words.title, description=words.text, created_by="system",
-                        now_ns=time.time_ns(), source="alarm", alarm_id=alarm.id,
+                        now_ns=self.clock(), source="alarm", alarm_id=alarm.id,
                         assignee=advisers[0].name if advisers else None)
 
     def look_again(self, news: dict[str, tuple[str, int, float]], result: CycleResult | None) -> None:
@@ -205,7 +208,7 @@ class Analytics:
         self.dispatcher.close()
 
 
-def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
+def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] = time.time_ns) -> Analytics:
     """Everything the service needs, in order; nothing is contacted until `run`."""
     site = site_for(settings)
     store = open_store(settings.store_url)
@@ -226,7 +229,7 @@ def build(settings: Settings, with_mqtt: bool = True) -> Analytics:
     if cfg.link_secret is None:
         event(log, "no_link_secret", logging.WARNING,
               hint="set ORCHARD_NOTIFY__LINK_SECRET so messages carry read/ack links")
-    service = Analytics(settings, engine, dispatcher, digest, client)
+    service = Analytics(settings, engine, dispatcher, digest, client, clock=clock)
     engine.yield_to_quick = service.wait_for_quick
     return service
 

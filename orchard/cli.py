@@ -122,19 +122,32 @@ def check(
     mqtt: Annotated[bool, typer.Option(help="Connect to the broker with ORCHARD_MQTT_URL's account.")] = True,
     store: Annotated[bool, typer.Option(help="Ping the time-series store.")] = True,
     db: Annotated[bool, typer.Option(help="Open the records DB.")] = True,
+    service: Annotated[str | None, typer.Option(help="Also fail when this service's heartbeat on this host "
+                                                     "(ingest, analytics, cameras, grading) is older than its "
+                                                     "limit: the process is up but no longer working.")] = None,
 ) -> None:
-    """Can this service reach what it needs, with its own credentials? Exit 1 when not (the containers'
-    healthcheck; also the first thing to run when something is wrong)."""
+    """Can this service reach what it needs, with its own credentials, and is it still working? Exit 1 when not
+    (the containers' healthcheck; also the first thing to run when something is wrong)."""
     import queue
+    import time
     import uuid
 
     from sqlalchemy import text
 
     from orchard.mqtt import connect_to, make_client
     from orchard.store import StoreError, open_store
+    from orchard.supervise import read_beat
 
     s = load_settings()
     failed = []
+    if service:
+        beat = read_beat(s.data_dir, service)
+        if beat is None:
+            failed.append(f"心跳 heartbeat: {service} has not reported a successful cycle yet "
+                          f"({s.data_dir / 'heartbeats'}); see its log")
+        elif (age := beat.age_s(time.time())) > beat.limit_s:
+            failed.append(f"心跳 heartbeat: {service} (pid {beat.pid}) last succeeded {age:.0f} s ago, limit "
+                          f"{beat.limit_s:.0f} s: it runs but does not work; see its log for step_failed lines")
     if store:
         try:
             open_store(s.store_url).ping()

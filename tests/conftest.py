@@ -94,6 +94,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
         yield server
 
 
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
+    """A PostgreSQL of the test's own, for tests that stop, kill or restart it."""
+    try:
+        server = Postgres(tmp_path / "postgres")
+    except ServerMissing as e:
+        _missing(e)
+    with server:
+        yield server
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Records]:
     """The records database, fresh and migrated, on each backend."""

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 from paho.mqtt.client import MQTTMessage
+from sqlalchemy.exc import OperationalError
 
 from analytics.engine import CycleResult
-from analytics.service import Analytics, reading_time_ns
+from analytics.service import Analytics, build, reading_time_ns
+from orchard.catalogue import TELEMETRY
+from orchard.models import Point
+from orchard.people import User
 from orchard.settings import Settings
+from orchard.store import open_store
 
 NOW_S = time.time()
+NS = 1_000_000_000
 
 
 @pytest.mark.parametrize(("payload", "expected_s", "from_now"), [
@@ -47,3 +54,62 @@ def test_newer_news_wins_and_unstored_readings_are_looked_at_again() -> None:
     stored = CycleResult(0, newest_ns={"ws-p01": t_old * 1_000_000, "sp-p02": t_old * 1_000_000})
     service.look_again(news, stored)  # ws-p01's new reading is not in the store yet; sp-p02's is
     assert set(service.pending) == {"ws-p01"} and service.wake.is_set()
+
+
+def battery_service(tmp_path: Path) -> tuple[Analytics, int]:
+    """Analytics on SQLite with an adviser, and a low battery on ws-p04 in the store; returns it and now."""
+    s = Settings(store_url=f"sqlite:///{tmp_path}/ts.sqlite", data_dir=tmp_path)
+    now = time.time_ns()
+    open_store(s.store_url).write([Point(TELEMETRY, {"site": s.site, "plot": "p04", "device": "ws-p04"},
+                                         {"battery_v": 3.2}, now - k * 60 * NS) for k in range(5)])
+    service = build(s, with_mqtt=False, clock=lambda: now)
+    people = service.dispatcher.people
+    people.upsert(User("adviser", "农技员", "adviser"))
+    people.set_plots("adviser", [p.id for p in service.engine.site.plots], "covers")
+    return service, now
+
+
+def battery_messages(service: Analytics) -> list[str]:
+    alarms = [a for a in service.engine.book.active() if a.type == "low_battery"]
+    assert len(alarms) == 1
+    return [n.user for n in service.dispatcher.outbox.for_alarm(alarms[0].id)]
+
+
+def test_a_change_recorded_before_the_records_db_broke_is_told_once_it_is_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cycle records the alarm, then the records DB goes away before its messages are queued: the change is
+    kept, told at the next cycle, and not told again at the one after."""
+    service, _ = battery_service(tmp_path)
+    real_queue = service.dispatcher.outbox.queue
+
+    def away(*_: object, **__: object) -> list[int]:
+        raise OperationalError("INSERT", {}, ConnectionError("records DB away"))
+
+    monkeypatch.setattr(service.dispatcher.outbox, "queue", away)
+    service.run_once()
+    assert not service.last_ok and service.steps.failures == {"tell": 1}
+    assert battery_messages(service) == []
+    monkeypatch.setattr(service.dispatcher.outbox, "queue", real_queue)
+    service.run_once()
+    assert service.last_ok and battery_messages(service) == ["adviser"]
+    service.run_once()
+    assert battery_messages(service) == ["adviser"]
+
+
+def test_changes_of_a_cycle_that_broke_off_are_still_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records DB breaks in the middle of recording a cycle's changes: those recorded before it are told."""
+    service, _ = battery_service(tmp_path)
+    book = service.engine.book
+    real_fire, fired = book.fire, []
+
+    def fire_then_break(signal: object, now_ns: int) -> object:
+        if fired:
+            raise OperationalError("UPDATE", {}, ConnectionError("records DB away"))
+        fired.append(signal)
+        return real_fire(signal, now_ns)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(book, "fire", fire_then_break)
+    service.run_once()
+    assert service.steps.failures.get("evaluate") == 1
+    (alarm,) = book.active()
+    assert [n.user for n in service.dispatcher.outbox.for_alarm(alarm.id)] == ["adviser"]

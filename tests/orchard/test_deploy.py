@@ -52,6 +52,14 @@ def test_every_service_is_production_shaped(name: str) -> None:
         assert svc["healthcheck"]["test"], name
 
 
+@pytest.mark.parametrize("name", ["ingest", "analytics", "cameras", "grading"])
+def test_each_service_is_healthy_only_while_its_heartbeat_is_fresh(name: str) -> None:
+    """A process that is up but whose loop no longer succeeds must show as unhealthy: the check reads the
+    service's own heartbeat, not only whether the servers answer."""
+    test = SERVICES[name]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "orchard", "check"] and test[test.index("--service") + 1] == name
+
+
 @pytest.mark.parametrize("name", list(SERVICES))
 def test_mounted_files_exist_and_volumes_are_named(name: str) -> None:
     for mount in SERVICES[name].get("volumes", []):
