@@ -109,12 +109,13 @@ def demo(
 
 @app.command()
 def dashboard(port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501) -> None:
-    """Serve the Streamlit command center."""
-    import subprocess
+    """Serve the Streamlit command center (this process becomes Streamlit's, so signals reach it)."""
+    import os
 
     from dashboard.server import oidc_secrets, streamlit_argv
 
-    raise typer.Exit(subprocess.call(streamlit_argv(port, secrets_file=oidc_secrets(load_settings()))))
+    argv = streamlit_argv(port, secrets_file=oidc_secrets(load_settings()))
+    os.execv(argv[0], argv)
 
 
 @app.command()

@@ -112,7 +112,10 @@ def run_demo(*, port: int, backfill_days: int) -> None:
     stopping = threading.Event()
 
     def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([*orchard, *args], env=env)
+        # Each service in a process group of its own, so stopping it reaches everything it started (the ingest
+        # writer, Streamlit's server) however the demo itself was told to stop: Ctrl-C in a terminal, or SIGINT or
+        # SIGTERM sent to this process alone.
+        proc = subprocess.Popen([*orchard, *args], env=env, start_new_session=True)
         children.append((name, proc))
         return proc
 
@@ -131,9 +134,14 @@ def run_demo(*, port: int, backfill_days: int) -> None:
             env["ORCHARD_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
         if backfill_days:
             print(f"正在回填 {backfill_days} 天历史数据 / backfilling {backfill_days} days ...", flush=True)
-            code = subprocess.call([*orchard, "simulate", "--backfill-days", str(backfill_days)], env=env)
-            if code != 0:
-                raise SystemExit(f"回填失败 / backfill failed (exit {code})")
+            backfill = spawn("backfill", "simulate", "--backfill-days", str(backfill_days))
+            while backfill.poll() is None and not stopping.wait(0.2):
+                pass
+            if stopping.is_set():
+                return
+            children.remove(("backfill", backfill))
+            if backfill.returncode != 0:
+                raise SystemExit(f"回填失败 / backfill failed (exit {backfill.returncode})")
         env.setdefault("ORCHARD_DASHBOARD__KIOSK_SECRET", secrets.token_urlsafe(24))  # wall links of this run
         demo_people(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
         sign_ins = demo_accounts(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
@@ -156,11 +164,21 @@ def run_demo(*, port: int, backfill_days: int) -> None:
                     print(f"{name} 已退出 / exited with {proc.returncode}; 正在停止 / stopping", flush=True)
                     stopping.set()
     finally:
-        for _, proc in reversed(children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc in reversed(children):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_children([proc for _, proc in reversed(children)])
+
+
+def stop_children(procs: list[subprocess.Popen[bytes]], timeout_s: float = 15) -> None:
+    """SIGTERM to each child's whole process group (newest first), then SIGKILL to any group still there."""
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        _signal_group(proc, signal.SIGKILL)  # whatever of the group is left (a grandchild that ignored SIGTERM)
+        proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+from collections import Counter
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import orjson
 from paho.mqtt.client import Client, MQTTMessageInfo
 
@@ -41,12 +46,14 @@ class IngestProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Start it and wait for this start's own `mqtt_connected` line (a restart's log holds earlier ones)."""
+        before = self.log.read_text(errors="replace").count("mqtt_connected") if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "orchard", "ingest"], env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT)
         IngestProcess.running.append(self)
         deadline = time.monotonic() + 20
-        while "mqtt_connected" not in self.log.read_text(errors="replace"):
+        while self.log.read_text(errors="replace").count("mqtt_connected") <= before:
             assert self.proc.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, "ingest did not connect:\n" + self.log.read_text()
             time.sleep(0.1)
@@ -130,8 +137,67 @@ def wait_published(client: Client, infos: list[MQTTMessageInfo], timeout_s: floa
             time.sleep(0.05)
 
 
-def assert_all_stored_once(store: TimeSeriesStore, n: int, devices: int = 5, timeout_s: float = 120) -> None:
-    """Every reading 0..n-1 is in the store, with its value, exactly once; checked reading by reading."""
+class WriteCounter:
+    """An HTTP proxy in front of a real InfluxDB that counts, per telemetry point (device, timestamp), how often
+    it was written: the store merges a repeated point into one, so only the writes show a double."""
+
+    def __init__(self, upstream: str) -> None:
+        """`upstream`: the store URL (influxdb://host:port/db); `url` is the same store through the proxy."""
+        target = urllib.parse.urlsplit(upstream)
+        self.upstream = f"http://{target.hostname}:{target.port}"
+        self.writes: Counter[tuple[str, int]] = Counter()
+        self.lock = threading.Lock()
+        counter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                try:
+                    resp = httpx.request(self.command, counter.upstream + self.path, content=body, headers=headers,
+                                         timeout=30)
+                except httpx.TransportError:  # the store is down: so is the proxy, as far as ingest can tell
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if self.path.startswith("/write") and resp.status_code == 204:
+                    gzipped = self.headers.get("Content-Encoding", "") == "gzip"
+                    counter.count(gzip.decompress(body) if gzipped else body)
+                self.send_response(resp.status_code)
+                for k, v in resp.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            do_GET = do_POST = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = upstream.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{self.server.server_address[1]}")
+
+    def count(self, body: bytes) -> None:
+        with self.lock:
+            for line in body.decode().splitlines():
+                if line.startswith("telemetry,"):
+                    tags = dict(kv.split("=", 1) for kv in line.split(" ", 1)[0].split(",")[1:])
+                    self.writes[(tags["device"], int(line.rsplit(" ", 1)[1]))] += 1
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def assert_all_stored(store: TimeSeriesStore, n: int, devices: int = 5, timeout_s: float = 120,
+                      writes: WriteCounter | None = None, doubles_allowed: int = 0) -> int:
+    """Every reading 0..n-1 is in the store with its value, checked reading by reading. With `writes`, also how
+    often each was written: at most `doubles_allowed` readings more than once (0: exactly once). Returns the
+    number written twice or more."""
     start, end = (T_BASE_MS - 1) * 10**6, (T_BASE_MS + n * 10 + 1) * 10**6
     deadline = time.monotonic() + timeout_s
     while True:
@@ -146,7 +212,15 @@ def assert_all_stored_once(store: TimeSeriesStore, n: int, devices: int = 5, tim
         want.append((f"dev{k % devices}", ts * 10**6, value))
     missing = sorted(set(want) - set(got))
     assert not missing, f"{len(missing)} of {n} readings missing, first: {missing[:5]}"
-    assert sorted(got) == sorted(want), "readings stored more than once or with wrong values"
+    assert sorted(got) == sorted(want), "readings with wrong values, or points the test did not send"
+    if writes is None:
+        return 0
+    with writes.lock:
+        counts = [writes.writes[(device, ts)] for device, ts, _ in want]
+    assert min(counts) >= 1, "a reading is in the store but its write was not seen: the proxy was bypassed"
+    doubles = sum(1 for c in counts if c > 1)
+    assert doubles <= doubles_allowed, f"{doubles} of {n} readings were written more than once"
+    return doubles
 
 
 class Timer(threading.Thread):

@@ -14,12 +14,14 @@ from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
 
+import orjson
 import pytest
+from paho.mqtt.client import MQTTMessageInfo
 
 from analytics.notify.dispatch import Escalation
 from analytics.service import Analytics, build
 from orchard.catalogue import TELEMETRY
-from orchard.localservers import Postgres
+from orchard.localservers import InfluxDB, Mosquitto, Postgres
 from orchard.models import Point
 from orchard.people import People, User
 from orchard.records import Records
@@ -28,6 +30,15 @@ from orchard.site import site_for
 from orchard.store import open_store
 from orchard.supervise import read_beat
 from tests.analytics.receivers import HttpReceiver
+from tests.conftest import influx_url, unique
+from tests.integration.helpers import (
+    IngestProcess,
+    WriteCounter,
+    assert_all_stored,
+    publish_stream,
+    publisher,
+    wait_published,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NS = 10**9
@@ -131,3 +142,55 @@ def test_analytics_lives_through_a_records_db_outage(tmp_path: Path, own_postgre
     print(f"records DB {how.name}: outage {OUTAGE_S} s, caught up {recovered_s:.1f} s after it came back, "
           f"{service.steps.total()} failed steps logged")
 
+
+
+def test_ingest_lives_through_a_records_db_outage(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB,
+                                                 own_postgres: Postgres) -> None:
+    """PostgreSQL stopped for 60 s while readings and bad messages stream in: every reading is stored, each
+    written exactly once (counted at a proxy in front of InfluxDB); every bad message of that minute is kept as a
+    dead letter, once; and the same ingest process ran throughout, never restarted."""
+    prefix = unique("o")
+    url = influx_url(influx, unique("db"))
+    writes = WriteCounter(url)
+    ingest = IngestProcess(tmp_path, mosquitto.url, writes.url, prefix,
+                           ORCHARD_DB_URL=own_postgres.fresh_database("ingest"))
+    ingest.start()
+    assert ingest.proc is not None
+    pid = ingest.proc.pid
+    pub = publisher(mosquitto.url)
+    n, rate = 8000, 100  # 80 s of readings; the records DB is away from 10 s to 70 s
+    bad: list[int] = []
+    stopped: list[float] = []
+
+    def fault(k: int) -> None:
+        if k == 1000:
+            own_postgres.stop()
+            stopped.append(time.monotonic())
+        if k == 7000:
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped[0])))
+            own_postgres.start()
+            stopped.append(time.monotonic())
+        # A broken device, before the outage and in its second half (its dead letters need the records DB too);
+        # in the first half, the first to find the records DB gone is the writer's registry refresh.
+        if k % 200 == 100 and not 1000 <= k < 4000:
+            bad.append(k)
+            infos.append(pub.publish(f"{prefix}/site/plot/broken/telemetry",
+                                     orjson.dumps({"seq": k, "readings": {"air_temp_c": "hot"}}), qos=1))
+
+    infos: list[MQTTMessageInfo] = []
+    infos += publish_stream(pub, prefix, n, rate, during=fault)
+    wait_published(pub, infos)
+    assert stopped[1] - stopped[0] >= OUTAGE_S
+    assert_all_stored(open_store(url), n, writes=writes, timeout_s=180)
+    records = Records(own_postgres.url.rsplit("/", 1)[0] + "/ingest")
+    deadline = time.monotonic() + 60
+    while len(letters := records.dead_letters(device="broken")) < len(bad) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    seqs = Counter(orjson.loads(x.letter.payload)["seq"] for x in letters)
+    assert seqs == Counter(bad), "dead letters lost or doubled"
+    assert ingest.alive() and ingest.proc.pid == pid
+    log = ingest.log.read_text()
+    assert log.count("mqtt_connected") == 1 and "records_write_failed" in log
+    ingest.stop()
+    records.close()
+    writes.stop()
