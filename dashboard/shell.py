@@ -13,14 +13,17 @@ from orchard import i18n
 from orchard.access import Principal
 from orchard.accounts import Accounts
 from orchard.records import Records
-from orchard.settings import Settings
+from orchard.redact import hide
+from orchard.settings import Settings, secret_values
 from orchard.site import Site, site_for
 from orchard.store import TimeSeriesStore, open_store
 
 
 @st.cache_resource
 def settings() -> Settings:
-    return Settings()
+    loaded = Settings()
+    hide(*secret_values(loaded))
+    return loaded
 
 
 @st.cache_resource

@@ -14,9 +14,13 @@ from pydantic import ValidationError
 from orchard import logs
 from orchard.admin import admin_app, device_add, user_add, user_list
 from orchard.lots import Lots
-from orchard.settings import Settings
+from orchard.redact import hide, redact
+from orchard.settings import Settings, secret_values
 
-app = typer.Typer(help="智慧果园指挥中心 Smart-orchard command center.", no_args_is_help=True)
+# Plain tracebacks (through orchard.logs' excepthook, which masks secrets), not typer's pretty ones that print
+# every local variable, URLs with passwords among them.
+app = typer.Typer(help="智慧果园指挥中心 Smart-orchard command center.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 devices_app = typer.Typer(help="设备登记 Device registry.", no_args_is_help=True)
 users_app = typer.Typer(help="人员 People who receive alarms: farmers, advisers, the command center.",
@@ -37,12 +41,15 @@ devices_app.command("add")(device_add)
 
 
 def load_settings() -> Settings:
+    """The settings, with every secret in them registered to be masked in this process's output."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as e:
         lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
         typer.echo("配置有误 / invalid settings (ORCHARD_* environment variables):\n" + "\n".join(lines), err=True)
         raise typer.Exit(2) from None
+    hide(*secret_values(settings))
+    return settings
 
 
 @app.callback()
@@ -178,7 +185,7 @@ def check(
             client.loop_stop()
             client.disconnect()
     for f in failed:
-        typer.echo(f, err=True)
+        typer.echo(redact(f), err=True)
     if failed:
         raise typer.Exit(1)
     typer.echo("ok")

@@ -25,6 +25,7 @@ from orchard.localservers import free_port
 from orchard.lots import Lots
 from orchard.people import People, User
 from orchard.records import Records
+from orchard.redact import redact_url
 from orchard.settings import Settings
 from orchard.site import site_for
 
@@ -156,7 +157,8 @@ def run_demo(*, port: int, backfill_days: int) -> None:
         print(f"\n智慧果园指挥中心已启动 / command center running: http://localhost:{port}\n"
               f"登录账号 / sign in as (user password; also in {data_dir / 'demo-accounts.txt'}):\n{sign_ins}\n"
               f"大屏 / wall screen: http://localhost:{port}/?kiosk={wall}\n"
-              f"MQTT: {env['ORCHARD_MQTT_URL']}  store: {env['ORCHARD_STORE_URL']}\n按 Ctrl-C 停止 / Ctrl-C stops",
+              f"MQTT: {redact_url(env['ORCHARD_MQTT_URL'])}  store: {redact_url(env['ORCHARD_STORE_URL'])}\n"
+              "按 Ctrl-C 停止 / Ctrl-C stops",
               flush=True)
         while not stopping.wait(1):
             for name, proc in children:

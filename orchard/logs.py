@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
+import traceback
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
+
+from orchard.redact import redact
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -23,7 +28,7 @@ class LogfmtFormatter(logging.Formatter):
             parts.append(f"{k}={_q(v)}")
         if record.exc_info:
             parts.append(f"exc={_q(self.formatException(record.exc_info))}")
-        return " ".join(parts)
+        return redact(" ".join(parts))  # whatever put a secret in the line (an exception's text), it is masked
 
 
 def _q(v: Any) -> str:
@@ -37,7 +42,22 @@ def event(log: logging.Logger, name: str, level: int = logging.INFO, **kv: Any) 
     log.log(level, name, extra={"kv": kv})
 
 
+def _excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """An uncaught exception is printed as Python would, with the process's secrets masked."""
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    sys.stderr.write(redact(f"Exception in thread {name}:\n"
+                            + "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))))
+
+
 def setup(level: str = "INFO") -> None:
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogfmtFormatter())
     root = logging.getLogger()

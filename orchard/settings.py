@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchard.redact import redact_url, url_secrets
 
 
 class UnknownDevicePolicy(StrEnum):
@@ -24,10 +26,25 @@ class UnknownDevicePolicy(StrEnum):
     REJECT = "reject"  # dead-letter it for good
 
 
-class IngestSettings(BaseModel):
+def _redacted_repr_args(model: BaseModel, args: Any) -> Any:
+    for name, value in args:
+        yield name, redact_url(value) if isinstance(value, str) and name and name.endswith("_url") else value
+
+
+class Section(BaseModel):
+    """The shared base of every settings section: unknown keys refused, frozen, and secrets never shown: a
+    rejected value is not echoed in the error (it may be a URL with a password), and URLs in the repr have their
+    passwords and tokens masked (SecretStr fields mask themselves)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    def __repr_args__(self) -> Any:
+        return _redacted_repr_args(self, super().__repr_args__())
+
+
+class IngestSettings(Section):
     """The ``orchard ingest`` service."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     client_id: str = Field("orchard-ingest", description="MQTT client id; the persistent session is keyed on it.")
     shared_group: str | None = Field(
@@ -46,10 +63,9 @@ class IngestSettings(BaseModel):
     future_tolerance_s: int = Field(300, ge=0, description="Timestamps further ahead than this are rejected.")
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(Section):
     """The ``orchard dashboard`` service."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     refresh_s: int = Field(30, ge=5, description="Seconds between the command center's live refreshes.")
     stale_after_intervals: int = Field(
@@ -79,8 +95,7 @@ class DashboardSettings(BaseModel):
                     and self.oidc_cookie_secret)
 
 
-class AnalyticsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class AnalyticsSettings(Section):
 
     every_s: float = Field(60, gt=0, description="Evaluate the rule pack at least this often.")
     min_gap_s: float = Field(0.2, ge=0, description="New telemetry triggers a quick cycle over its plots, but not "
@@ -92,10 +107,9 @@ class AnalyticsSettings(BaseModel):
                                                    "severities opens a work order for the plot's adviser.")
 
 
-class CamerasSettings(BaseModel):
+class CamerasSettings(Section):
     """The ``orchard cameras`` service: snapshots, retention and the camera health checks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     snapshot_dir: Path | None = Field(None, description="Where snapshots go; default: <data_dir>/snapshots.")
     thumb_px: int = Field(320, ge=64, le=1280, description="Thumbnail width in pixels.")
@@ -115,10 +129,9 @@ class CamerasSettings(BaseModel):
     night_sun_deg: float = Field(-3, description="Sun elevation below which it is night (intrusion watch on).")
 
 
-class GradingSettings(BaseModel):
+class GradingSettings(Section):
     """The fruit grading line: calibration, the weight model and the class limits (UNECE FFV-46 defaults)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     px_per_mm: float | None = Field(None, gt=0, description="Fixed image scale; without it every frame is "
                                     "calibrated by the ArUco marker on the rail.")
@@ -145,10 +158,9 @@ class GradingSettings(BaseModel):
     tray_g: float = Field(3600, gt=0, description="Tray weight the count sizes refer to.")
 
 
-class NotifySettings(BaseModel):
+class NotifySettings(Section):
     """Where alarm messages go. Channel addresses with credentials in them are secrets: environment only."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     public_url: str = Field("http://localhost:8501", description="The dashboard's address as recipients reach it "
                             "(the signed read/ack links point there).")
@@ -171,13 +183,12 @@ class NotifySettings(BaseModel):
     timeout_s: float = Field(10, gt=0, description="Give a receiver this long to answer.")
 
 
-class MqttAccountsSettings(BaseModel):
+class MqttAccountsSettings(Section):
     """The broker's service accounts: each service connects with its own name and password (in its
     ORCHARD_MQTT_URL) and the ACL (orchard/mosquitto/acl) gives it only what it needs. These passwords are read
     only by `orchard admin mqtt-auth`, which writes the broker's password file; an account without one is left out
     (it cannot connect)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     auth_dir: Path | None = Field(None, description="Where `orchard admin mqtt-auth` writes the broker's passwd and "
                                   "acl files (the broker's /mosquitto/auth); default: <data_dir>/mqtt-auth.")
@@ -196,8 +207,12 @@ class Settings(BaseSettings):
 
     # An empty variable counts as unset: compose passes optional secrets as `${VAR:-}`.
     model_config = SettingsConfigDict(
-        env_prefix="ORCHARD_", env_nested_delimiter="__", extra="forbid", frozen=True, env_ignore_empty=True
+        env_prefix="ORCHARD_", env_nested_delimiter="__", extra="forbid", frozen=True, env_ignore_empty=True,
+        hide_input_in_errors=True,  # a rejected value may be a URL with its password: errors name the field only
     )
+
+    def __repr_args__(self) -> Any:
+        return _redacted_repr_args(self, super().__repr_args__())
 
     mqtt_url: str = Field(
         "mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port, or mqtts:// for TLS."
@@ -281,9 +296,9 @@ class StoreTarget:
 def parse_mqtt_url(url: str) -> MqttTarget:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(f"ORCHARD_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}")
+        raise ValueError(f"ORCHARD_MQTT_URL must start with mqtt:// or mqtts://, got {redact_url(url)!r}")
     if not parts.hostname:
-        raise ValueError(f"ORCHARD_MQTT_URL has no host: {url!r}")
+        raise ValueError(f"ORCHARD_MQTT_URL has no host: {redact_url(url)!r}")
     tls = parts.scheme == "mqtts"
     return MqttTarget(
         host=parts.hostname,
@@ -300,12 +315,13 @@ def parse_store_url(url: str) -> StoreTarget:
         # sqlite:///relative/or/absolute -> everything after the third slash, as SQLAlchemy does
         raw = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
         if not raw:
-            raise ValueError(f"ORCHARD_STORE_URL sqlite needs a path, like sqlite:///data/ts.sqlite: {url!r}")
+            raise ValueError("ORCHARD_STORE_URL sqlite needs a path, like sqlite:///data/ts.sqlite: "
+                             f"{redact_url(url)!r}")
         return StoreTarget(kind="sqlite", path=Path(raw))
     if parts.scheme in ("influxdb", "influxdbs"):
         db = parts.path.strip("/")
         if not parts.hostname or not db:
-            raise ValueError(f"ORCHARD_STORE_URL must look like influxdb://host:8086/<database>: {url!r}")
+            raise ValueError(f"ORCHARD_STORE_URL must look like influxdb://host:8086/<database>: {redact_url(url)!r}")
         token = parse_qs(parts.query).get("token", [None])[0]
         http = "https" if parts.scheme == "influxdbs" else "http"
         return StoreTarget(
@@ -316,4 +332,19 @@ def parse_store_url(url: str) -> StoreTarget:
             password=unquote(parts.password) if parts.password else None,
             token=token,
         )
-    raise ValueError(f"ORCHARD_STORE_URL must start with influxdb://, influxdbs:// or sqlite:///, got {url!r}")
+    raise ValueError("ORCHARD_STORE_URL must start with influxdb://, influxdbs:// or sqlite:///, got "
+                     f"{redact_url(url)!r}")
+
+
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every secret the settings hold: SecretStr values (whole, and the credentials inside those that are URLs)
+    and the passwords and tokens of plain URL settings; for `orchard.redact.hide` at start."""
+    out: list[str] = []
+    for name, value in settings:
+        if isinstance(value, SecretStr):
+            out += [value.get_secret_value(), *url_secrets(value.get_secret_value())]
+        elif isinstance(value, BaseModel):
+            out += secret_values(value)
+        elif isinstance(value, str) and name.endswith("_url"):
+            out += url_secrets(value)
+    return out

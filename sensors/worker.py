@@ -21,7 +21,8 @@ from typing import Any
 from orchard import logs
 from orchard.logs import event
 from orchard.records import Records
-from orchard.settings import Settings
+from orchard.redact import hide
+from orchard.settings import Settings, secret_values
 from orchard.store import open_store
 from sensors.spool import Spool
 from sensors.writer import BatchWriter, Received
@@ -44,6 +45,7 @@ def _serve(conn: Connection, settings: Settings, log_level: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logs.setup(logging.getLevelName(log_level))
+    hide(*secret_values(settings))  # a process of its own: it must know the secrets to mask them
     writer = build_writer(settings)
     event(log, "writer_started", spooled_batches=len(writer.spool))
     conn.send(("ready",))

@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 
 from orchard.logs import event
+from orchard.redact import hide, redact
 from orchard.site import CameraConfig
 
 log = logging.getLogger("orchard.cameras")
@@ -60,7 +61,8 @@ class HttpSnapshot:
         try:
             r = self.client.get(self.url)
         except httpx.HTTPError as e:
-            raise CameraUnavailable(f"无法连接摄像机 / camera unreachable: {type(e).__name__}: {e}") from None
+            raise CameraUnavailable(f"无法连接摄像机 / camera unreachable: {type(e).__name__}: "
+                                    f"{redact(str(e))}") from None
         if r.status_code in (401, 403):
             raise CameraUnavailable(f"摄像机拒绝登录，请检查用户名和密码 / camera refused the login (HTTP "
                                     f"{r.status_code}): check username and password_env")
@@ -102,7 +104,7 @@ class CaptureSource:
             try:
                 cap = self._open()
             except CameraUnavailable as e:
-                self._error = str(e)
+                self._error = redact(str(e))
                 self._stop.wait(pause)
                 continue
             if not cap.isOpened():
@@ -152,6 +154,7 @@ class CaptureSource:
 def camera_password(password_env: str | None, whose: str) -> str | None:
     """A camera's password from the environment variable the site file names (secrets live only there)."""
     password = os.environ.get(password_env) if password_env else None
+    hide(password, quote(password or "", safe=""))  # never in a log line or a camera's error text
     if password_env and password is None:
         raise CameraUnavailable(f"环境变量 {password_env} 未设置 / {password_env} is not set: the password of "
                                 f"{whose}")

@@ -23,6 +23,7 @@ from paho.mqtt.client import Client
 from analytics.notify.compose import Message
 from orchard.models import Alarm
 from orchard.people import User
+from orchard.redact import redact
 from orchard.settings import NotifySettings
 
 
@@ -51,7 +52,7 @@ def _post(http: httpx.Client, url: str, what: str, **kw: object) -> httpx.Respon
     try:
         return http.post(url, **kw)  # type: ignore[arg-type]
     except httpx.HTTPError as e:
-        raise DeliveryError(f"{what} unreachable: {e!r}") from e
+        raise DeliveryError(f"{what} unreachable: {redact(repr(e))}") from e  # recorded, shown on the dashboard
 
 
 class DingTalk:
