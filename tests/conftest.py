@@ -23,6 +23,7 @@ from orchard.people import People, Role, User
 from orchard.records import Records
 from orchard.settings import DashboardSettings
 from orchard.store import TimeSeriesStore, open_store
+from tests.fakes.influx2 import Influx2V1
 
 
 def _missing(e: ServerMissing) -> None:
@@ -124,11 +125,27 @@ def influx_url(server: InfluxDB, database: str) -> str:
     return server.url.rsplit("/", 1)[0] + "/" + database
 
 
-@pytest.fixture(params=["sqlite", "influxdb", "influxdb-auth"])
+def influx2_store(server: InfluxDB, token: str = "t0ken-2x") -> tuple[TimeSeriesStore, Influx2V1]:
+    """The InfluxDB adapter talking to the 2.x v1-API fake (tests/fakes/influx2.py) in front of the 1.x server:
+    a fresh bucket mapped (DBRP) to a fresh 1.x database, token auth."""
+    from orchard.settings import parse_store_url
+    from orchard.store.influx import InfluxStore
+
+    bucket, real = unique("bucket"), unique("db")
+    open_store(influx_url(server, real)).ensure_ready()  # 2.x: the bucket comes from the server's setup
+    fake = Influx2V1(server.url.split("@")[-1].replace("influxdb://", "http://").rsplit("/", 1)[0], token,
+                     {bucket: real})
+    return InfluxStore(parse_store_url(f"influxdb://influxdb:8086/{bucket}?token={token}"), transport=fake), fake
+
+
+@pytest.fixture(params=["sqlite", "influxdb", "influxdb-auth", "influxdb2-v1"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
-    """Every store adapter, fresh and empty: the contract suite runs once per adapter."""
+    """Every store adapter, fresh and empty: the contract suite runs once per adapter (and against the fake of
+    InfluxDB 2.x's v1 API that production's influxdb:2.7 speaks)."""
     if request.param == "sqlite":
         s = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
+    elif request.param == "influxdb2-v1":
+        s, _ = influx2_store(request.getfixturevalue("influx"))
     else:
         server = request.getfixturevalue("influx" if request.param == "influxdb" else "influx_auth")
         s = open_store(influx_url(server, unique("db")))

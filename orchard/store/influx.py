@@ -6,9 +6,11 @@ influxdb-client's /api/v2 + Flux exists only in 1.8+ and 2.x; DESIGN.md has the 
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -34,6 +36,21 @@ log = logging.getLogger(__name__)
 
 
 class InfluxStore:
+    """The adapter. What the InfluxDB generations answer differently, handled here (each from its docs):
+
+    - partial writes: 1.x answers 400 and 2.x 422 (`{"code": "unprocessable entity", "message": ...}`, the good
+      points stored; docs.influxdata.com/influxdb/v2/write-data/troubleshoot), neither saying which points were
+      bad, so the batch is halved until they are found (writes are idempotent); 3.x answers 400 with `data`, the
+      rejected lines by number (`{"error": "partial write of line protocol occurred", "data": [{"original_line",
+      "line_number", "error_message"}]}`), and exactly those are named;
+    - 401/403 (bad user, password or token) is a StoreError that says which setting to fix, never an outage;
+    - 429 and 503 are an outage for as long as their `Retry-After` says: no request goes out before then;
+    - 413 (a batch too large for the server) is split and sent again;
+    - 2.x's v1 API serves no CREATE DATABASE: the bucket and its DBRP mapping come from the server's setup.
+
+    The HTTP transport can be injected (tests put fakes of 2.x and 3.x there); auth headers are always our own.
+    """
+
     def __init__(
         self,
         target: StoreTarget,
@@ -41,28 +58,39 @@ class InfluxStore:
         batch_lines: int = 5000,
         timeout_s: float = 10.0,
         gzip_level: int = 1,
-        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = target.database
         self.batch_lines = batch_lines
         self.gzip_level = gzip_level
+        self.clock = clock
+        self.not_before = 0.0  # on the clock: a 429/503's Retry-After holds every request until then
         headers = {"Authorization": f"Token {target.token}"} if target.token else {}
         auth = (target.username, target.password or "") if target.username else None
-        self._http = client or httpx.Client(
-            base_url=target.base_url, headers=headers, auth=auth, timeout=timeout_s
-        )
+        self._http = httpx.Client(base_url=target.base_url, headers=headers, auth=auth, timeout=timeout_s,
+                                  transport=transport)
         self._db_checked = False
 
     # -- plumbing -------------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        wait = self.not_before - self.clock()
+        if wait > 0:
+            raise StoreUnavailable(f"InfluxDB asked us to wait (Retry-After): {wait:.0f} s left")
         try:
             resp = self._http.request(method, path, **kw)
         except httpx.TransportError as e:  # refused, reset, timeout: the store is away, not wrong
             raise StoreUnavailable(f"InfluxDB unreachable: {e!r}") from e
+        if resp.status_code in (429, 503):
+            self.not_before = self.clock() + _retry_after_s(resp)
+            raise StoreUnavailable(f"InfluxDB {resp.status_code} (busy; retry after "
+                                   f"{self.not_before - self.clock():.0f} s): {_error_text(resp)[:200]}")
         if resp.status_code >= 500:
-            raise StoreUnavailable(f"InfluxDB {resp.status_code}: {resp.text[:300]}")
+            raise StoreUnavailable(f"InfluxDB {resp.status_code}: {_error_text(resp)[:300]}")
         if resp.status_code in (401, 403):
-            raise StoreError(f"InfluxDB refused the credentials ({resp.status_code}): {resp.text[:200]}")
+            raise StoreError(f"时序库拒绝了凭据 / InfluxDB refused the credentials ({resp.status_code}: "
+                             f"{_error_text(resp)[:200]}): check the user and password or the token in "
+                             "ORCHARD_STORE_URL (a 2.x token needs read and write access to the bucket)")
         return resp
 
     def _query(self, statement: str) -> list[dict[str, Any]]:
@@ -139,16 +167,29 @@ class InfluxStore:
             resp = self._post_lines(lines)
         if resp.status_code in (200, 204):
             return len(lines)
-        if resp.status_code != 400:
-            raise StoreError(f"InfluxDB /write answered {resp.status_code}: {resp.text[:300]}")
-        # 400 is a partial write (type conflict, parse error, outside retention): the good points of the batch
-        # are stored, the bad ones dropped, and the message does not say which. Writes are idempotent, so
-        # halving and rewriting finds exactly the bad points at the cost of rewriting some good ones.
+        if resp.status_code == 413 and len(lines) > 1:  # too large for this server: in halves
+            return self._halves(points, lines, rejected)
+        if resp.status_code not in (400, 422):
+            raise StoreError(f"InfluxDB /write answered {resp.status_code}: {_error_text(resp)[:300]}")
+        named = _rejected_lines(resp, len(lines))
+        if named:  # 3.x names the rejected lines
+            for i, reason in sorted(named.items()):
+                log.warning("store rejected point: %s", reason)
+                rejected.append(Rejected(points[i], f"InfluxDB rejected the point: {reason}"))
+            # The others are stored when partial writes are accepted (3.x's default), else none was: sent again
+            # without the bad ones, idempotent either way.
+            keep = [i for i in range(len(lines)) if i not in named]
+            return self._write_lines([points[i] for i in keep], [lines[i] for i in keep], rejected) if keep else 0
+        # A partial write that does not say which points were bad (1.x 400; 2.x 400 or 422: type conflict, parse
+        # error, outside retention): halving and rewriting finds exactly them, rewriting some good ones.
         if len(lines) == 1:
             reason = _error_text(resp)
             log.warning("store rejected point: %s", reason)
             rejected.append(Rejected(points[0], f"InfluxDB rejected the point: {reason}"))
             return 0
+        return self._halves(points, lines, rejected)
+
+    def _halves(self, points: list[Point], lines: list[str], rejected: list[Rejected]) -> int:
         mid = len(lines) // 2
         return self._write_lines(points[:mid], lines[:mid], rejected) + self._write_lines(
             points[mid:], lines[mid:], rejected
@@ -255,7 +296,43 @@ def _series(result: dict[str, Any]) -> Iterator[tuple[dict[str, str], list[str],
 
 
 def _error_text(resp: httpx.Response) -> str:
+    """The server's own words: 1.x and 3.x put them in "error", 2.x in "message" (with a "code")."""
     try:
-        return str(orjson.loads(resp.content).get("error", resp.text))[:500]
+        body = orjson.loads(resp.content)
     except orjson.JSONDecodeError:
         return resp.text[:500]
+    if not isinstance(body, dict):
+        return resp.text[:500]
+    return str(body.get("error") or body.get("message") or resp.text)[:500]
+
+
+def _rejected_lines(resp: httpx.Response, n: int) -> dict[int, str]:
+    """3.x's partial write: the rejected lines by their 1-based number in the request, with its reason; {} when
+    the answer does not name them (1.x, 2.x)."""
+    try:
+        body = orjson.loads(resp.content)
+    except orjson.JSONDecodeError:
+        return {}
+    data = body.get("data") if isinstance(body, dict) else None
+    out: dict[int, str] = {}
+    for item in data if isinstance(data, list) else []:
+        number = item.get("line_number") if isinstance(item, dict) else None
+        if isinstance(number, int) and 1 <= number <= n:
+            out[number - 1] = str(item.get("error_message") or body.get("error") or "rejected")[:500]
+    return out
+
+
+def _retry_after_s(resp: httpx.Response, default_s: float = 5.0, most_s: float = 300.0) -> float:
+    """Retry-After in seconds (RFC 9110: delay-seconds or an HTTP date), within reason."""
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value:
+        return default_s
+    try:
+        return min(most_s, max(0.0, float(value)))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default_s
+    return min(most_s, max(0.0, when.timestamp() - time.time()))
