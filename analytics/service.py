@@ -26,6 +26,7 @@ from orchard.models import DEVICE_TYPES
 from orchard.mqtt import connect_to, make_client
 from orchard.outbox import Outbox
 from orchard.people import People
+from orchard.pruning import prune
 from orchard.records import Records
 from orchard.settings import Settings
 from orchard.site import site_for
@@ -35,6 +36,7 @@ from orchard.supervise import Backoff, Heartbeat, Steps
 from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
+PRUNE_EVERY_NS = 3600 * 1_000_000_000
 
 
 def reading_time_ns(payload: bytes | bytearray) -> int:
@@ -71,6 +73,7 @@ class Analytics:
         self.steps = Steps(log)
         self.last_ok = False
         self.untold: list[tuple[Alarm, str]] = []  # alarm changes recorded, their messages not yet queued
+        self.pruned_ns = 0  # the records DB's retention ran last (on the clock); 0: at the first full cycle
         limit = max(300.0, 5 * settings.analytics.every_s)
         self.heartbeat = heartbeat or Heartbeat(settings.data_dir, "analytics", limit)
 
@@ -122,9 +125,18 @@ class Analytics:
         if plots is None and self.digest is not None:
             digest = self.digest
             ok = self.steps.run("digest", lambda: digest.send(now)) and ok
+        if plots is None and now - self.pruned_ns >= PRUNE_EVERY_NS:
+            ok = self.steps.run("prune", lambda: self.prune(now)) and ok
         self.cycles += 1
         self.last_ok = ok
         return result
+
+    def prune(self, now_ns: int) -> None:
+        """The records DB's retention (orchard/pruning.py), once an hour."""
+        deleted = prune(self.engine.records, self.settings.retention, now_ns)
+        self.pruned_ns = now_ns
+        if deleted:
+            event(log, "pruned", **deleted)
 
     def tell(self) -> None:
         """Queue the messages and work orders for alarm changes not yet told, oldest first; each change is done

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 FieldValue = float | int | bool | str
@@ -48,6 +49,15 @@ class DeadLetter:
     device: str | None = None
     site: str | None = None
     plot: str | None = None
+    payload_size: int | None = None  # the whole payload's, when `payload` is only its first part
+    payload_sha256: str | None = None
+
+    def capped(self, limit: int) -> DeadLetter:
+        """The letter with at most `limit` bytes of its payload, and the whole payload's size and SHA-256."""
+        if len(self.payload) <= limit:
+            return self
+        return replace(self, payload=self.payload[:limit], payload_size=len(self.payload),
+                       payload_sha256=hashlib.sha256(self.payload).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,7 +109,8 @@ class Records:
                 conn.execute(insert(L), [
                     {"received_ns": dl.received_ns, "topic": dl.topic, "site": dl.site, "plot": dl.plot,
                      "device": dl.device, "kind": reason_kind(dl.reason), "reason": dl.reason,
-                     "payload": dl.payload, "held": held} for dl, held in letters])
+                     "payload": dl.payload, "held": held, "payload_size": dl.payload_size,
+                     "payload_sha256": dl.payload_sha256} for dl, held in letters])
             if seen:
                 stmt = self._upsert(D)
                 newest = case((stmt.excluded.last_seen_ns > func.coalesce(D.c.last_seen_ns, 0),
@@ -142,11 +143,12 @@ class Records:
 
     def _select_letters(self, conds: list[Any], order: Any, limit: int | None) -> list[StoredDeadLetter]:
         stmt = select(L.c.id, L.c.received_ns, L.c.topic, L.c.payload, L.c.reason, L.c.device, L.c.site, L.c.plot,
-                      L.c.held, L.c.replayed_ns).where(*conds).order_by(order).limit(limit)
+                      L.c.held, L.c.replayed_ns, L.c.payload_size, L.c.payload_sha256
+                      ).where(*conds).order_by(order).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-        return [StoredDeadLetter(r[0], DeadLetter(r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7]), bool(r[8]),
-                                 r[9]) for r in rows]
+        return [StoredDeadLetter(r[0], DeadLetter(r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], r[10], r[11]),
+                                 bool(r[8]), r[9]) for r in rows]
 
     def dead_letter_counts(self) -> dict[tuple[str | None, str], int]:
         """(device, reason kind) -> count; the reason kind is the text before the first colon."""

@@ -54,6 +54,10 @@ dead_letters = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("held", Boolean, nullable=False, server_default="0"),  # waiting for the device to be approved
     Column("replayed_ns", BigInteger),  # set when a held payload went into the store
+    # The payload kept is capped (ORCHARD_RETENTION__DEAD_LETTER_PAYLOAD_BYTES, held ones whole): its full size
+    # and hash stay. NULL in rows from before migration 0010, whose payload is whole.
+    Column("payload_size", BigInteger),
+    Column("payload_sha256", Text),
     Index("dead_letters_device", "device", "received_ns"),
     Index("dead_letters_time", "received_ns"),
 )

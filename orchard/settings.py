@@ -26,7 +26,7 @@ class UnknownDevicePolicy(StrEnum):
     REJECT = "reject"  # dead-letter it for good
 
 
-def _redacted_repr_args(model: BaseModel, args: Any) -> Any:
+def _redacted_repr_args(args: Any) -> Any:
     for name, value in args:
         yield name, redact_url(value) if isinstance(value, str) and name and name.endswith("_url") else value
 
@@ -39,7 +39,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     def __repr_args__(self) -> Any:
-        return _redacted_repr_args(self, super().__repr_args__())
+        return _redacted_repr_args(super().__repr_args__())
 
 
 class IngestSettings(Section):
@@ -105,6 +105,25 @@ class AnalyticsSettings(Section):
                            "advisers and the command center (sent also on days with nothing to report).")
     work_order_severities: tuple[str, ...] = Field(("critical",), description="A crop alarm raised at one of these "
                                                    "severities opens a work order for the plot's adviser.")
+
+
+class RetentionSettings(Section):
+    """How long the records DB keeps what piles up, and how much one broken device may add to it. Analytics
+    prunes once an hour; the audit log is kept longest."""
+
+    dead_letters_days: float = Field(30, gt=0, description="Dead letters (refused messages) are kept this long.")
+    notifications_days: float = Field(180, gt=0, description="Notifications and their delivery and read receipts.")
+    alarm_events_days: float = Field(365, gt=0, description="The audit trail of alarms no longer active.")
+    work_order_events_days: float = Field(730, gt=0, description="The history of closed work orders.")
+    digests_days: float = Field(365, gt=0, description="Which daily digests went to whom.")
+    login_attempts_days: float = Field(90, gt=0, description="Sign-in attempts (the rate limit needs minutes).")
+    audit_days: float = Field(1825, gt=0, description="The admin audit log: five years by default.")
+    dead_letter_payload_bytes: int = Field(4096, ge=0, description="Raw payload kept per dead letter; beyond it "
+                                           "only the size and SHA-256 (a held message is kept whole).")
+    dead_letters_per_device_min: int = Field(60, ge=1, description="Dead letters kept per device and minute; "
+                                             "the rest are counted in one summary letter per minute.")
+    dead_letters_per_min: int = Field(2000, ge=1, description="Dead letters kept per minute from all devices "
+                                      "(a flood under ever new device ids).")
 
 
 class CamerasSettings(Section):
@@ -212,7 +231,7 @@ class Settings(BaseSettings):
     )
 
     def __repr_args__(self) -> Any:
-        return _redacted_repr_args(self, super().__repr_args__())
+        return _redacted_repr_args(super().__repr_args__())
 
     mqtt_url: str = Field(
         "mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port, or mqtts:// for TLS."
@@ -241,6 +260,8 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Alarm messages.")
     cameras: CamerasSettings = Field(default_factory=CamerasSettings, description="The cameras service.")
     grading: GradingSettings = Field(default_factory=GradingSettings, description="The fruit grading line.")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings,
+                                         description="How long records are kept; dead-letter limits.")
     mqtt_accounts: MqttAccountsSettings = Field(default_factory=MqttAccountsSettings,
                                                 description="The broker's service accounts.")
 

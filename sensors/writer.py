@@ -22,6 +22,7 @@ from orchard.supervise import Backoff
 from sensors.payload import Refused, Route, parse_chirpstack, parse_native, route, to_points
 from sensors.registry import replay_held
 from sensors.spool import Spool
+from sensors.throttle import LetterThrottle
 
 log = logging.getLogger("orchard.ingest")
 
@@ -36,6 +37,7 @@ class Counters:
     spooled: int = 0  # ... or to the disk spool while the store was away
     rejected: int = 0  # messages with a dead-letter entry (fully or partly refused)
     replayed_points: int = 0  # spooled points later written to the store
+    throttled: int = 0  # dead letters over a device's limit: counted in a summary letter, not kept
 
 
 class BatchWriter:
@@ -53,6 +55,8 @@ class BatchWriter:
         # Last-seen times are not worth an fsync per batch: gathered here, written every few seconds.
         self._sightings: dict[str, Sighting] = {}
         self._sightings_flushed = time.monotonic()
+        keep = settings.retention
+        self.throttle = LetterThrottle(keep.dead_letters_per_device_min, keep.dead_letters_per_min)
         self.refresh_registry(force=True)
 
     # -- what the MQTT side calls -------------------------------------------------------------------------------
@@ -125,7 +129,9 @@ class BatchWriter:
             for rej in self._store_or_spool(points, stored_msgs):
                 letters.append((self._letter(origin[id(rej.point)], None, rej.point.tags.get("device"),
                                              f"store_rejected: {rej.reason}"), False))
-        # Dead letters must be on disk before their messages are acked; a new device is recorded at once.
+        # Dead letters must be on disk before their messages are acked; a new device is recorded at once. Each
+        # is capped and throttled first (what is over is counted in a summary letter, sensors/throttle.py).
+        letters = self._bounded(letters)
         new_devices = [s for d, s in sightings.items() if d not in self._statuses]
         if letters or presence or new_devices:
             self._record(letters, new_devices, presence)
@@ -135,10 +141,13 @@ class BatchWriter:
         self.counters.rejected += len(letters)
 
     def tick(self, final: bool = False) -> None:
-        """Periodic work, called between batches and when idle: registry, spool replay, last-seen, stats."""
+        """Periodic work, called between batches and when idle: registry, spool replay, last-seen, stats, the
+        summaries of throttled dead letters."""
         self.refresh_registry()
         if len(self.spool):
             self._replay_spool()
+        if summaries := self.throttle.summaries():
+            self._record([(x, False) for x in summaries], (), ())
         if self._sightings and (final or time.monotonic() - self._sightings_flushed > 5):
             self._record([], list(self._sightings.values()), [])
             self._sightings = {}
@@ -188,6 +197,13 @@ class BatchWriter:
                       detail=str(e).splitlines()[0][:200] if str(e) else "", letters=len(letters),
                       retry_s=pause, in_a_row=backoff.failures)
                 time.sleep(pause)
+
+    def _bounded(self, letters: list[tuple[DeadLetter, bool]]) -> list[tuple[DeadLetter, bool]]:
+        """Throttled per device and in all, non-held payloads capped; plus the summaries now due."""
+        cap = self.settings.retention.dead_letter_payload_bytes
+        kept = [(x if held else x.capped(cap), held) for x, held in letters if self.throttle.admit(x)]
+        self.counters.throttled += len(letters) - len(kept)
+        return kept + [(x, False) for x in self.throttle.summaries()]
 
     @staticmethod
     def _letter(m: Received, r: Route | None, device: str | None, reason: str) -> DeadLetter:
