@@ -10,8 +10,16 @@ from orchard.models import DeadLetter, Signal
 from orchard.outbox import Outbox
 from orchard.pruning import DAY_NS, prune
 from orchard.records import Records
-from orchard.schema import alarm_events, audit_log, dead_letters, digests, login_attempts, notifications
-from orchard.schema import work_order_events, work_orders
+from orchard.schema import (
+    alarm_events,
+    audit_log,
+    dead_letters,
+    digests,
+    login_attempts,
+    notifications,
+    work_order_events,
+    work_orders,
+)
 from orchard.settings import RetentionSettings
 
 NOW = 1_800_000_000 * 10**9
