@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import sqlite3
 import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Integer, LargeBinary, func, insert, select, text
+from sqlalchemy import Connection, Engine, Integer, LargeBinary, create_engine, func, insert, select, text
 
 from orchard.logs import event
 from orchard.models import FieldValue, Point
@@ -75,18 +78,22 @@ def _binary_columns(table: Any) -> set[str]:
 
 def backup(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_dir: Path, out: Path,
            progress: Progress = lambda what, n: None) -> Summary:
+    """Write the archive (readable by its owner only: it holds password hashes and device credentials). The
+    records DB is read in one snapshot, so rows that refer to each other agree even while services write."""
     summary = Summary()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
-    with tarfile.open(tmp, "w:gz") as tar:
-        for table in metadata.sorted_tables:
-            if table.name in SKIP_TABLES:
-                continue
-            summary.rows[str(table.name)] = 0
-            with records.engine.connect() as conn:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when a .partial of an earlier run was left with other rights
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        with snapshot(records) as conn:
+            for table in metadata.sorted_tables:
+                if table.name in SKIP_TABLES:
+                    continue
+                summary.rows[str(table.name)] = 0
                 rows = conn.execution_options(stream_results=True).execute(select(table))
                 _add_lines(tar, f"records/{table.name}.jsonl", _encoded(rows, table, summary))
-            progress(f"records/{table.name}", summary.rows[str(table.name)])
+                progress(f"records/{table.name}", summary.rows[str(table.name)])
         for m in store.measurements():
             summary.points[m] = 0
             _add_lines(tar, f"timeseries/{m}.jsonl", _points(store, m, summary, progress))
@@ -103,6 +110,33 @@ def backup(records: Records, store: TimeSeriesStore, data_dir: Path, snapshot_di
     event(log, "backup_written", path=str(out), tables=len(summary.rows), rows=sum(summary.rows.values()),
           points=sum(summary.points.values()), files=summary.files)
     return summary
+
+
+@contextmanager
+def snapshot(records: Records) -> Iterator[Connection]:
+    """A connection that sees the records DB as of one moment. PostgreSQL: one REPEATABLE READ transaction.
+    SQLite: a copy made by SQLite's online backup API in one step (under one read lock), read from there."""
+    if records.engine.dialect.name == "postgresql":
+        with records.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+        return
+    source = records.engine.raw_connection()
+    with tempfile.TemporaryDirectory(prefix="orchard-backup-") as tmp:
+        copy_path = Path(tmp) / "records.sqlite"
+        copy = sqlite3.connect(copy_path)
+        try:
+            source.driver_connection.backup(copy)  # type: ignore[union-attr]
+        finally:
+            copy.close()
+            source.close()
+        engine = create_engine(f"sqlite:///{copy_path}")
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
 
 
 def _encoded(rows: Iterable[Any], table: Any, summary: Summary) -> Iterator[bytes]:

@@ -166,3 +166,48 @@ def test_admin_backup_and_restore_commands(village: Path, tmp_path: Path, monkey
     assert again.exit_code == 2 and "not empty" in again.output
     photo = next((target / "photos").rglob("*.jpg"))
     assert photo.read_bytes() == JPEG and base64.b64encode(JPEG)
+
+
+def test_backup_is_one_snapshot_while_services_write(records: Records, tmp_path: Path) -> None:
+    """Alarms are raised and their trail written as fast as the records DB takes them while the backup runs: the
+    archive is one moment of the DB (every event's alarm is in it, no alarm without its first event), restores
+    into an empty DB with its foreign keys checked, and is readable by its owner only."""
+    import threading
+
+    book = AlarmBook(records)
+    stop = threading.Event()
+    fired: list[int] = []
+
+    def write() -> None:
+        k = 0
+        while not stop.is_set() and k < 20_000:
+            alarm, _ = book.fire(Signal("s", f"plot:p{k}", "heat", "major", "alarm.heat_text"), (k + 1) * NS)
+            book.comment(alarm.id, "adviser", f"note {k}", (k + 2) * NS)
+            fired.append(alarm.id)
+            k += 1
+
+    for i in range(50):
+        book.fire(Signal("s", f"plot:seed{i}", "heat", "major", "alarm.heat_text"), NS)
+    writer = threading.Thread(target=write, daemon=True)
+    store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
+    writer.start()
+    while len(fired) < 20:  # the writer is under way before the backup starts
+        time.sleep(0.01)
+    try:
+        backup(records, store, tmp_path, tmp_path / "snapshots", tmp_path / "b.tar.gz")
+    finally:
+        stop.set()
+        writer.join(30)
+    assert fired  # it wrote while the backup ran
+    assert (tmp_path / "b.tar.gz").stat().st_mode & 0o777 == 0o600
+
+    target = Records(f"sqlite:///{tmp_path}/restored.sqlite")
+    restore(target, open_store(f"sqlite:///{tmp_path}/ts2.sqlite"), tmp_path / "r", tmp_path / "r" / "snapshots",
+            tmp_path / "b.tar.gz")
+    restored = dump_records(target)
+    alarm_ids = {row[0] for row in restored["alarms"]}
+    event_alarms = [row[1] for row in restored["alarm_events"]]
+    assert set(event_alarms) <= alarm_ids  # no event of an alarm the archive does not hold
+    raised = {row[1] for row in restored["alarm_events"] if row[4] == "raised"}
+    assert raised == alarm_ids  # and no alarm without its first event
+    target.close()
