@@ -26,6 +26,13 @@ from orchard.store import TimeSeriesStore, open_store
 from tests.fakes.influx2 import Influx2V1
 
 
+@pytest.fixture(autouse=True)
+def _no_orchard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's or CI's own ORCHARD_* settings never leak into a test: each sets what it needs."""
+    for key in [k for k in os.environ if k.startswith("ORCHARD_")]:
+        monkeypatch.delenv(key)
+
+
 def _missing(e: ServerMissing) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{e}: CI must have every test server")
