@@ -107,11 +107,13 @@ def simulate(
 def demo(
     port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
     backfill_days: Annotated[int, typer.Option(help="Days of history written before the live simulation.")] = 7,
+    mqtt_port: Annotated[int | None, typer.Option(help="The embedded broker's port (default 1883, or a free one "
+                                                       "when taken).")] = None,
 ) -> None:
     """Run everything on this machine: embedded broker, SQLite store, simulator, ingest, dashboard."""
     from orchard.demo import run_demo
 
-    run_demo(port=port, backfill_days=backfill_days)
+    run_demo(port=port, backfill_days=backfill_days, mqtt_port=mqtt_port)
 
 
 @app.command()
@@ -209,12 +211,15 @@ def bench_ingest(
     mqtt_url: Annotated[str | None, typer.Option(help="Use this broker instead of starting Mosquitto.")] = None,
     store_url: Annotated[str | None, typer.Option(help="Use this store instead of starting InfluxDB.")] = None,
     processes: Annotated[int, typer.Option(help="Ingest processes sharing the load ($share subscription).")] = 1,
+    autosave: Annotated[list[str] | None, typer.Option(help="Mosquitto persistence to compare, each on its own "
+                                                           "broker: interval:30 (save every 30 s), changes:1000 "
+                                                           "(after every 1000 changes). Repeatable.")] = None,
 ) -> None:
     """Drain rate vs a bare paho subscriber, and live publish-to-stored latency. Prints one JSON line."""
     from sensors.bench import run_bench
 
     run_bench(messages=messages, devices=devices, rate=rate, live_seconds=live_seconds, repeat=repeat,
-              mqtt_url=mqtt_url, store_url=store_url, processes=processes)
+              mqtt_url=mqtt_url, store_url=store_url, processes=processes, autosave=tuple(autosave or ()))
 
 
 @bench_app.command("alerts")

@@ -99,7 +99,7 @@ def _wait_port(port: int, timeout_s: float) -> bool:
     return False
 
 
-def run_demo(*, port: int, backfill_days: int) -> None:
+def run_demo(*, port: int, backfill_days: int, mqtt_port: int | None = None) -> None:
     env = dict(os.environ)
     data_dir = Path(env.get("ORCHARD_DATA_DIR", "./orchard-data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def run_demo(*, port: int, backfill_days: int) -> None:
     signal.signal(signal.SIGTERM, stop_all)
     try:
         if "ORCHARD_MQTT_URL" not in os.environ:
-            mqtt_port = 1883 if _port_free(1883) else free_port()
+            mqtt_port = mqtt_port or (1883 if _port_free(1883) else free_port())
             spawn("broker", "broker", "--port", str(mqtt_port))
             if not _wait_port(mqtt_port, 15):
                 raise SystemExit("内置 MQTT 代理未能启动 / the embedded MQTT broker did not start")

@@ -122,11 +122,21 @@ class Mosquitto(_Server):
     binary = "mosquitto"
 
     def __init__(self, workdir: Path, port: int | None = None, *, auth_dir: Path | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, autosave: str | None = None) -> None:
+        """`autosave`: the deploy config's persistence (None), `interval:S` (save every S seconds) or
+        `changes:N` (save after every N changes, autosave_on_changes), for the persistence benchmark."""
         super().__init__(workdir)
         self.port = port or free_port()
         self.tls_port = free_port() if tls else None
         text = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
+        if autosave is not None:
+            kind, _, value = autosave.partition(":")
+            if kind not in ("interval", "changes") or not value.isdigit():
+                raise ValueError(f"autosave must be interval:S or changes:N, got {autosave!r}")
+            text = re.sub(r"(?m)^autosave_on_changes .*$", "", text)
+            text = _set(text, "autosave_interval", value)
+            if kind == "changes":
+                text += "\nautosave_on_changes true\n"
         text = _set(text, "listener", f"{self.port} 127.0.0.1")
         text = _set(text, "persistence_location", f"{workdir}/")
         text = _set(text, "log_dest", f"file {self.log}")

@@ -250,12 +250,28 @@ def live_latency(mqtt_url: str, store_url: str, protocol: str, rate: int, second
 
 
 def run_bench(*, messages: int, devices: int, rate: int, live_seconds: float, repeat: int,
-              mqtt_url: str | None, store_url: str | None, protocol: str = "5", processes: int = 1
-              ) -> dict[str, object]:
+              mqtt_url: str | None, store_url: str | None, protocol: str = "5", processes: int = 1,
+              autosave: tuple[str, ...] = ()) -> dict[str, object]:
+    """With `autosave` (Mosquitto persistence settings, `interval:30`, `changes:1000`), the whole measurement
+    once per setting, each on its own broker with its own bare baseline: what crash safety costs."""
+    if autosave and mqtt_url is None:
+        results = {a: _run(messages=messages, devices=devices, rate=rate, live_seconds=live_seconds, repeat=repeat,
+                           mqtt_url=None, store_url=store_url, protocol=protocol, processes=processes, autosave=a)
+                   for a in autosave}
+        result: dict[str, object] = {"autosave": results}
+    else:
+        result = _run(messages=messages, devices=devices, rate=rate, live_seconds=live_seconds, repeat=repeat,
+                      mqtt_url=mqtt_url, store_url=store_url, protocol=protocol, processes=processes, autosave=None)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def _run(*, messages: int, devices: int, rate: int, live_seconds: float, repeat: int, mqtt_url: str | None,
+         store_url: str | None, protocol: str, processes: int, autosave: str | None) -> dict[str, object]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orchard-bench-")))
         if mqtt_url is None:
-            m = stack.enter_context(Mosquitto(tmp / "mosquitto"))
+            m = stack.enter_context(Mosquitto(tmp / "mosquitto", autosave=autosave))
             mqtt_url = m.url
         if store_url is None:
             i = stack.enter_context(InfluxDB(tmp / "influxdb"))
@@ -264,11 +280,11 @@ def run_bench(*, messages: int, devices: int, rate: int, live_seconds: float, re
         for run in range(repeat):  # interleaved, so drift in machine load hits both sides alike
             bare.append(bare_drain(mqtt_url, protocol, messages, devices, run))
             drain.append(ingest_drain(mqtt_url, store_url, protocol, messages, devices, run, tmp, processes))
-            print(f"run {run + 1}/{repeat}: bare {bare[-1]:.0f} msg/s, ingest {drain[-1]:.0f} msg/s",
-                  file=sys.stderr, flush=True)
+            print(f"run {run + 1}/{repeat}{f' ({autosave})' if autosave else ''}: bare {bare[-1]:.0f} msg/s, "
+                  f"ingest {drain[-1]:.0f} msg/s", file=sys.stderr, flush=True)
         live = live_latency(mqtt_url, store_url, protocol, rate, live_seconds, devices, tmp)
         b, d = statistics.median(bare), statistics.median(drain)
-        result: dict[str, object] = {
+        return {
             "messages": messages, "devices": devices, "ingest_processes": processes,
             "readings_per_message": len(READINGS),
             "drain_msgs_per_s": round(d, 1), "bare_msgs_per_s": round(b, 1), "ratio": round(d / b, 3),
@@ -276,7 +292,5 @@ def run_bench(*, messages: int, devices: int, rate: int, live_seconds: float, re
             **live, "poll_interval_s": POLL_S,
             "broker": mqtt_url.split("@")[-1], "store": parse_store_url(store_url).kind,
         }
-    print(json.dumps(result), flush=True)
-    return result
 
 

@@ -191,8 +191,11 @@ def as_dashboard(village: tuple[Seeded, dict[str, int]], monkeypatch: pytest.Mon
 
 
 def _plots(x: object) -> set[str]:
+    """The plots an answer is about; an answer that does not say (a frame without a plot column) is an error here,
+    never an empty set that would pass for "nothing of p02"."""
     if isinstance(x, pd.DataFrame):
-        return set(x["plot"]) if "plot" in x else set()
+        assert "plot" in x, f"no plot column in {list(x.columns)}: check this answer another way"
+        return set(x["plot"])
     if isinstance(x, dict):
         return {getattr(v, "plot", k) for k, v in x.items()}
     if isinstance(x, list):
@@ -200,60 +203,76 @@ def _plots(x: object) -> set[str]:
     return {getattr(x, "plot", "")} if x is not None else set()
 
 
-def data_calls(ids: dict[str, int]) -> list[tuple[str, Callable[[Principal], object]]]:
+P01, NOTHING = frozenset({"p01"}), frozenset()
+Expected = type[Forbidden] | frozenset[str] | Callable[[object, dict[str, int]], None]
+
+
+def only_my_lot(got: object, ids: dict[str, int]) -> None:
+    assert isinstance(got, pd.DataFrame) and len(got) > 0
+    assert set(got["lot"]) == {str(ids["my_lot"])}  # minutes of the farmer's own lot, none of p02's
+
+
+def no_open_lot_of_theirs(got: object, ids: dict[str, int]) -> None:
+    assert got is None  # the line's open lot is p02's: the farmer is told nothing of it
+
+
+def data_calls(ids: dict[str, int]) -> list[tuple[str, Callable[[Principal], object], Expected]]:
+    """Every data function a page uses, called as the farmer of p01, with what the farmer must get: Forbidden,
+    exactly these plots' rows, or a check of its own."""
     from dashboard import data
 
     now = time.time_ns()
     day = now - 86400 * NS
     return [
-        ("latest", lambda w: data.latest(w)),
-        ("last_24h", lambda w: {p: v for p, v in data.last_24h(w).min_temp.items()}),
-        ("series all", lambda w: data.series(w, ("air_temp_c",), day, now)),
-        ("series p02", lambda w: data.series(w, ("air_temp_c",), day, now, plots=("p02",))),
-        ("series device of p02", lambda w: data.series(w, ("air_temp_c",), day, now, devices=("ws-p02",))),
-        ("series hourly", lambda w: data.series(w, ("air_temp_c",), day, now, by="plot", every_s=3600)),
-        ("hourly_by_plot", lambda w: data.hourly_by_plot(w, ("air_temp_c",))),
-        ("devices", lambda w: data.devices(w)),
-        ("active_alarms", lambda w: data.active_alarms(w)),
-        ("camera_statuses", lambda w: data.camera_statuses(w)),
-        ("camera_history p02", lambda w: data.camera_history(w, "cam-p02", day, now)),
-        ("camera_history unknown", lambda w: data.camera_history(w, "cam-x' OR '1'='1", day, now)),
-        ("open_lot", lambda w: data.open_lot(w, "line-1")),
-        ("lot theirs", lambda w: data.lot(w, ids["their_lot"])),
-        ("lot_history", lambda w: data.lot_history(w)),
-        ("lot_history p02", lambda w: data.lot_history(w, ("p02",))),
-        ("season_quality", lambda w: data.season_quality(w)),
-        ("season_quality p02", lambda w: data.season_quality(w, ("p02",))),
-        ("line_minutes", lambda w: data.line_minutes(w, "line-1", day, now + 60 * NS)),
-        ("lot_fruit theirs", lambda w: data.lot_fruit(w, ids["their_lot"], day, now + 60 * NS)),
-        ("dead_letters", lambda w: data.dead_letters(w, day, now)),
-        ("dead_letter_counts", lambda w: data.dead_letter_counts(w)),
+        ("latest", lambda w: data.latest(w), P01),
+        ("last_24h", lambda w: {p: v for p, v in data.last_24h(w).min_temp.items()}, P01),
+        ("series all", lambda w: data.series(w, ("air_temp_c",), day, now), P01),
+        ("series p02", lambda w: data.series(w, ("air_temp_c",), day, now, plots=("p02",)), NOTHING),
+        ("series device of p02", lambda w: data.series(w, ("air_temp_c",), day, now, devices=("ws-p02",)), NOTHING),
+        ("series hourly", lambda w: data.series(w, ("air_temp_c",), day, now, by="plot", every_s=3600), P01),
+        ("hourly_by_plot", lambda w: data.hourly_by_plot(w, ("air_temp_c",)), P01),
+        ("devices", lambda w: data.devices(w), P01),
+        ("active_alarms", lambda w: data.active_alarms(w), P01),
+        ("camera_statuses", lambda w: data.camera_statuses(w), P01),
+        ("camera_history p02", lambda w: data.camera_history(w, "cam-p02", day, now), Forbidden),
+        ("camera_history unknown", lambda w: data.camera_history(w, "cam-x' OR '1'='1", day, now), Forbidden),
+        ("open_lot", lambda w: data.open_lot(w, "line-1"), no_open_lot_of_theirs),
+        ("lot theirs", lambda w: data.lot(w, ids["their_lot"]), Forbidden),
+        ("lot_history", lambda w: data.lot_history(w), P01),
+        ("lot_history p02", lambda w: data.lot_history(w, ("p02",)), NOTHING),
+        ("season_quality", lambda w: data.season_quality(w), P01),
+        ("season_quality p02", lambda w: data.season_quality(w, ("p02",)), NOTHING),
+        ("line_minutes", lambda w: data.line_minutes(w, "line-1", day, now + 60 * NS), only_my_lot),
+        ("lot_fruit theirs", lambda w: data.lot_fruit(w, ids["their_lot"], day, now + 60 * NS), Forbidden),
+        ("dead_letters", lambda w: data.dead_letters(w, day, now), Forbidden),
+        ("dead_letter_counts", lambda w: data.dead_letter_counts(w), Forbidden),
     ]
 
 
-CALLS = [name for name, _ in data_calls({"their_lot": 0})]
+CALLS = [name for name, _, _ in data_calls({"their_lot": 0})]
 
 
 @pytest.mark.parametrize("call", CALLS)
 def test_data_functions_give_a_farmer_only_their_plots(as_dashboard: dict[str, int], call: str) -> None:
-    fn = dict(data_calls(as_dashboard))[call]
-    try:
-        got = fn(FARMER)
-    except Forbidden:
-        return  # refused outright: fine
-    assert _plots(got) <= {"p01"}, f"{call} gave farmer-p01 {_plots(got)}"
-    if call == "line_minutes":
-        assert isinstance(got, pd.DataFrame) and set(got["lot"]) <= {str(as_dashboard["my_lot"])}
+    fn, expected = {name: (f, e) for name, f, e in data_calls(as_dashboard)}[call]
+    if expected is Forbidden:
+        with pytest.raises(Forbidden):
+            fn(FARMER)
+    elif isinstance(expected, frozenset):
+        assert _plots(fn(FARMER)) == expected, call
+    else:
+        expected(fn(FARMER), as_dashboard)  # type: ignore[operator]
 
 
 def test_the_command_center_sees_both(as_dashboard: dict[str, int]) -> None:
     """The same calls for the center do reach p02: the farmer's empty answers above are the scope, not an empty
     village."""
     center = Principal("center", "center", "", None)
-    calls = dict(data_calls(as_dashboard))
+    calls = {name: f for name, f, _ in data_calls(as_dashboard)}
     for name in ("latest", "devices", "active_alarms", "camera_statuses", "lot_history"):
         assert {"p01", "p02"} <= _plots(calls[name](center)), name
     assert _plots(calls["open_lot"](center)) == {"p02"}
+    assert not calls["camera_history p02"](center).empty  # type: ignore[attr-defined]
 
 
 # -- the wall screen ----------------------------------------------------------------------------------------------
@@ -448,3 +467,4 @@ def test_injection_through_free_text_is_stored_as_text(run_app: RunApp, village:
     assert any(e.detail.get("text") == attack for e in events if e.action == "commented")
     assert People(records).get("farmer-p02") is not None and len(People(records).all()) >= 3
     records.close()
+

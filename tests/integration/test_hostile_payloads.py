@@ -81,7 +81,10 @@ def hostile(draw: st.DrawFn, prefix: str) -> tuple[str, bytes]:
 def test_thousand_hostile_payloads_all_dead_lettered(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB) -> None:
     prefix = unique("o")
     url = influx_url(influx, unique("db"))
-    ingest = IngestProcess(tmp_path, mosquitto.url, url, prefix)
+    # Byte for byte and every one: no payload cap and no throttle here (tests/sensors/test_dead_letter_flood.py
+    # holds those to their bounds).
+    ingest = IngestProcess(tmp_path, mosquitto.url, url, prefix, ORCHARD_RETENTION__DEAD_LETTER_PAYLOAD_BYTES="2000000",
+                           ORCHARD_RETENTION__DEAD_LETTERS_PER_DEVICE_MIN="100000")
     ingest.start()
     pub = publisher(mosquitto.url)
     sent: list[tuple[str, bytes]] = []

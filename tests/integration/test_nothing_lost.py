@@ -5,6 +5,7 @@ Where a process is killed, what it had read but not acked comes again: those rep
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from orchard.localservers import InfluxDB, Mosquitto
 from orchard.store import open_store
 from tests.conftest import influx_url, unique
 from tests.integration.helpers import (
+    T_BASE_MS,
     IngestProcess,
     Timer,
     WriteCounter,
@@ -133,4 +135,46 @@ def test_ingest_offline_while_messages_queue_up(tmp_path: Path, mosquitto: Mosqu
     time.sleep(0.5)
     ingest.start()
     assert_all_stored(open_store(url), 5000, writes=writes, doubles_allowed=0)
+    ingest.stop()
+
+
+def deploy_autosave() -> tuple[int, bool]:
+    """autosave_interval and autosave_on_changes of deploy/mosquitto/mosquitto.conf, the config tested here."""
+    conf = (Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    interval = int(re.search(r"(?m)^autosave_interval (\d+)$", conf)[1])  # type: ignore[index]
+    on_changes = re.search(r"(?m)^autosave_on_changes true$", conf) is not None
+    return interval, on_changes
+
+
+@pytest.mark.slow
+def test_mosquitto_sigkilled_with_messages_queued(tmp_path: Path, own_mosquitto: Mosquitto, influx: InfluxDB) -> None:
+    """The broker crashes (SIGKILL: no save on shutdown) while messages it has already acknowledged to the devices
+    wait in ingest's queue (ingest away for an upgrade). What it had saved survives; what it had not is lost:
+    with autosave_on_changes, at most autosave_interval changes (a message queued is one, its delivery another)."""
+    interval, on_changes = deploy_autosave()
+    assert on_changes, "the deploy config saves on changes: a crash loses a bounded number of messages"
+    prefix = unique("o")
+    url = influx_url(influx, unique("db"))
+    writes = WriteCounter(url)
+    ingest = IngestProcess(tmp_path, own_mosquitto.url, writes.url, prefix)
+    ingest.start()  # creates the persistent session and its subscriptions
+    ingest.stop()
+    pub = publisher(own_mosquitto.url)
+    n = 2000
+    wait_published(pub, publish_stream(pub, prefix, n, 400))  # every one acknowledged by the broker
+    pub.loop_stop()
+    own_mosquitto.stop(signal.SIGKILL)
+    own_mosquitto.start()
+    ingest.start()
+    start, end = (T_BASE_MS - 1) * 10**6, (T_BASE_MS + n * 10 + 1) * 10**6
+    store = open_store(url)
+    deadline, stored, last_change = time.monotonic() + 60, -1, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - last_change < 5:  # until nothing more arrives
+        now_stored = len(store.range("telemetry", ["air_temp_c"], start, end))
+        if now_stored != stored:
+            stored, last_change = now_stored, time.monotonic()
+        time.sleep(0.5)
+    lost = n - stored
+    print(f"broker SIGKILL with {n} queued: {lost} lost (autosave_interval {interval}, on changes)")
+    assert 0 <= lost <= interval
     ingest.stop()

@@ -65,8 +65,9 @@ def test_demo_stops_every_descendant_when_only_it_is_signalled(tmp_path: Path, s
     port, log = free_port(), tmp_path / "demo.log"
     with log.open("wb") as out:
         demo = subprocess.Popen([sys.executable, "-m", "orchard", "demo", "--backfill-days", "0", "--port",
-                                 str(port)], env=environment(tmp_path), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its own group: nothing but the demo hears the signal
+                                 str(port), "--mqtt-port", str(free_port())], env=environment(tmp_path),
+                                # its own group: nothing but the demo hears the signal
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     started: set[int] = set()
     try:
         wait_healthy(port, demo, log)

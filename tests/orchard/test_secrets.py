@@ -142,7 +142,8 @@ def test_the_demo_prints_no_secret(tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "demo.log"
     with log.open("wb") as out:
         demo = subprocess.Popen([sys.executable, "-m", "orchard", "demo", "--backfill-days", "1", "--port",
-                                 str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                 str(port), "--mqtt-port", str(free_port())], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_healthy(port, demo, log, timeout_s=240)
         time.sleep(10)  # a few analytics cycles: alarms raised, messages to the unreachable DingTalk robot
