@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import streamlit as st
@@ -39,78 +40,57 @@ def _missing(e: ServerMissing) -> None:
     pytest.skip(str(e))
 
 
-@pytest.fixture(scope="session")
-def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+S = TypeVar("S", InfluxDB, Mosquitto, Postgres)
+
+
+def _running(make: Callable[[], S]) -> Iterator[S]:
+    """The server made and started for the fixture's scope; a missing binary skips, or fails in CI."""
     try:
-        server = InfluxDB(tmp_path_factory.mktemp("influx"))
+        server = make()
     except ServerMissing as e:
         _missing(e)
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    yield from _running(lambda: InfluxDB(tmp_path_factory.mktemp("influx")))
 
 
 @pytest.fixture(scope="session")
 def influx_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    try:
-        server = InfluxDB(tmp_path_factory.mktemp("influx-auth"), auth=("orchard-admin", "s3cret pass'\""))
-    except ServerMissing as e:
-        _missing(e)
-    with server:
-        yield server
+    yield from _running(lambda: InfluxDB(tmp_path_factory.mktemp("influx-auth"),
+                                         auth=("orchard-admin", "s3cret pass'\"")))
 
 
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     """One broker for the session: tests keep apart by unique topics and client ids."""
-    try:
-        server = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    except ServerMissing as e:
-        _missing(e)
-    with server:
-        yield server
+    yield from _running(lambda: Mosquitto(tmp_path_factory.mktemp("mosquitto")))
 
 
 @pytest.fixture
 def own_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A broker of the test's own, for tests that stop or restart it."""
-    try:
-        server = Mosquitto(tmp_path / "mosquitto")
-    except ServerMissing as e:
-        _missing(e)
-    with server:
-        yield server
+    yield from _running(lambda: Mosquitto(tmp_path / "mosquitto"))
 
 
 @pytest.fixture
 def own_influx(tmp_path: Path) -> Iterator[InfluxDB]:
     """An InfluxDB of the test's own, for tests that stop or restart it."""
-    try:
-        server = InfluxDB(tmp_path / "influx")
-    except ServerMissing as e:
-        _missing(e)
-    with server:
-        yield server
+    yield from _running(lambda: InfluxDB(tmp_path / "influx"))
 
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    try:
-        server = Postgres(tmp_path_factory.mktemp("postgres"))
-    except ServerMissing as e:
-        _missing(e)
-    with server:
-        yield server
+    yield from _running(lambda: Postgres(tmp_path_factory.mktemp("postgres")))
 
 
 @pytest.fixture
 def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
     """A PostgreSQL of the test's own, for tests that stop, kill or restart it."""
-    try:
-        server = Postgres(tmp_path / "postgres")
-    except ServerMissing as e:
-        _missing(e)
-    with server:
-        yield server
+    yield from _running(lambda: Postgres(tmp_path / "postgres"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

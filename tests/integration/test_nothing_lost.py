@@ -155,8 +155,7 @@ def test_mosquitto_sigkilled_with_messages_queued(tmp_path: Path, own_mosquitto:
     assert on_changes, "the deploy config saves on changes: a crash loses a bounded number of messages"
     prefix = unique("o")
     url = influx_url(influx, unique("db"))
-    writes = WriteCounter(url)
-    ingest = IngestProcess(tmp_path, own_mosquitto.url, writes.url, prefix)
+    ingest = IngestProcess(tmp_path, own_mosquitto.url, url, prefix)
     ingest.start()  # creates the persistent session and its subscriptions
     ingest.stop()
     pub = publisher(own_mosquitto.url)
