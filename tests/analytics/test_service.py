@@ -31,7 +31,8 @@ NS = 1_000_000_000
     (b'{"ts": %d}' % int((NOW_S + 3600) * 1000), 0, True),  # a clock ahead: never wait for the future
     (b"not json", -1, True),
     (b'{"ts": true}', -1, True),
-])
+], ids=["epoch-ms", "iso-8601", "no-ts", "clock-ahead", "not-json", "ts-bool"])  # ids without the time: xdist
+# workers must collect the same names
 def test_reading_time(payload: bytes, expected_s: float, from_now: bool) -> None:
     expected = time.time() + expected_s if from_now else expected_s
     assert reading_time_ns(payload) / 1e9 == pytest.approx(expected, abs=0.5 if from_now else 0.01)
