@@ -90,6 +90,18 @@ def test_analytics_lives_through_a_records_db_outage(tmp_path: Path, own_postgre
     low_battery(s.store_url, s.site, "p04", "ws-p04", clock())
     runner = threading.Thread(target=service.run, daemon=True)
     runner.start()
+    try:
+        outage_and_recovery(service, runner, own_postgres, how, hook, s, clock)
+    finally:
+        service.stop.set()
+        service.wake.set()
+        runner.join(30)
+        hook.stop()
+
+
+def outage_and_recovery(service: Analytics, runner: threading.Thread, own_postgres: Postgres, how: signal.Signals,
+                        hook: HttpReceiver, s: Settings, clock: Callable[[], int]) -> None:
+    """The outage itself, under the running service; the test stops the service whatever happens here."""
 
     def got() -> Counter[tuple[str, object, str]]:
         return Counter((r.json()["recipient"], r.json()["alarm_id"], r.json()["subject"]) for r in hook.got)
@@ -128,14 +140,14 @@ def test_analytics_lives_through_a_records_db_outage(tmp_path: Path, own_postgre
     wait_for("escalation, digest and the new alarm", caught_up, 60,
              lambda: (first, battery_alarm("ws-p05"), sorted(got().items(), key=str), service.steps.failures))
     recovered_s = time.monotonic() - back_at
-    beat = read_beat(s.data_dir, "analytics")
-    assert beat is not None and beat.age_s(time.time()) < 10 and service.last_ok
+
+    def fresh_beat() -> bool:  # the cycle that caught up ends, and says so
+        beat = read_beat(s.data_dir, "analytics")
+        return beat is not None and beat.age_s(time.time()) < 10 and service.last_ok
+
+    wait_for("a fresh heartbeat after the outage", fresh_beat, 30)
     cycles = service.cycles
     wait_for("three more cycles", lambda: service.cycles >= cycles + 3, 30)
-    service.stop.set()
-    service.wake.set()
-    runner.join(30)
-    hook.stop()
 
     doubles = {k: n for k, n in got().items() if n > 1}
     assert doubles == {}, f"sent more than once: {doubles}"

@@ -92,6 +92,7 @@ def test_a_log_line_masks_every_registered_secret_wherever_it_comes_from() -> No
     assert redact("x mqtt://u:other-unregistered@h y") == "x mqtt://u:***@h y"  # any URL's password
 
 
+FAILED = ("level=error", "level=warning", "Error", "invalid settings", "refused")  # a failure has been reported
 SERVICES = [["ingest"], ["analytics"], ["cameras"], ["grading"], ["simulate", "--duration", "5"], ["check"],
             ["admin", "mqtt-auth"]]
 
@@ -111,7 +112,13 @@ def test_no_service_prints_a_secret(tmp_path: Path, records_down: bool, invalid:
         with log.open("wb") as out:
             procs.append((argv, log, subprocess.Popen([sys.executable, "-m", "orchard", *argv], env=env,
                                                       stdout=out, stderr=subprocess.STDOUT)))
-    time.sleep(8)  # long enough for connection retries, failed steps and their tracebacks
+    # Each has failed and said so (or exited) before it is stopped: a loaded machine starts Python slowly.
+    deadline = time.monotonic() + 90
+    for _, log, proc in procs:
+        while proc.poll() is None and not any(m in log.read_text(errors="replace") for m in FAILED):
+            assert time.monotonic() < deadline, f"{log.name} said nothing of its failures:\n{log.read_text()}"
+            time.sleep(0.2)
+    time.sleep(2)  # a few retries more, with their tracebacks
     for _, _, proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
