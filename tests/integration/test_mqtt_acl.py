@@ -154,11 +154,16 @@ def test_a_device_publishes_only_under_its_own_topic(broker: Broker) -> None:
 def test_a_device_reads_nothing(broker: Broker, topic: str) -> None:
     # Mosquitto 2.0 grants a subscription and checks read rights on every message it would deliver
     dev, got, _ = listen(broker, "ws-p01", [topic])
+    control, seen, _ = listen(broker, "ingest", ["orchard/+/+/+/telemetry"])  # a reader with the right to
     publish(broker, "ws-p02", "orchard/sunzigou/p02/ws-p02/telemetry")
     publish(broker, "ws-p01", "orchard/sunzigou/p01/ws-p01/telemetry")
     publish(broker, "analytics", "orchard/sunzigou/alerts/p01")
     assert received(got) == []
+    # ... gets both readings: they were published and delivered, only not to the device
+    assert sorted(received(seen, 0.3)) == ["orchard/sunzigou/p01/ws-p01/telemetry",
+                                           "orchard/sunzigou/p02/ws-p02/telemetry"]
     dev.loop_stop()
+    control.loop_stop()
 
 
 @pytest.mark.parametrize(("user", "topic"), [
@@ -173,7 +178,12 @@ def test_service_accounts_cannot_write_beyond_their_rights(broker: Broker, user:
     alerts, got_alerts, _ = listen(broker, "ingest", ["orchard/+/alerts/#"])  # ingest may not read alerts either
     publish(broker, user, topic)
     assert received(got) == [] and received(got_alerts, 0.2) == []
+    if "/alerts/" not in topic:  # the control: the device itself may write there, and the watcher sees it
+        device = topic.split("/")[3]
+        publish(broker, device, topic)
+        assert received(got) == [topic]
     watcher.loop_stop()
+    alerts.loop_stop()
     alerts.loop_stop()
 
 
