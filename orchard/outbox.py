@@ -62,17 +62,37 @@ class Outbox:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(stmt)]
 
-    def sent(self, nid: int, now_ns: int) -> None:
+    def sent(self, nid: int | Iterable[int], now_ns: int) -> None:
+        """Delivered (several at once: one group post carries many notifications, recorded together)."""
+        ids = [nid] if isinstance(nid, int) else list(nid)
         with self.engine.begin() as conn:
-            conn.execute(update(N).where(N.c.id == nid).values(status="sent", sent_ns=now_ns, last_error=None,
-                                                               attempts=N.c.attempts + 1))
+            conn.execute(update(N).where(N.c.id.in_(ids)).values(status="sent", sent_ns=now_ns, last_error=None,
+                                                                  attempts=N.c.attempts + 1))
 
-    def failed(self, nid: int, error: str, retry_at_ns: int | None) -> None:
+    def failed(self, nid: int | Iterable[int], error: str, retry_at_ns: int | None) -> None:
         """A failed attempt: try again at retry_at_ns, or give up (status failed) when None."""
+        ids = [nid] if isinstance(nid, int) else list(nid)
         values: dict[str, object] = {"attempts": N.c.attempts + 1, "last_error": error[:500]}
         values |= {"next_try_ns": retry_at_ns} if retry_at_ns is not None else {"status": "failed"}
         with self.engine.begin() as conn:
-            conn.execute(update(N).where(N.c.id == nid).values(**values))
+            conn.execute(update(N).where(N.c.id.in_(ids)).values(**values))
+
+    def postpone(self, ids: Iterable[int], until_ns: int, reason: str | None = None) -> None:
+        """Not tried yet, later (a robot's minute is full): no attempt is counted."""
+        values: dict[str, object] = {"next_try_ns": until_ns}
+        if reason is not None:
+            values["last_error"] = reason[:500]
+        with self.engine.begin() as conn:
+            conn.execute(update(N).where(N.c.id.in_(list(ids)), N.c.status == "pending").values(**values))
+
+    def posts_since(self, channel: str, since_ns: int) -> int:
+        """At most how many posts a group channel made since then: one per (alarm, kind, stage) sent (a summary
+        post carried several, so this errs high, the safe side for a robot's per-minute limit)."""
+        stmt = (select(func.count()).select_from(
+            select(N.c.alarm_id, N.c.kind, N.c.stage).where(N.c.channel == channel, N.c.status == "sent",
+                                                             N.c.sent_ns >= since_ns).distinct().subquery()))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
 
     def read(self, nid: int, now_ns: int) -> Notification | None:
         """Record the first read; later opens keep it. None when there is no such notification."""

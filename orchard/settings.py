@@ -200,6 +200,11 @@ class NotifySettings(Section):
     retries: int = Field(6, ge=0, description="Attempts after the first before a delivery counts as failed.")
     retry_base_s: float = Field(10, gt=0, description="First retry after this; doubling each time, at most 10 min.")
     timeout_s: float = Field(10, gt=0, description="Give a receiver this long to answer.")
+    robot_posts_per_min: int = Field(18, ge=1, le=20, description="Posts per minute a group robot (DingTalk, "
+                                     "WeCom) is sent at most; the vendors take 20, then refuse for 10 minutes. "
+                                     "More alarms than this are combined into summary posts.")
+    robot_throttle_min: float = Field(10, gt=0, description="How long a robot that answered \"too fast\" is left "
+                                      "alone (DingTalk: 10 minutes).")
 
 
 class MqttAccountsSettings(Section):

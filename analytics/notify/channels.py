@@ -1,6 +1,13 @@
-"""The channels that carry alarm messages, behind one small interface. Each raises DeliveryError when the
-message did not arrive; the dispatcher retries with backoff. The command center's own MQTT sink (sirens, LED
-boards) is AlertPublisher, one message per alarm change rather than per person.
+"""The channels that carry alarm messages, behind two small interfaces:
+
+- Channel: one person, one message (e-mail, SMS, webhook, the in-app inbox).
+- Robot: one group, one post that @-mentions the people it is for (DingTalk and WeCom group robots), paced by
+  its RobotGate (see robots.py for the vendors' limits).
+
+Each raises DeliveryError when the message did not arrive and may arrive on a later try (the dispatcher retries
+with backoff); Refused when trying again cannot help (a wrong key or signature: the dispatcher stops, records it
+and raises a channel alarm for the command center); Throttled when the vendor says "too fast". The command
+center's own MQTT sink (sirens, LED boards) is AlertPublisher, one message per alarm change rather than per person.
 """
 
 from __future__ import annotations
@@ -13,14 +20,16 @@ import smtplib
 import ssl
 import time
 import urllib.parse
+from collections.abc import Collection
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 import orjson
 from paho.mqtt.client import Client
 
 from analytics.notify.compose import Message
+from analytics.notify.robots import Post, RobotGate
 from orchard.models import Alarm
 from orchard.people import User
 from orchard.redact import redact
@@ -31,21 +40,53 @@ class DeliveryError(Exception):
     """The message did not reach the channel; the text says why (shown in the dashboard's receipt matrix)."""
 
 
+class Refused(DeliveryError):
+    """The channel refused it for a reason a retry cannot fix (bad key, bad signature, robot deleted)."""
+
+
+class Throttled(DeliveryError):
+    """The channel refused it for sending too fast."""
+
+
 class Channel(Protocol):
     name: str
 
     def send(self, user: User, msg: Message) -> None: ...
 
 
-def _check_robot_answer(resp: httpx.Response, what: str) -> None:
+@runtime_checkable
+class Robot(Protocol):
+    name: str
+    gate: RobotGate
+    max_bytes: int  # the largest post body the vendor accepts
+    at_phone: bool  # whether a post can @-mention by phone number
+
+    def post(self, post: Post) -> None: ...
+
+
+TRANSIENT_CODES = frozenset({-1})  # "系统繁忙" at both vendors: try again
+
+
+def _check_robot_answer(resp: httpx.Response, what: str, too_fast: Collection[int]) -> None:
+    if resp.status_code == 429:
+        raise Throttled(f"{what} answered HTTP 429 (too many requests)")
+    if 400 <= resp.status_code < 500:  # the address is wrong or gone: the same request will fail again
+        raise Refused(f"{what} answered HTTP {resp.status_code}: {resp.text[:200]}")
     if resp.status_code != 200:
         raise DeliveryError(f"{what} answered HTTP {resp.status_code}: {resp.text[:200]}")
     try:
         body = resp.json()
     except ValueError:
         raise DeliveryError(f"{what} answered something that is not JSON: {resp.text[:200]}") from None
-    if body.get("errcode", 0) != 0:
-        raise DeliveryError(f"{what} refused the message: {body.get('errcode')} {body.get('errmsg', '')}")
+    code = body.get("errcode", 0)
+    if code == 0:
+        return
+    text = f"{what} refused the message: {code} {body.get('errmsg', '')}"[:300]
+    if code in too_fast:
+        raise Throttled(text)
+    if code in TRANSIENT_CODES:
+        raise DeliveryError(text)
+    raise Refused(text)
 
 
 def _post(http: httpx.Client, url: str, what: str, **kw: object) -> httpx.Response:
@@ -56,12 +97,18 @@ def _post(http: httpx.Client, url: str, what: str, **kw: object) -> httpx.Respon
 
 
 class DingTalk:
-    """DingTalk custom robot: markdown, signed (timestamp + HMAC-SHA256 of "timestamp\\nsecret"), @ by phone."""
+    """DingTalk custom robot: markdown, signed (timestamp + HMAC-SHA256 of "timestamp\\nsecret"), @ by phone
+    (the number in `at.atMobiles` and as "@number" in the text, or DingTalk shows no mention).
+    Refusals: 310000 (sign not match, keywords not in content, IP not in whitelist), 300001 (token is not exist),
+    130101 (send too fast, exceed 20 times per minute)."""
 
     name = "dingtalk"
+    max_bytes = 4000  # keep well under what the robot takes (WeCom's 4096 is the stricter of the two)
+    at_phone = True
+    TOO_FAST = frozenset({130101})
 
-    def __init__(self, url: str, secret: str | None, http: httpx.Client) -> None:
-        self.url, self.secret, self.http = url, secret, http
+    def __init__(self, url: str, secret: str | None, http: httpx.Client, gate: RobotGate) -> None:
+        self.url, self.secret, self.http, self.gate = url, secret, http, gate
 
     def signed_url(self, now_ms: int | None = None) -> str:
         if not self.secret:
@@ -71,24 +118,27 @@ class DingTalk:
         sign = urllib.parse.quote_plus(base64.b64encode(digest))
         return f"{self.url}{'&' if '?' in self.url else '?'}timestamp={ts}&sign={sign}"
 
-    def send(self, user: User, msg: Message) -> None:
-        text = msg.markdown + (f"\n\n@{user.phone}" if user.phone else "")
-        body = {"msgtype": "markdown", "markdown": {"title": msg.subject[:60], "text": text},
-                "at": {"atMobiles": [user.phone] if user.phone else [], "isAtAll": False}}
-        _check_robot_answer(_post(self.http, self.signed_url(), "DingTalk", json=body), "DingTalk")
+    def post(self, post: Post) -> None:
+        body = {"msgtype": "markdown", "markdown": {"title": post.title[:60], "text": post.markdown},
+                "at": {"atMobiles": post.phones, "isAtAll": False}}
+        _check_robot_answer(_post(self.http, self.signed_url(), "DingTalk", json=body), "DingTalk", self.TOO_FAST)
 
 
 class WeCom:
-    """WeCom (企业微信) group robot: markdown; the person is named in the text (markdown cannot @ by phone)."""
+    """WeCom (企业微信) group robot: markdown (at most 4096 bytes); people are named in the text (markdown cannot
+    @ by phone). Refusals: 93000 (invalid webhook url), 45009 (api freq out of limit)."""
 
     name = "wecom"
+    max_bytes = 4000
+    at_phone = False
+    TOO_FAST = frozenset({45009})
 
-    def __init__(self, url: str, http: httpx.Client) -> None:
-        self.url, self.http = url, http
+    def __init__(self, url: str, http: httpx.Client, gate: RobotGate) -> None:
+        self.url, self.http, self.gate = url, http, gate
 
-    def send(self, user: User, msg: Message) -> None:
-        body = {"msgtype": "markdown", "markdown": {"content": f"{msg.markdown}\n> {user.display}"}}
-        _check_robot_answer(_post(self.http, self.url, "WeCom", json=body), "WeCom")
+    def post(self, post: Post) -> None:
+        body = {"msgtype": "markdown", "markdown": {"content": post.markdown}}
+        _check_robot_answer(_post(self.http, self.url, "WeCom", json=body), "WeCom", self.TOO_FAST)
 
 
 class Webhook:
@@ -186,14 +236,18 @@ class AlertPublisher:
         self.client.publish(topic, orjson.dumps(body), qos=1, retain=True)
 
 
-def build_channels(cfg: NotifySettings, http: httpx.Client) -> dict[str, Channel]:
-    """The channels this installation has configured (the inbox always)."""
-    out: dict[str, Channel] = {"inbox": Inbox()}
+def build_channels(cfg: NotifySettings, http: httpx.Client) -> dict[str, Channel | Robot]:
+    """The channels this installation has configured (the inbox always); each robot with its own gate."""
+    def gate() -> RobotGate:
+        return RobotGate(cfg.robot_posts_per_min, cfg.robot_throttle_min * 60)
+
+    out: dict[str, Channel | Robot] = {"inbox": Inbox()}
     if cfg.dingtalk_url:
         out["dingtalk"] = DingTalk(cfg.dingtalk_url.get_secret_value(),
-                                   cfg.dingtalk_secret.get_secret_value() if cfg.dingtalk_secret else None, http)
+                                   cfg.dingtalk_secret.get_secret_value() if cfg.dingtalk_secret else None, http,
+                                   gate())
     if cfg.wecom_url:
-        out["wecom"] = WeCom(cfg.wecom_url.get_secret_value(), http)
+        out["wecom"] = WeCom(cfg.wecom_url.get_secret_value(), http, gate())
     if cfg.webhook_url:
         out["webhook"] = Webhook(cfg.webhook_url, cfg.webhook_secret.get_secret_value() if cfg.webhook_secret
                                  else None, http)

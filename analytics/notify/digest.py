@@ -1,5 +1,6 @@
 """The daily digest ("zero report"): every morning, to advisers and the command center, what the last 24 hours
-brought, and that nothing did when nothing did. A silent morning must mean "all quiet", never "system down"."""
+brought, and that nothing did when nothing did. A silent morning must mean "all quiet", never "system down".
+A group robot gets it once, @-mentioning everyone it is for."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from datetime import datetime, time
 
 from sqlalchemy import insert, select
 
-from analytics.notify.channels import Channel, DeliveryError
+from analytics.notify.channels import Channel, DeliveryError, Robot, Throttled
 from analytics.notify.compose import Message
+from analytics.notify.robots import Item, Mention, group_lang, pack
 from orchard import i18n
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
@@ -27,7 +29,7 @@ NS = 1_000_000_000
 
 class Digest:
     def __init__(self, site: Site, records: Records, people: People, book: AlarmBook, orders: WorkOrders,
-                 channels: Mapping[str, Channel], at: str) -> None:
+                 channels: Mapping[str, Channel | Robot], at: str) -> None:
         self.site, self.engine, self.people, self.book, self.orders = site, records.engine, people, book, orders
         self.channels, self.at = dict(channels), time.fromisoformat(at)
         # (day, user, channel) -> its row: sent while the records DB was away, recorded before anything else
@@ -80,27 +82,61 @@ class Digest:
             done = {(r.user, r.channel) for r in conn.execute(select(DG).where(DG.c.day == day))}
         outcomes: dict[str, int] = {}
         messages: dict[str, Message] = {}  # per language; composed only when someone still needs it
+        by_robot: dict[str, list[User]] = {}
         for u in self.recipients():
             for name in [c for c in u.channels if c in self.channels] or ["inbox"]:
                 if (u.name, name) in done:
                     continue
+                channel = self.channels[name]
+                if isinstance(channel, Robot):
+                    by_robot.setdefault(name, []).append(u)
+                    continue
                 if u.lang not in messages:
                     messages[u.lang] = self.message(u.lang, now_ns)
-                msg = messages[u.lang]
                 status, error = "sent", None
                 try:
-                    self.channels[name].send(u, msg)
+                    channel.send(u, messages[u.lang])
                 except DeliveryError as e:  # no retries: tomorrow brings the next one, the failure is recorded
                     status, error = "failed", str(e)[:500]
-                row = {"day": day, "user": u.name, "channel": name, "status": status, "sent_ns": now_ns,
-                       "error": error}
-                try:
-                    with self.engine.begin() as conn:
-                        conn.execute(insert(DG).values(**row))
-                except Exception:
-                    self.unrecorded[(day, u.name, name)] = row
-                    raise
+                self._record(day, [u], name, status, error, now_ns)
                 outcomes[status] = outcomes.get(status, 0) + 1
+        for name, users in by_robot.items():
+            posted = self._post(name, users, day, now_ns)
+            if posted is not None:
+                outcomes[posted] = outcomes.get(posted, 0) + len(users)
         if outcomes:
             event(log, "digest", day=day, **outcomes)
         return outcomes
+
+    def _post(self, name: str, users: list[User], day: str, now_ns: int) -> str | None:
+        """One post for everyone this robot carries the digest to; None when its minute is full (next run)."""
+        robot = self.channels[name]
+        assert isinstance(robot, Robot)
+        mentions = tuple(Mention(u, None) for u in users)
+        item = Item((0, "digest", 0), "info", now_ns, self.message(group_lang(mentions), now_ns), mentions)
+        posts, _ = pack([item], min(1, robot.gate.available(now_ns)), robot.max_bytes, robot.at_phone)
+        if not posts:
+            return None
+        status, error = "sent", None
+        try:
+            robot.post(posts[0])
+        except Throttled:
+            robot.gate.throttled(now_ns)
+            return None
+        except DeliveryError as e:
+            status, error = "failed", str(e)[:500]
+        robot.gate.record(now_ns)
+        self._record(day, users, name, status, error, now_ns)
+        return status
+
+    def _record(self, day: str, users: list[User], channel: str, status: str, error: str | None,
+                now_ns: int) -> None:
+        rows: list[dict[str, object]] = [
+            {"day": day, "user": u.name, "channel": channel, "status": status, "sent_ns": now_ns, "error": error}
+            for u in users]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(DG), rows)
+        except Exception:
+            self.unrecorded.update({(day, str(r["user"]), channel): r for r in rows})
+            raise

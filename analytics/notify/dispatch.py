@@ -8,6 +8,11 @@
   people). The in-app inbox is silent and never waits.
 - Delivery: each (recipient, channel) separately, several at a time (a receiver that hangs delays only its own
   messages), retried with doubling backoff; every attempt is recorded for the receipt matrix.
+- Group robots (DingTalk, WeCom) get one post per alarm and escalation step that @-mentions everyone it is for,
+  critical first, paced under the robot's per-minute limit; more alarms than the minute allows are combined into
+  summary posts (robots.py). A refusal that a retry cannot fix (bad key or signature) is not retried: it raises a
+  `channel_failed` alarm for the command center, through its other channels; the next post that gets through
+  clears it.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from analytics.notify.channels import AlertPublisher, Channel, DeliveryError
+from analytics.notify.channels import AlertPublisher, Channel, DeliveryError, Refused, Robot, Throttled
 from analytics.notify.compose import compose, link_for
-from orchard.alarms import AlarmBook
+from analytics.notify.robots import Item, Mention, group_lang, pack
+from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
-from orchard.models import DEVICE_TYPES, Alarm
+from orchard.models import DEVICE_TYPES, Alarm, Signal
 from orchard.outbox import Notification, Outbox
 from orchard.people import People, Role, User
+from orchard.redact import redact
 from orchard.settings import NotifySettings
 from orchard.site import Site
 from orchard.snapshots import SnapshotRef
@@ -37,6 +44,8 @@ NS = 1_000_000_000
 CROP_CHAIN: tuple[Role, ...] = ("farmer", "adviser", "center")
 DEVICE_CHAIN: tuple[Role, ...] = ("adviser", "center")
 CENTER_CHAIN: tuple[Role, ...] = ("center",)
+CENTER_TYPES = frozenset({"work_order_overdue", "channel_failed"})
+Health = tuple[str, str]  # a channel's state after a delivery round: ("ok" | "refused" | "throttled", error)
 
 
 class Escalation(BaseModel):
@@ -69,7 +78,8 @@ def escalation_for(raw: Mapping[str, Mapping[str, object]]) -> dict[str, Escalat
 
 
 class Dispatcher:
-    def __init__(self, site: Site, people: People, outbox: Outbox, book: AlarmBook, channels: Mapping[str, Channel],
+    def __init__(self, site: Site, people: People, outbox: Outbox, book: AlarmBook,
+                 channels: Mapping[str, Channel | Robot],
                  cfg: NotifySettings, escalation: Mapping[str, Escalation] | None = None,
                  alerts: AlertPublisher | None = None, workers: int = 8) -> None:
         self.site, self.people, self.outbox, self.book = site, people, outbox, book
@@ -80,19 +90,21 @@ class Dispatcher:
         # Sent, but the records DB went away before it could say so: recorded first at the next delivery, and
         # never sent again meanwhile (notification id -> when it was sent).
         self.unrecorded: dict[int, int] = {}
+        self.failing: set[str] | None = None  # sources of active channel_failed alarms, read at first need
 
     # -- routing ----------------------------------------------------------------------------------------------
     def chain(self, alarm: Alarm) -> list[list[User]]:
         """The stages that have someone in them, in order."""
-        roles = (CENTER_CHAIN if alarm.type == "work_order_overdue" else DEVICE_CHAIN if alarm.type in DEVICE_TYPES
+        roles = (CENTER_CHAIN if alarm.type in CENTER_TYPES else DEVICE_CHAIN if alarm.type in DEVICE_TYPES
                  else CROP_CHAIN)
         stages = [self.people.for_plot(alarm.plot, role) for role in roles]
         return [s for s in stages if s]
 
     def _queue(self, alarm: Alarm, users: Iterable[User], stage: int, kind: str, now_ns: int) -> int:
         rows: list[tuple[str, str, int | None]] = []
+        broken = alarm.details.get("channel_id") if alarm.type == "channel_failed" else None
         for u in users:
-            for c in [c for c in u.channels if c in self.channels] or ["inbox"]:
+            for c in [c for c in u.channels if c in self.channels and c != broken] or ["inbox"]:
                 wait_until = None
                 if c != "inbox" and alarm.severity != "critical" and kind != "cleared":
                     wait_until = self._quiet_end(u, now_ns)
@@ -161,46 +173,178 @@ class Dispatcher:
         due = self.outbox.due(now_ns)
         alarms: dict[int, Alarm] = {}
         photos: dict[int, SnapshotRef | None] = {}
-        outcomes: dict[str, int] = {}
         for n in due:
             if n.alarm_id not in alarms:
                 alarms[n.alarm_id] = self.book.get(n.alarm_id)
                 photos[n.alarm_id] = next(iter(self.book.evidence(n.alarm_id)), None)
-        futures = [self.pool.submit(self._deliver_one, n, alarms[n.alarm_id], photos[n.alarm_id], now_ns)
-                   for n in due]
-        for f in futures:
-            outcome = f.result()
+        by_robot: dict[str, list[Notification]] = {}
+        personal = []
+        for n in due:
+            channel = self.channels.get(n.channel)
+            if isinstance(channel, Robot):
+                by_robot.setdefault(n.channel, []).append(n)
+            else:
+                personal.append(n)
+        singles = [self.pool.submit(self._deliver_one, n, alarms[n.alarm_id], photos[n.alarm_id], now_ns)
+                   for n in personal]
+        groups = [self.pool.submit(self._deliver_robot, name, notes, alarms, photos, now_ns)
+                  for name, notes in by_robot.items()]  # one robot's posts in order; robots side by side
+        outcomes: dict[str, int] = {}
+        health: dict[str, Health] = {}
+        for f in singles:
+            outcome, said = f.result()
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if said is not None:
+                health[said[0]] = said[1]
+        for g in groups:
+            counts, (name, state) = g.result()
+            for k, v in counts.items():
+                outcomes[k] = outcomes.get(k, 0) + v
+            if state is not None:
+                health[name] = state
         if due:
             event(log, "delivered", **outcomes)
+        for name, state in health.items():
+            self._channel_alarm(name, state, now_ns)
         return outcomes
 
-    def _deliver_one(self, n: Notification, alarm: Alarm, photo: SnapshotRef | None, now_ns: int) -> str:
+    def _deliver_one(self, n: Notification, alarm: Alarm, photo: SnapshotRef | None,
+                     now_ns: int) -> tuple[str, tuple[str, Health] | None]:
         if n.kind == "reminder" and alarm.acked:
             self.outbox.failed(n.id, "acknowledged before the reminder went out", None)
-            return "cancelled"
+            return "cancelled", None
         user = self.people.get(n.user)
         channel = self.channels.get(n.channel)
-        if user is None or channel is None:
+        if user is None or channel is None or isinstance(channel, Robot):
             self.outbox.failed(n.id, f"no such {'user' if user is None else 'channel'}", None)
-            return "failed"
+            return "failed", None
         msg = compose(alarm, n.kind, user.lang, self.site, link_for(n.id, self.cfg, now_ns / NS), photo)
         try:
             channel.send(user, msg)
+        except Refused as e:
+            self.outbox.failed(n.id, str(e), None)
+            event(log, "delivery_refused", logging.ERROR, notification=n.id, channel=n.channel, error=str(e)[:200])
+            return "failed", (n.channel, ("refused", str(e)))
         except DeliveryError as e:
-            retry = None
-            if n.attempts < self.cfg.retries:
-                retry = now_ns + int(min(600.0, self.cfg.retry_base_s * 2**n.attempts) * NS)
+            retry = self._retry_at(n.attempts, now_ns)
             self.outbox.failed(n.id, str(e), retry)
             event(log, "delivery_failed", logging.WARNING, notification=n.id, channel=n.channel, user=n.user,
                   attempt=n.attempts + 1, error=str(e)[:200], retry=retry is not None)
-            return "retry" if retry is not None else "failed"
+            return ("retry" if retry is not None else "failed"), None
         try:
             self.outbox.sent(n.id, now_ns)
         except Exception:
             self.unrecorded[n.id] = now_ns
             raise
-        return "sent"
+        return "sent", (n.channel, ("ok", ""))
+
+    def _retry_at(self, attempts: int, now_ns: int) -> int | None:
+        if attempts >= self.cfg.retries:
+            return None
+        return now_ns + int(min(600.0, self.cfg.retry_base_s * 2**attempts) * NS)
+
+    def _deliver_robot(self, name: str, notes: list[Notification], alarms: Mapping[int, Alarm],
+                       photos: Mapping[int, SnapshotRef | None],
+                       now_ns: int) -> tuple[dict[str, int], tuple[str, Health | None]]:
+        """A robot's due notifications as few posts as its minute allows, most severe first."""
+        robot = self.channels[name]
+        assert isinstance(robot, Robot)
+        out: dict[str, int] = {}
+
+        def count(outcome: str, n: int) -> None:
+            if n:
+                out[outcome] = out.get(outcome, 0) + n
+
+        members: dict[tuple[int, str, int], list[tuple[Notification, User]]] = {}
+        for n in notes:
+            user = self.people.get(n.user)
+            if n.kind == "reminder" and alarms[n.alarm_id].acked:
+                self.outbox.failed(n.id, "acknowledged before the reminder went out", None)
+                count("cancelled", 1)
+            elif user is None:
+                self.outbox.failed(n.id, "no such user", None)
+                count("failed", 1)
+            else:
+                members.setdefault((n.alarm_id, n.kind, n.stage), []).append((n, user))
+        notes_of: dict[tuple[int, str, int], list[Notification]] = {}
+        items = []
+        for key, group in members.items():
+            alarm = alarms[key[0]]
+            mentions = tuple(Mention(u, link_for(n.id, self.cfg, now_ns / NS)) for n, u in group)
+            lang = group_lang(mentions)
+            words = alarm_text(alarm, lang, self.site)
+            items.append(Item(key, alarm.severity, alarm.started_ns,
+                              compose(alarm, key[1], lang, self.site, None, photos[key[0]]), mentions,
+                              words.text if key[1] != "cleared" else "", f"{words.title}：{words.advice}"
+                              if key[1] != "cleared" else ""))
+            notes_of[key] = [n for n, _ in group]
+        gate = robot.gate
+        gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)
+        posts, waiting = pack(items, gate.available(now_ns), robot.max_bytes, robot.at_phone)
+        state: Health | None = None
+        for i, post in enumerate(posts):
+            these = [n for item in post.items for n in notes_of[item.key]]
+            later = [n for p in posts[i + 1:] for item in p.items for n in notes_of[item.key]]
+            try:
+                robot.post(post)
+            except Throttled as e:  # someone else posted through it too, or the vendor changed its limit
+                until = gate.throttled(now_ns)
+                self.outbox.postpone([n.id for n in these + later], until, str(e))
+                count("waiting", len(these) + len(later))
+                event(log, "robot_throttled", logging.ERROR, channel=name, until_ns=until, error=str(e)[:200])
+                state = ("throttled", str(e))
+                break
+            except Refused as e:  # a wrong key or signature: every post would fail the same way
+                dead = these + later + [n for item in waiting for n in notes_of[item.key]]
+                self.outbox.failed([n.id for n in dead], str(e), None)
+                count("failed", len(dead))
+                waiting = []
+                event(log, "robot_refused", logging.ERROR, channel=name, notifications=len(dead), error=str(e)[:200])
+                state = ("refused", str(e))
+                break
+            except DeliveryError as e:  # unreachable or busy: this post is retried, the rest wait with it
+                gate.record(now_ns)  # it may have arrived after all
+                retry = self._retry_at(min(n.attempts for n in these), now_ns)
+                self.outbox.failed([n.id for n in these], str(e), retry)
+                self.outbox.postpone([n.id for n in later], retry or now_ns + int(self.cfg.retry_base_s * NS))
+                count("retry" if retry is not None else "failed", len(these))
+                count("waiting", len(later))
+                event(log, "delivery_failed", logging.WARNING, channel=name, notifications=len(these),
+                      error=str(e)[:200], retry=retry is not None)
+                break
+            gate.record(now_ns)
+            try:
+                self.outbox.sent([n.id for n in these], now_ns)
+            except Exception:
+                self.unrecorded.update({n.id: now_ns for n in these})
+                raise
+            count("sent", len(these))
+            state = ("ok", "")
+        if waiting:  # the minute is full: the next free slot, most severe still first then
+            held = [n.id for item in waiting for n in notes_of[item.key]]
+            self.outbox.postpone(held, gate.next_free(now_ns))
+            count("waiting", len(held))
+        return out, (name, state)
+
+    def _channel_alarm(self, name: str, health: Health, now_ns: int) -> None:
+        """A channel that refuses everything is an alarm for the command center; the next delivery clears it."""
+        state, error = health
+        source = f"channel:{name}"
+        if self.failing is None:  # what an earlier run left active (it clears when the channel works again)
+            self.failing = {a.source for a in self.book.active() if a.type == "channel_failed"}
+        if state == "ok":
+            if source in self.failing:
+                cleared = self.book.clear(source, "channel_failed", now_ns)
+                self.failing.discard(source)
+                if cleared is not None:
+                    self.on_changes([(cleared, "cleared")], now_ns)
+            return
+        signal = Signal(self.site.id, source, "channel_failed", "major", f"alarm.channel_{state}_text",
+                        {"channel_key": f"notify.channel_{name}", "channel_id": name, "error": redact(error)[:200]})
+        alarm, how = self.book.fire(signal, now_ns)
+        self.failing.add(source)
+        if how == "raised":
+            self.on_changes([(alarm, how)], now_ns)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

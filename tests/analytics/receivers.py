@@ -1,5 +1,7 @@
 """Real receivers on loopback for the notifier tests: an HTTP server that checks DingTalk, WeCom, webhook and
-SMS requests the way those services do, and can fail or hang on purpose; and an SMTP server (aiosmtpd)."""
+SMS requests the way those services do (signatures, keys, WeCom's 4096-byte markdown, and, when `per_min` is set,
+the robots' rate limit: more than `per_min` posts in 60 s and the robot refuses everything for `throttle_s`, as
+DingTalk does with errcode 130101), and can fail or hang on purpose; and an SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 import threading
 import time
 import urllib.parse
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
@@ -22,6 +26,7 @@ from orchard.localservers import free_port
 
 DING_SECRET = "SECtest-ding-secret"
 HOOK_SECRET = "hook-secret"
+ROBOT_PATHS = ("/robot/send", "/cgi-bin/webhook/send")
 
 
 @dataclass
@@ -41,6 +46,13 @@ class HttpReceiver:
     hang_s: float = 0.0  # sleep before answering (a receiver that never answers in time)
     got: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    per_min: int | None = None  # a robot's posts per 60 s before it throttles (DingTalk and WeCom: 20)
+    throttle_s: float = 600.0
+    clock: Callable[[], float] = time.time  # the robot's idea of now (epoch s); the test's clock when injected
+    too_fast: list[str] = field(default_factory=list)  # posts refused by the rate limit
+    window: dict[str, deque[float]] = field(default_factory=dict)
+    blocked_until: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> HttpReceiver:
         receiver = self
@@ -58,7 +70,14 @@ class HttpReceiver:
                 problem = receiver.check(parts.path, query, dict(self.headers), body)
                 if problem:
                     receiver.refused.append(problem)
-                    self._answer(200, {"errcode": 310000, "errmsg": problem})
+                    code = 93000 if problem == "invalid webhook url" else 40058 if "exceed" in problem else 310000
+                    self._answer(200, {"errcode": code, "errmsg": problem})
+                    return
+                if parts.path in ROBOT_PATHS and not receiver.admit(parts.path):
+                    wecom = parts.path == "/cgi-bin/webhook/send"
+                    receiver.too_fast.append(parts.path)
+                    self._answer(200, {"errcode": 45009, "errmsg": "api freq out of limit"} if wecom else
+                                 {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"})
                     return
                 if receiver.fail_first > 0:
                     receiver.fail_first -= 1
@@ -78,6 +97,23 @@ class HttpReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
+
+    def admit(self, path: str) -> bool:
+        """The robot's rate limit: at most per_min posts in 60 s, else refused until throttle_s have passed."""
+        if self.per_min is None:
+            return True
+        now = self.clock()
+        with self.lock:
+            if now < self.blocked_until.get(path, 0.0):
+                return False
+            posts = self.window.setdefault(path, deque())
+            while posts and posts[0] <= now - 60:
+                posts.popleft()
+            if len(posts) >= self.per_min:
+                self.blocked_until[path] = now + self.throttle_s
+                return False
+            posts.append(now)
+            return True
 
     @property
     def base(self) -> str:
@@ -99,8 +135,11 @@ class HttpReceiver:
                 return "sign not match"
             if json.loads(body).get("msgtype") != "markdown":
                 return "msgtype"
-        if path == "/cgi-bin/webhook/send" and query.get("key") != "wecom-key":
-            return "invalid webhook url"
+        if path == "/cgi-bin/webhook/send":
+            if query.get("key") != "wecom-key":
+                return "invalid webhook url"
+            if len(json.loads(body)["markdown"]["content"].encode()) > 4096:
+                return "markdown.content exceed max length 4096"
         if path == "/hook":
             mac = hmac.new(HOOK_SECRET.encode(), headers.get("X-Orchard-Timestamp", "").encode() + b"." + body,
                            hashlib.sha256).hexdigest()
