@@ -39,7 +39,16 @@ from analytics.window import Readings, Slices, Window
 from orchard.alarms import AlarmBook
 from orchard.logs import event
 from orchard.lots import Lots
-from orchard.models import CAMERA_MEASUREMENT, LINE_MEASUREMENT, Alarm, CameraStatus, Device, LineMinute, Signal
+from orchard.models import (
+    CAMERA_MEASUREMENT,
+    INGEST_STATS,
+    LINE_MEASUREMENT,
+    Alarm,
+    CameraStatus,
+    Device,
+    LineMinute,
+    Signal,
+)
 from orchard.records import Records
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
@@ -119,8 +128,9 @@ class CycleFailed(Exception):
 class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
                  rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
-                 evidence: Evidence | None = None) -> None:
+                 evidence: Evidence | None = None, ingest_behind_s: float = 300) -> None:
         self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
+        self.ingest_behind_s = ingest_behind_s
         self.lots = Lots(records, site)
         self.evidence = evidence
         classes = dict(rules) if rules is not None else dict(load())
@@ -190,6 +200,7 @@ class Engine:
         if plots is None:
             verdicts += self._lines(now_ns, result)
             verdicts += self._overdue_orders(now_ns)
+            verdicts += self._ingest(now_ns)
         try:
             self._apply(self._mute(verdicts, devices, now_ns, result), now_ns, result)
         except Exception as e:
@@ -254,6 +265,37 @@ class Engine:
                 out.append(Verdict(a.source, a.type, "clear"))
         return out
 
+    def _ingest(self, now_ns: int) -> list[Verdict]:
+        """Ingest falling behind: the readings it stores arrive late (the broker holds a backlog for it) or it has
+        stopped reporting. Raised well before the broker's queue for ingest is full; cleared below a third of
+        the limit. No stats at all in the last hour: nothing to judge (no ingest here, or long gone: held)."""
+        source, limit = "service:ingest", self.ingest_behind_s
+        rows = self.store.range(INGEST_STATS, ("received", "lag_p50_s"), now_ns - 3600 * NS, now_ns + 1)
+        if not rows:
+            return [Verdict(source, "ingest_behind", "hold")]
+        newest = max(r.time_ns for r in rows)
+        latest: dict[str, tuple[int, float]] = {}  # per ingest process: its newest period that had readings
+        for r in rows:
+            client, lag = r.tags.get("client_id", ""), r.values.get("lag_p50_s")
+            if lag is not None and (client not in latest or r.time_ns > latest[client][0]):
+                latest[client] = (r.time_ns, float(lag))
+        silent_s = (now_ns - newest) / NS
+        lags = {c: lag for c, (t, lag) in latest.items() if (now_ns - t) / NS < limit}
+        worst = max(lags, key=lambda c: lags[c], default=None)
+        details: dict[str, object]
+        if silent_s >= limit:
+            message = "alarm.ingest_behind_silent_text"
+            details = {"minutes": round(silent_s / 60), "limit_min": round(limit / 60, 1)}
+        elif worst is not None and lags[worst] >= limit:
+            message = "alarm.ingest_behind_text"
+            details = {"lag_min": round(lags[worst] / 60, 1), "client": worst, "limit_min": round(limit / 60, 1)}
+        elif worst is None or lags[worst] < limit / 3:
+            return [Verdict(source, "ingest_behind", "clear")]
+        else:
+            return [Verdict(source, "ingest_behind", "hold")]
+        return [Verdict(source, "ingest_behind", "fire",
+                        Signal(self.site.id, source, "ingest_behind", "major", message, details))]
+
     def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData | CameraData | LineData,
              now_ns: int, result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:
         cfg = self.configs.get(name, plot)
@@ -282,6 +324,8 @@ class Engine:
               result: CycleResult) -> list[Verdict]:
         """Inhibition and silences: such signals become holds (an alarm already raised stays as it was)."""
         offline = {v.source.split(":", 1)[1] for v in verdicts if v.type in OFFLINE and v.state == "fire"}
+        # Ingest far behind: devices look silent because their readings wait at the broker, not because they are.
+        behind = any(v.type == "ingest_behind" and v.state == "fire" for v in verdicts)
         gateway_of = {d.id: d.gateway for d in devices if d.gateway}
         silences = self.book.silences(now_ns)
         out = []
@@ -292,6 +336,7 @@ class Engine:
                 muted = (
                     (own_device in offline and v.type not in UNMUTED)  # its readings cannot be judged
                     or (v.type == "device_offline" and gateway_of.get(own_device or "") in offline)
+                    or (v.type == "device_offline" and behind)
                     or any(x.matches(s.plot, own_device, v.type, now_ns) for x in silences)
                 )
                 if muted:

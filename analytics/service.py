@@ -228,7 +228,8 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     book = AlarmBook(records)
     orders = WorkOrders(records, settings.data_dir / "photos")
     engine = Engine(site, store, records, book, orders=orders,
-                    evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)))
+                    evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)),
+                    ingest_behind_s=settings.analytics.ingest_behind_s)
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     cfg = settings.notify

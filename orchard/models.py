@@ -156,6 +156,9 @@ class Silence:
 
 # -- cameras ------------------------------------------------------------------------------------------------
 CAMERA_MEASUREMENT = "camera"
+# Ingest's counters every stats period, tagged client_id: received, stored, spooled, rejected, ..., spool_files, and
+# lag_p50_s / lag_max_s (receipt minus the device's timestamp) when readings carried one. Analytics reads them.
+INGEST_STATS = "ingest_stats"
 # A camera's health, worst first: what the dashboard badge says and which alarm the rule pack raises.
 CAMERA_HEALTH = ("unreachable", "dark", "frozen", "blurred", "ok")
 CAMERA_TYPES = frozenset({"camera_offline", "camera_dark", "camera_frozen", "camera_blurred"})

@@ -105,6 +105,10 @@ class AnalyticsSettings(Section):
                            "advisers and the command center (sent also on days with nothing to report).")
     work_order_severities: tuple[str, ...] = Field(("critical",), description="A crop alarm raised at one of these "
                                                    "severities opens a work order for the plot's adviser.")
+    ingest_behind_s: float = Field(300, gt=0, description="Raise `ingest_behind` for the command center when the "
+                                   "readings ingest stores arrive this late (median receipt minus device time), or "
+                                   "ingest has reported nothing for this long; cleared below a third of it. Device "
+                                   "offline alarms are held meanwhile.")
 
 
 class RetentionSettings(Section):

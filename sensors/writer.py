@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchard.logs import event
-from orchard.models import DeadLetter, Device, Point
+from orchard.models import INGEST_STATS, DeadLetter, Device, Point
 from orchard.records import Records, Sighting
 from orchard.settings import Settings, UnknownDevicePolicy
 from orchard.store import StoreError, TimeSeriesStore
@@ -23,6 +23,8 @@ from sensors.payload import Refused, Route, parse_chirpstack, parse_native, rout
 from sensors.registry import replay_held
 from sensors.spool import Spool
 from sensors.throttle import LetterThrottle
+
+MAX_LAG_SAMPLES = 20_000  # per stats period; the median of the first ones is plenty
 
 log = logging.getLogger("orchard.ingest")
 
@@ -52,6 +54,10 @@ class BatchWriter:
         self._by_eui: dict[str, Device] = {}
         self._registry_read = 0.0
         self._last_stats = time.monotonic()
+        # How late readings arrive (receipt minus the device's own timestamp), this stats period: when the broker
+        # holds a backlog for ingest, what arrives now was measured minutes ago. Analytics alarms on it
+        # (ingest_behind) well before the broker's queue for ingest (max_queued_bytes) is full.
+        self._lags: list[int] = []
         # Last-seen times are not worth an fsync per batch: gathered here, written every few seconds.
         self._sightings: dict[str, Sighting] = {}
         self._sightings_flushed = time.monotonic()
@@ -107,6 +113,8 @@ class BatchWriter:
                             sightings[telemetry.device] = Sighting(telemetry.device, telemetry.site, telemetry.plot,
                                                                    rx, "pending")
                             raise Refused(f"unknown_device: {telemetry.device} is not registered")
+                    if telemetry.time_ns != rx and len(self._lags) < MAX_LAG_SAMPLES:  # a device timestamp
+                        self._lags.append(rx - telemetry.time_ns)
                     new = to_points(telemetry)
                     for p in new:
                         origin[id(p)] = m
@@ -246,8 +254,12 @@ class BatchWriter:
 
     def _log_stats(self) -> None:
         self._last_stats = time.monotonic()
-        c = asdict(self.counters)
-        event(log, "ingest_stats", spool_files=len(self.spool), **c)
+        c: dict[str, float] = {**asdict(self.counters), "spool_files": len(self.spool)}
+        if self._lags:
+            lags = sorted(self._lags)
+            c |= {"lag_p50_s": round(lags[len(lags) // 2] / 1e9, 3), "lag_max_s": round(lags[-1] / 1e9, 3)}
+            self._lags = []
+        event(log, "ingest_stats", logging.INFO, **c)
         # Best effort: the counters are in the log line too, and the spool covers the data itself.
         with contextlib.suppress(StoreError):
-            self.store.write([Point("ingest_stats", {"client_id": self.cfg.client_id}, c, time.time_ns())])
+            self.store.write([Point(INGEST_STATS, {"client_id": self.cfg.client_id}, c, time.time_ns())])

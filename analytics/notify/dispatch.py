@@ -44,7 +44,7 @@ NS = 1_000_000_000
 CROP_CHAIN: tuple[Role, ...] = ("farmer", "adviser", "center")
 DEVICE_CHAIN: tuple[Role, ...] = ("adviser", "center")
 CENTER_CHAIN: tuple[Role, ...] = ("center",)
-CENTER_TYPES = frozenset({"work_order_overdue", "channel_failed"})
+CENTER_TYPES = frozenset({"work_order_overdue", "channel_failed", "ingest_behind"})
 Health = tuple[str, str]  # a channel's state after a delivery round: ("ok" | "refused" | "throttled", error)
 
 

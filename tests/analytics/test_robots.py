@@ -83,10 +83,10 @@ def receiver() -> Iterator[HttpReceiver]:
 
 
 def settings(rx: HttpReceiver, secret: str = DING_SECRET) -> NotifySettings:
-    return NotifySettings(public_url="https://orchard.example.cn", link_secret=LINK_SECRET,  # type: ignore[arg-type]
-                          dingtalk_url=f"{rx.base}/robot/send?access_token=abc",  # type: ignore[arg-type]
-                          dingtalk_secret=secret, sms_url=f"{rx.base}/sms",  # type: ignore[arg-type]
-                          timeout_s=2.0, retry_base_s=10)
+    return NotifySettings.model_validate({
+        "public_url": "https://orchard.example.cn", "link_secret": LINK_SECRET, "dingtalk_secret": secret,
+        "dingtalk_url": f"{rx.base}/robot/send?access_token=abc", "sms_url": f"{rx.base}/sms", "timeout_s": 2.0,
+        "retry_base_s": 10})
 
 
 def dispatcher(site: Site, records: Records, cfg: NotifySettings) -> Dispatcher:

@@ -123,7 +123,8 @@ def test_mosquitto_restarted_mid_stream(tmp_path: Path, own_mosquitto: Mosquitto
 
 
 def test_ingest_offline_while_messages_queue_up(tmp_path: Path, mosquitto: Mosquitto, influx: InfluxDB) -> None:
-    """More than Mosquitto's default 1,000-message queue arrives while ingest is away: none dropped."""
+    """More than Mosquitto's default 1,000-message queue arrives while ingest is away: none dropped (the deploy
+    config limits the queue in bytes, not by count)."""
     prefix = unique("o")
     url = influx_url(influx, unique("db"))
     writes = WriteCounter(url)

@@ -34,6 +34,7 @@ DYNAMIC = (
     + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text", "alarm.device_offline_never_text",
        "alarm.camera_offline_silent_text", "alarm.line_stopped_silent_text", "alarm.line_stopped_camera_text"]
     + [f"alarm.work_order_overdue{part}" for part in ("", "_advice")]
+    + [f"alarm.ingest_behind{part}" for part in ("", "_advice")]
     + [f"alarm.channel_{part}" for part in ("failed", "failed_advice", "refused_text", "throttled_text")]
     + [f"notify.channel_{c}" for c in ("dingtalk", "wecom", "sms", "webhook", "email")]
     + [f"alarms.role_{r}" for r in ROLES]
