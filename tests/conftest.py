@@ -159,10 +159,13 @@ def _no_leftover_ingest() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Seeded:
-    """A store and a data dir (registry, records) a dashboard runs against."""
+    """A store and a data dir (registry, records) a dashboard runs against, and the moment it is judged at: the
+    dashboard's clock (`dashboard.data.now_ns`) when set, so "online" and "today" do not depend on how long after
+    the seeding a test runs, or on whether midnight fell between."""
 
     data_dir: Path
     store_url: str
+    now_ns: int | None = None
 
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -200,6 +203,9 @@ def run_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]
         monkeypatch.setenv("ORCHARD_STORE_URL", seeded.store_url)
         monkeypatch.setenv("ORCHARD_DATA_DIR", str(seeded.data_dir))
         monkeypatch.setenv("ORCHARD_DASHBOARD__KIOSK_SECRET", KIOSK_SECRET)
+        if seeded.now_ns is not None:
+            frozen = seeded.now_ns
+            monkeypatch.setattr("dashboard.data.now_ns", lambda: frozen)
         st.cache_data.clear()
         st.cache_resource.clear()  # settings, store and records are per server process; each test is one
         at = AppTest.from_file(str(APP), default_timeout=60)

@@ -46,7 +46,7 @@ def grade(seeded: Seeded, plot: str = "p03", frames: int = 60, end: bool = False
     return found
 
 
-def seed(data_dir: Path, store_url: str, days: float, end_s: float) -> Seeded:
+def seed(data_dir: Path, store_url: str, days: float, end_s: float, now_ns: int | None = None) -> Seeded:
     settings = Settings(store_url=store_url, data_dir=data_dir)
     # Without the simulator's faults: a dropout or a flaky device falling silent at the wrong minute would make
     # "how many are online" depend on the time of day the tests run.
@@ -54,19 +54,26 @@ def seed(data_dir: Path, store_url: str, days: float, end_s: float) -> Seeded:
     register(devices, settings)
     if days:
         backfill(settings, devices, Generator(1, 60), days, end_s)
-    return Seeded(data_dir, store_url)
+    return Seeded(data_dir, store_url, now_ns)
+
+
+def fresh_end() -> tuple[float, int]:
+    """The end of a fresh history (the newest reading falls on the whole minute before it) and the dashboard's
+    clock, 20 s after that reading."""
+    minute = time.time() // 60 * 60
+    return minute + 1, int((minute + 20) * NS)
 
 
 @pytest.fixture(scope="session")
 def fresh_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     d = tmp_path_factory.mktemp("fresh")
-    return seed(d, f"sqlite:///{d}/ts.sqlite", 1.2, time.time())
+    return seed(d, f"sqlite:///{d}/ts.sqlite", 1.2, *fresh_end())
 
 
 @pytest.fixture(scope="session")
 def fresh_influx(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB) -> Seeded:
     d = tmp_path_factory.mktemp("fresh-influx")
-    return seed(d, influx_url(influx, unique("dash")), 1.2, time.time())
+    return seed(d, influx_url(influx, unique("dash")), 1.2, *fresh_end())
 
 
 @pytest.fixture(scope="session")
