@@ -3,7 +3,6 @@ open lot started and ended here, the lot history with each lot's report, and eac
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import pandas as pd
@@ -99,7 +98,7 @@ def lot_controls() -> None:
                         time=v.fmt_time(lot.started_ns)))
         if st.button(v.t("grade.end", id=lot.id), key="grade_end", type="primary"):
             try:
-                ended = data.lots().end(lot.id, me.name, time.time_ns())
+                ended = data.lots().end(lot.id, me.name, data.now_ns())
             except LotError as e:
                 st.error(str(e))
             else:
@@ -114,7 +113,7 @@ def lot_controls() -> None:
         if st.form_submit_button(v.t("grade.start"), type="primary"):
             try:
                 me.check(plot)
-                started = data.lots().start(line.id, plot, me.name, grower, note, time.time_ns())
+                started = data.lots().start(line.id, plot, me.name, grower, note, data.now_ns())
             except LotError as e:
                 st.error(str(e))
             except Forbidden as e:

@@ -23,13 +23,14 @@ NS = 1_000_000_000
 
 
 def grade(seeded: Seeded, plot: str = "p03", frames: int = 60, end: bool = False, note: str = "") -> Lot:
-    """A lot of a plot's fruit through the real grader on line-1 over the last frames × 5 s (simulated time)."""
+    """A lot of a plot's fruit through the real grader on line-1 over the last frames × 5 s (simulated time) before
+    the seeded clock (now, when it has none)."""
     settings = Settings(store_url=seeded.store_url, data_dir=seeded.data_dir)
     site = site_for(settings)
     records = Records.open(settings)
     store = open_store(settings.store_url)
     lots = Lots(records, site)
-    start = time.time_ns() - frames * 5 * NS
+    start = (seeded.now_ns if seeded.now_ns is not None else time.time_ns()) - frames * 5 * NS
     clock = iter(range(start, start + (frames + 200) * 5 * NS, 5 * NS))
     lot = lots.start("line-1", plot, "tester", note=note, now_ns=start - NS)
     w = LineWorker(site, site.line("line-1"), settings.grading, lots, PointWriter(store),
@@ -37,7 +38,7 @@ def grade(seeded: Seeded, plot: str = "p03", frames: int = 60, end: bool = False
     for _ in range(frames):
         w.step()
     if end:
-        lots.end(lot.id, "tester")
+        lots.end(lot.id, "tester", start + frames * 5 * NS)
     w.finish()
     w.writer.flush()
     store.close()
