@@ -65,6 +65,7 @@ class Analytics:
                                                                                  digest, client)
         self.wake = threading.Event()
         self.stop = threading.Event()
+        self.subscribed = threading.Event()  # the broker has acknowledged the subscriptions (SUBACK)
         self.pending: dict[str, tuple[str, int, float]] = {}  # device -> (plot, wall ns, monotonic) of its news
         self.pending_lock = threading.Lock()
         self.quick_busy = threading.Event()
@@ -95,6 +96,7 @@ class Analytics:
         s = self.settings
         topics = [(f"{s.mqtt_prefix}/{s.site}/+/+/{kind}", 0) for kind in ("telemetry", "status", "camera")]
         self.client.on_connect = lambda c, *_: c.subscribe(topics)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_message = self.on_message
         connect_to(self.client, s.mqtt_url)
         self.client.loop_start()

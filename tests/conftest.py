@@ -34,6 +34,19 @@ def _no_orchard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key)
 
 
+SERVERS = frozenset({"mosquitto", "own_mosquitto", "influx", "own_influx", "influx_auth", "postgres", "own_postgres"})
+
+
+@pytest.fixture(autouse=True)
+def _servers_are_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that started or used a real server (directly, through a parametrized fixture or getfixturevalue)
+    is marked integration, so `-m "not integration"` really runs without servers."""
+    yield
+    used = SERVERS & set(request.fixturenames)
+    if used and request.node.get_closest_marker("integration") is None:
+        pytest.fail(f"{request.node.nodeid} uses {', '.join(sorted(used))}: mark it integration", pytrace=False)
+
+
 def _missing(e: ServerMissing) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{e}: CI must have every test server")
@@ -93,7 +106,10 @@ def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
     yield from _running(lambda: Postgres(tmp_path / "postgres"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+INTEGRATION = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=INTEGRATION)])
 def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Records]:
     """The records database, fresh and migrated, on each backend."""
     if request.param == "sqlite":
@@ -125,7 +141,8 @@ def influx2_store(server: InfluxDB, token: str = "t0ken-2x") -> tuple[TimeSeries
     return InfluxStore(parse_store_url(f"influxdb://influxdb:8086/{bucket}?token={token}"), transport=fake), fake
 
 
-@pytest.fixture(params=["sqlite", "influxdb", "influxdb-auth", "influxdb2-v1"])
+@pytest.fixture(params=["sqlite", *(pytest.param(p, marks=INTEGRATION) for p in ("influxdb", "influxdb-auth",
+                                                                                  "influxdb2-v1"))])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
     """Every store adapter, fresh and empty: the contract suite runs once per adapter (and against the fake of
     InfluxDB 2.x's v1 API that production's influxdb:2.7 speaks)."""

@@ -3,6 +3,7 @@ never answers, signed links and read receipts, MQTT alerts."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -190,10 +191,13 @@ def test_alarm_changes_reach_sirens_over_mqtt(records: Records, mosquitto: Mosqu
     prefix = unique("o")
     got: list[MQTTMessage] = []
     sub = make_client(mosquitto.url, unique("siren-"))
+    subscribed = threading.Event()
     sub.on_connect = lambda c, *_: c.subscribe(f"{prefix}/{SITE.id}/alerts/#", qos=1)
+    sub.on_subscribe = lambda *_: subscribed.set()
     sub.on_message = lambda _c, _u, m: got.append(m)
     connect_to(sub, mosquitto.url)
     sub.loop_start()
+    assert subscribed.wait(10), "no SUBACK"  # else the raise could go by before the siren listens
     pub = make_client(mosquitto.url, unique("alerts-"))
     connect_to(pub, mosquitto.url)
     pub.loop_start()

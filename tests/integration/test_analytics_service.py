@@ -38,7 +38,7 @@ def test_new_telemetry_triggers_a_cycle_that_raises_the_alarm(tmp_path: Path, mo
     while service.cycles < 1:  # the first cycle runs at start
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.5)  # subscribed by now
+    assert service.subscribed.wait(20), "no SUBACK from the broker"
     assert not [a for a in service.engine.book.active() if a.type == "low_battery"]
 
     now = time.time_ns()
@@ -91,7 +91,7 @@ def test_a_night_intruder_reaches_an_alarm_with_its_snapshot(tmp_path: Path, mos
     while analytics.cycles < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(0.5)
+    assert analytics.subscribed.wait(20), "no SUBACK from the broker"
     threads[1].start()
     deadline = time.monotonic() + 30
     while not (found := [a for a in analytics.engine.book.active() if a.type == "intrusion"]):

@@ -132,8 +132,7 @@ def test_ingest_offline_while_messages_queue_up(tmp_path: Path, mosquitto: Mosqu
     ingest.start()  # creates the persistent session and its subscriptions
     ingest.stop()
     pub = publisher(mosquitto.url)
-    wait_published(pub, publish_stream(pub, prefix, 5000, 5000))
-    time.sleep(0.5)
+    wait_published(pub, publish_stream(pub, prefix, 5000, 5000))  # PUBACK: each one is in ingest's queue
     ingest.start()
     assert_all_stored(open_store(url), 5000, writes=writes, doubles_allowed=0)
     ingest.stop()

@@ -177,7 +177,7 @@ class Lifecycle(RuleBasedStateMachine):
             assert len(self.book.events(alarm_id)) == m.events
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def test_lifecycle_state_machine(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if backend == "sqlite":
         Lifecycle.records = Records(f"sqlite:///{tmp_path}/records.sqlite")

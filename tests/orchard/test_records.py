@@ -103,7 +103,7 @@ def test_a_registry_from_before_migrations_is_adopted(tmp_path: Path) -> None:
     assert records.dead_letters()[0].letter.payload == b"\x00"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def test_services_starting_together_migrate_once(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = (f"sqlite:///{tmp_path}/records.sqlite" if backend == "sqlite"
            else request.getfixturevalue("postgres").fresh_database(unique("race")))

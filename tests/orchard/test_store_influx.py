@@ -22,12 +22,14 @@ T0 = 1_775_000_000_000_000_000
 NS = 1_000_000_000
 
 
+@pytest.mark.integration
 def test_database_created_on_first_write(influx: InfluxDB) -> None:
     store = open_store(influx_url(influx, unique("fresh")))
     assert store.write([Point("m", {"d": "x"}, {"f": 1.0}, T0)]).written == 1
     assert [r.values["f"] for r in store.range("m", ["f"], T0, T0 + 1)] == [1.0]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("server", ["1.x", "2.x-v1"])
 def test_field_type_conflict_names_the_bad_points_and_keeps_the_good(influx: InfluxDB, server: str) -> None:
     """1.x answers a partial write with 400, 2.x with 422; neither says which points: both found by halving."""
@@ -53,6 +55,7 @@ def test_field_type_conflict_names_the_bad_points_and_keeps_the_good(influx: Inf
         assert ("/write", 422) in fake.requests  # it was 2.x's answer the adapter handled
 
 
+@pytest.mark.integration
 def test_wrong_password_is_a_clear_error_not_an_outage(influx_auth: InfluxDB) -> None:
     url = influx_auth.url.replace("orchard-admin:", "orchard-admin:wrong")
     store = open_store(url.rsplit("/", 1)[0] + "/x")
@@ -70,6 +73,7 @@ def test_unreachable_server_is_unavailable() -> None:
         store.ping()
 
 
+@pytest.mark.integration
 def test_large_write_is_split_into_batches(influx: InfluxDB) -> None:
     store = open_store(influx_url(influx, unique("big")))
     assert isinstance(store, InfluxStore)
@@ -144,6 +148,7 @@ def test_influxdb_3_partial_write_names_exactly_the_rejected_lines() -> None:
     assert result.written == 18 and [len(w) for w in written] == [20, 18]
 
 
+@pytest.mark.integration
 def test_credentials_refused_by_2x_is_a_clear_error_not_an_outage(influx: InfluxDB) -> None:
     store, fake = influx2_store(influx)
     store._http.headers["Authorization"] = "Token wrong"
@@ -154,6 +159,7 @@ def test_credentials_refused_by_2x_is_a_clear_error_not_an_outage(influx: Influx
     assert fake.requests == [("/write", 401)]
 
 
+@pytest.mark.integration
 def test_retry_after_holds_every_request_until_it_has_passed(influx: InfluxDB) -> None:
     """503 with Retry-After (2.x under load; 429 from a limiter): an outage, and nothing is sent before the time
     it named (the clock is injected), then writes go through again."""
@@ -196,6 +202,7 @@ def test_a_batch_too_large_for_the_server_is_split() -> None:
     assert sizes == [10, 5, 2, 3, 5, 2, 3]
 
 
+@pytest.mark.integration
 def test_ingest_stores_the_good_points_of_a_2x_partial_write_and_dead_letters_the_bad(
         tmp_path: Path, influx: InfluxDB) -> None:
     """Through 2.x's 422: the batch is not diverted to the spool; the good readings are stored, the bad one is a
