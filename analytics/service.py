@@ -188,7 +188,8 @@ class Analytics:
             self.run_once()
             if self.last_ok:
                 backoff.ok()
-                self.heartbeat.beat(force=True, cycles=self.cycles, failures=self.steps.total())
+                self.heartbeat.beat(force=True, cycles=self.cycles, failures=self.steps.total(),
+                                    mqtt=self.client.is_connected() if self.client is not None else None)
                 wait = every - (time.monotonic() - started)
             else:
                 wait = backoff.failed()

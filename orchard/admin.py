@@ -244,11 +244,11 @@ def device_list() -> None:
 def mqtt_auth(out: Annotated[Path | None, typer.Option(help="Directory; default: ORCHARD_MQTT_ACCOUNTS__AUTH_DIR.")]
               = None) -> None:
     """Write the broker's passwd and acl from the service passwords (.env) and the devices' credentials."""
-    from orchard.mqttauth import SERVICES, write_auth
+    from orchard.mqttauth import EXTRA_INGEST, SERVICES, write_auth
 
     s = settings()
     passwd, acl = write_auth(s, Records.open(s), out)
-    missing = [n for n in SERVICES if getattr(s.mqtt_accounts, n) is None]
+    missing = [n for n in SERVICES if getattr(s.mqtt_accounts, n) is None and n not in EXTRA_INGEST]
     typer.echo(f"wrote {passwd} and {acl}" + (f"; accounts without a password (cannot connect): {', '.join(missing)}"
                                              if missing else ""))
 

@@ -129,7 +129,10 @@ def dashboard(port: Annotated[int, typer.Option(help="Port to serve on.")] = 850
 
 @app.command()
 def check(
-    mqtt: Annotated[bool, typer.Option(help="Connect to the broker with ORCHARD_MQTT_URL's account.")] = True,
+    mqtt: Annotated[bool | None, typer.Option(
+        help="Connect to the broker with ORCHARD_MQTT_URL's account (default: only without --service). The broker "
+             "gives a client its account's name as id, so this connection replaces a running service's own: with "
+             "--service the check reads whether the service itself is connected instead.")] = None,
     store: Annotated[bool, typer.Option(help="Ping the time-series store.")] = True,
     db: Annotated[bool, typer.Option(help="Open the records DB.")] = True,
     service: Annotated[str | None, typer.Option(help="Also fail when this service's heartbeat on this host "
@@ -158,6 +161,11 @@ def check(
         elif (age := beat.age_s(time.time())) > beat.limit_s:
             failed.append(f"心跳 heartbeat: {service} (pid {beat.pid}) last succeeded {age:.0f} s ago, limit "
                           f"{beat.limit_s:.0f} s: it runs but does not work; see its log for step_failed lines")
+        elif beat.detail.get("mqtt") is False:
+            failed.append(f"MQTT broker: {service} (pid {beat.pid}) is not connected to the broker; see its log "
+                          "for mqtt_disconnected lines")
+    if mqtt is None:
+        mqtt = service is None
     if store:
         try:
             open_store(s.store_url).ping()

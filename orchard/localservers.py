@@ -145,7 +145,8 @@ class Mosquitto(_Server):
             text = _set(text, "acl_file", str(auth_dir / "acl"))
         else:
             text = _set(text, "allow_anonymous", "true")
-            text = re.sub(r"(?m)^(password_file|acl_file) .*$", "", text)
+            # anonymous clients have no user name to take as their id (Mosquitto would refuse them)
+            text = re.sub(r"(?m)^(password_file|acl_file|use_username_as_clientid) .*$", "", text)
         if tls is not None:
             text = re.sub(r"(?m)^#(listener 8883|certfile|keyfile|tls_version)", r"\1", text)
             text = re.sub(r"(?m)^listener 8883$", f"listener {self.tls_port} 127.0.0.1", text)

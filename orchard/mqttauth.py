@@ -23,9 +23,10 @@ from orchard.schema import device_keys as K
 from orchard.settings import Settings
 
 ACL_TEMPLATE = Path(__file__).resolve().parent / "mosquitto" / "acl"  # package data: found in an installed wheel
-SERVICES = ("ingest", "analytics", "cameras", "simulator", "lora")
+SERVICES = ("ingest", "ingest_2", "ingest_3", "analytics", "cameras", "simulator", "lora")
+EXTRA_INGEST = ("ingest_2", "ingest_3")  # more ingest processes, if any: not missing when unset
 ITERATIONS = 101  # mosquitto_passwd's default for $7$
-NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,63}$")  # also a safe MQTT user name and topic level
+NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,63}", re.ASCII)  # whole (fullmatch): a safe MQTT user name and topic level
 
 
 class DeviceKeyError(ValueError):
@@ -53,8 +54,11 @@ class DeviceKeys:
 
     def issue(self, device: str, topic: str, now_ns: int) -> str:
         """A new password for the device (replacing any earlier one); returns it, the only time it is seen."""
-        if not NAME.match(device):
+        if not NAME.fullmatch(device):  # not match(): "$" would let a trailing newline through to the ACL file
             raise DeviceKeyError(f"设备编号只能用字母、数字、- _ . / a device id is letters, digits, - _ .: {device!r}")
+        if device.lower() in SERVICES:  # its ACL section would add the device's rights to the service's account
+            raise DeviceKeyError(f"设备编号不能用服务账号的名字 / a device cannot be named after a service account: "
+                                 f"{device!r}")
         password = secrets.token_urlsafe(18)
         row = {"topic": topic, "hash": mosquitto_hash(password), "created_ns": now_ns, "revoked_ns": None}
         with self.engine.begin() as conn:

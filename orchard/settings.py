@@ -221,6 +221,10 @@ class MqttAccountsSettings(Section):
     auth_dir: Path | None = Field(None, description="Where `orchard admin mqtt-auth` writes the broker's passwd and "
                                   "acl files (the broker's /mosquitto/auth); default: <data_dir>/mqtt-auth.")
     ingest: SecretStr | None = Field(None, description="Password of `ingest`: reads telemetry and status.")
+    ingest_2: SecretStr | None = Field(None, description="Password of `ingest_2`, a second ingest process sharing "
+                                       "the subscriptions (the broker ties a session to its account, so each "
+                                       "ingest process connects with its own).")
+    ingest_3: SecretStr | None = Field(None, description="Password of `ingest_3`, a third ingest process.")
     analytics: SecretStr | None = Field(None, description="Password of `analytics`: reads telemetry, status and "
                                         "camera reports; publishes alarms.")
     cameras: SecretStr | None = Field(None, description="Password of `cameras`: publishes camera reports.")

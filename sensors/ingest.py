@@ -154,7 +154,7 @@ class Ingest:
                 self._done.set()  # closing while the writer cannot store: unacked, the broker keeps them
                 return
             if self.steps.run("writer_tick", functools.partial(self.writer.tick, closing and self._queue.empty())):
-                self.heartbeat.beat(received=self.received)
+                self.heartbeat.beat(received=self.received, mqtt=self.client.is_connected())
             if closing and self._queue.empty():
                 self._done.set()
                 return

@@ -18,7 +18,9 @@ from orchard.catalogue import CATALOGUE, TELEMETRY
 from orchard.models import Device, Point, Telemetry
 
 MAX_PAYLOAD = 64 * 1024
-_ID = re.compile(r"^[\w.:-]{1,64}$")  # letters (any script), digits, _ . : - ; no line-protocol or quote chars
+# Matched whole (fullmatch: "$" would let a trailing newline through): letters (any script), digits, _ . : -; no
+# line-protocol or quote characters.
+_ID = re.compile(r"[\w.:-]{1,64}")
 _MIN_TS_NS = 946_684_800 * 10**9  # 2000-01-01: anything older is a unit mistake (seconds sent as ms)
 
 # Decoder output names seen in ChirpStack codecs, mapped to the catalogue; a device's own map wins.
@@ -51,7 +53,7 @@ def route(topic: str, prefix: str) -> Route:
     if len(parts) == 5 and parts[0] == prefix and parts[4] in ("telemetry", "status"):
         _, site, plot, device, kind = parts
         for what, value in (("site", site), ("plot", plot), ("device", device)):
-            if not _ID.match(value):
+            if not _ID.fullmatch(value):
                 raise Refused(f"bad_id: {what} {value[:80]!r} must be 1-64 letters, digits or _ . : -")
         return Route(kind, site, plot, device)
     if len(parts) == 6 and parts[0] == "application" and parts[2] == "device" and parts[4:] == ["event", "up"]:

@@ -25,8 +25,24 @@ from orchard.settings import Settings
 from tests.conftest import _missing
 
 pytestmark = pytest.mark.integration
-SERVICE_PASSWORDS = {"ingest": "ingest-pw-123456", "analytics": "analytics-pw-123456",
+SERVICE_PASSWORDS = {"ingest": "ingest-pw-123456", "ingest_2": "ingest2-pw-123456", "ingest_3": "ingest3-pw-123456",
+                     "analytics": "analytics-pw-123456",
                      "cameras": "cameras-pw-123456", "simulator": "simulator-pw-123456", "lora": "lora-pw-123456"}
+
+
+CLIENTS: list[Client] = []  # every client a test made: disconnected after it (the broker knows one per account)
+
+
+@pytest.fixture(autouse=True)
+def _disconnect_clients() -> Iterator[None]:
+    """A client id is its account's name: a connection left open by one test would be replaced by the next
+    test's connection with that account, and its own test's expectations with it."""
+    yield
+    while CLIENTS:
+        c = CLIENTS.pop()
+        with contextlib.suppress(Exception):
+            c.disconnect()
+        c.loop_stop()
 
 
 @dataclass
@@ -68,6 +84,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def connect(b: Broker, user: str | None, password: str | None, *, tls: bool = False) -> tuple[Client, int]:
     """A v5 client; returns it with the broker's CONNACK reason code (0: accepted)."""
     c = Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=MQTTProtocolVersion.MQTTv5)
+    CLIENTS.append(c)
     codes: queue.Queue[int] = queue.Queue()
     c.on_connect = lambda _c, _u, _f, rc, _p: codes.put(rc.value)
     if user is not None:
@@ -174,8 +191,9 @@ def test_a_device_reads_nothing(broker: Broker, topic: str) -> None:
     ("cameras", "orchard/sunzigou/alerts/p01"),  # only analytics raises alarms
 ])
 def test_service_accounts_cannot_write_beyond_their_rights(broker: Broker, user: str, topic: str) -> None:
-    watcher, got, _ = listen(broker, "analytics", ["orchard/+/+/+/telemetry", "orchard/+/+/+/status"])
-    alerts, got_alerts, _ = listen(broker, "ingest", ["orchard/+/alerts/#"])  # ingest may not read alerts either
+    # The watchers use accounts other than the writer's (a connection with the writer's account replaces them).
+    watcher, got, _ = listen(broker, "ingest_2", ["orchard/+/+/+/telemetry", "orchard/+/+/+/status"])
+    alerts, got_alerts, _ = listen(broker, "ingest_3", ["orchard/+/alerts/#"])  # ingest may not read alerts
     publish(broker, user, topic)
     assert received(got) == [] and received(got_alerts, 0.2) == []
     if "/alerts/" not in topic:  # the control: the device itself may write there, and the watcher sees it
@@ -264,3 +282,93 @@ def test_orchard_check_uses_the_services_own_credentials(broker: Broker, tmp_pat
     monkeypatch.setenv("ORCHARD_STORE_URL", "influxdb://127.0.0.1:9/orchard")
     bad = CliRunner().invoke(app, ["check", "--no-mqtt"])
     assert bad.exit_code == 1 and "store" in bad.output
+
+
+# -- client ids belong to accounts (use_username_as_clientid): a device cannot take another's session ------------
+def session(b: Broker, user: str, client_id: str, *, persistent: bool = False,
+            will: tuple[str, bytes] | None = None) -> tuple[Client, queue.Queue[MQTTMessage], list[int]]:
+    """A v5 client asking for `client_id`; returns it with what it receives and the reason codes of its
+    disconnections. Waits for the CONNACK."""
+    c = Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    CLIENTS.append(c)
+    c.username_pw_set(user, SERVICE_PASSWORDS.get(user) or b.devices[user])
+    got: queue.Queue[MQTTMessage] = queue.Queue()
+    connected: queue.Queue[int] = queue.Queue()
+    dropped: list[int] = []
+    c.on_connect = lambda _c, _u, _f, rc, _p: connected.put(rc.value)
+    c.on_disconnect = lambda _c, _u, _f, rc, _p: dropped.append(rc.value)
+    c.on_message = lambda _c, _u, m: got.put(m)
+    if will:
+        c.will_set(will[0], will[1], qos=1)
+    props = None
+    if persistent:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+    c.connect("127.0.0.1", b.server.port, clean_start=not persistent, properties=props)
+    c.loop_start()
+    assert connected.get(timeout=10) == 0, f"{user} could not connect"
+    return c, got, dropped
+
+
+def subscribe(c: Client, topics: list[str]) -> None:
+    done: queue.Queue[bool] = queue.Queue()
+    c.on_subscribe = lambda *_: done.put(True)
+    c.subscribe([(t, 1) for t in topics])
+    done.get(timeout=10)  # SUBACK
+
+
+def test_a_device_cannot_take_over_ingests_queued_session(broker: Broker) -> None:
+    """Ingest is away (an upgrade); its session holds the devices' messages. A device connects with ingest's id
+    and a clean start, which would have deleted that session: all 20 still reach ingest when it is back."""
+    ingest, _, _ = session(broker, "ingest", "orchard-ingest", persistent=True)
+    subscribe(ingest, ["orchard/+/+/+/telemetry"])
+    ingest.disconnect()
+    ingest.loop_stop()
+    for stolen_id in ("orchard-ingest", "ingest"):  # the configured id, and the account's name
+        thief, _, _ = session(broker, "ws-p01", stolen_id)
+        thief.disconnect()
+        thief.loop_stop()
+    for k in range(20):
+        publish(broker, "ws-p02", "orchard/sunzigou/p02/ws-p02/telemetry", f'{{"seq": {k}}}'.encode())
+    back, got, _ = session(broker, "ingest", "orchard-ingest", persistent=True)
+    assert len(received(got, 2.0)) == 20
+    back.disconnect()
+    back.loop_stop()
+
+
+def test_a_device_cannot_kick_ingest_off(broker: Broker) -> None:
+    ingest, got, dropped = session(broker, "ingest", "orchard-ingest")
+    subscribe(ingest, ["orchard/+/+/+/telemetry"])
+    thief, _, _ = session(broker, "ws-p01", "orchard-ingest")  # CONNACK: the broker has dealt with the id
+    publish(broker, "ws-p01", "orchard/sunzigou/p01/ws-p01/telemetry")  # ingest still there to get it
+    assert received(got) == ["orchard/sunzigou/p01/ws-p01/telemetry"] and dropped == []
+    for c in (thief, ingest):
+        c.disconnect()
+        c.loop_stop()
+
+
+def test_a_device_cannot_kick_another_device_into_a_false_offline(broker: Broker) -> None:
+    status = "orchard/sunzigou/p02/ws-p02/status"
+    watcher, seen, _ = session(broker, "analytics", "t-watcher")
+    subscribe(watcher, ["orchard/+/+/+/status", "orchard/+/+/+/telemetry"])
+    victim, _, dropped = session(broker, "ws-p02", "ws-p02", will=(status, b"offline"))
+    thief, _, _ = session(broker, "ws-p01", "ws-p02")
+    publish(broker, "ws-p01", "orchard/sunzigou/p01/ws-p01/telemetry")  # a marker after the thief's connect
+    assert received(seen) == ["orchard/sunzigou/p01/ws-p01/telemetry"]  # no "offline" will went out before it
+    assert dropped == []
+    for c in (thief, victim, watcher):
+        c.disconnect()
+        c.loop_stop()
+
+
+@pytest.mark.parametrize("name", ["ws-p09\n", "ingest", "analytics", "ingest_2", "Lora", "ws p09", "温室1", ""])
+def test_device_names_that_would_break_or_merge_into_the_broker_files_are_refused(broker: Broker,
+                                                                                   name: str) -> None:
+    from orchard.mqttauth import DeviceKeyError
+
+    with pytest.raises(DeviceKeyError):
+        DeviceKeys(broker.records).issue(name, "orchard/sunzigou/p09/x", time.time_ns())
+    assert DeviceKeys(broker.records).issue("ws-p09", "orchard/sunzigou/p09/ws-p09", time.time_ns())  # control

@@ -83,6 +83,18 @@ def test_check_fails_when_the_heartbeat_is_missing_or_older_than_its_limit(tmp_p
     assert check(tmp_path, "ingest")[0] == 1  # each service's own heartbeat
 
 
+@pytest.mark.parametrize(("connected", "code"), [(True, 0), (False, 1), (None, 0)])
+def test_check_reads_whether_the_service_is_connected_to_the_broker_without_connecting_itself(
+        tmp_path: Path, connected: bool | None, code: int) -> None:
+    """The broker names a connection after its account: `check --service` connecting as ingest would replace
+    ingest's own connection. It reads the service's word instead (None: a service without MQTT)."""
+    Heartbeat(tmp_path, "ingest", 120).beat(mqtt=connected)
+    result = CliRunner().invoke(app, ["check", "--no-store", "--no-db", "--service", "ingest"],
+                                env={"ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_MQTT_URL": "mqtt://127.0.0.1:9"})
+    assert result.exit_code == code, result.output  # port 9: a connection attempt would fail whatever the beat
+    assert ("is not connected to the broker" in result.output) == (code == 1)
+
+
 def test_beats_are_at_most_one_per_gap_unless_forced(tmp_path: Path) -> None:
     now = [1000.0]
     beat = Heartbeat(tmp_path, "ingest", 120, clock=lambda: now[0], min_gap_s=1.0)
