@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard.shell import View
+from dashboard.shell import View, plain
 from orchard.access import Principal
 from orchard.alarms import AlarmBook
 from orchard.outbox import Outbox
@@ -29,7 +29,7 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: Principal,
         col.markdown(f"**{v.t('wo.state_' + state)}** ({len(mine)})")
         for w in mine:
             late = " ⏰" if w.overdue(now) else ""
-            col.markdown(f"#{w.id} {w.title}{late}  \n{site.plot_label(w.plot, v.lang) if w.plot else ''} · "
+            col.markdown(f"#{w.id} {plain(w.title)}{late}  \n{site.plot_label(w.plot, v.lang) if w.plot else ''} · "
                          f"{w.assignee or v.t('wo.unassigned')}")
     if not open_orders:
         return
@@ -37,11 +37,11 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: Principal,
                           format_func=lambda i: next(f"#{w.id} {w.title}" for w in open_orders if w.id == i))
     wo = orders.get(int(chosen))
     me.check(wo.plot)
-    st.markdown(f"### #{wo.id} {wo.title}")
+    st.markdown(f"### #{wo.id} {plain(wo.title)}")
     st.caption(v.t("wo.summary", state=v.t("wo.state_" + wo.state), assignee=wo.assignee or v.t("wo.unassigned"),
                    due=v.fmt_time(wo.due_ns)))
     if wo.description:
-        st.markdown(wo.description)
+        st.markdown(plain(wo.description))
     trail = orders.events(wo.id)
     st.dataframe(pd.DataFrame([{
         v.t("alarms.col_time"): v.fmt_time(e.time_ns), v.t("alarms.col_who"): e.actor,

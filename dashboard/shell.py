@@ -58,6 +58,9 @@ def _restricted(plots: tuple[str, ...], lines: bool) -> Site:
     return site().restricted(plots, lines)
 
 
+plain = i18n.plain  # people's own words for st.markdown, shown as typed
+
+
 @dataclass(frozen=True, slots=True)
 class View:
     """Per-run choices: language and kiosk mode, from the URL (?lang=en, ?kiosk=1) or the sidebar."""

@@ -7,6 +7,7 @@ language or when the two languages disagree on keys or placeholders.
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from functools import cache
@@ -56,3 +57,13 @@ def section(prefix: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
     """Every message of one section, keyed without the section (`section("lot")["grower"]`)."""
     head = f"{prefix}."
     return {k.removeprefix(head): v for k, v in messages(normalise(lang)).items() if k.startswith(head)}
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+
+
+def plain(text: str) -> str:
+    """People's own words (a report, a work order's title, a grower's name, a note) for markdown (the dashboard,
+    DingTalk, WeCom), shown as the text they typed: every markdown character escaped, so `![x](http://...)` makes
+    no one's browser or chat app fetch anything and `**` stays two stars. Line breaks stay line breaks."""
+    return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")

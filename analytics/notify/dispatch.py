@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from analytics.notify.channels import AlertPublisher, Channel, DeliveryError, Refused, Robot, Throttled
 from analytics.notify.compose import compose, link_for
 from analytics.notify.robots import Item, Mention, group_lang, pack
+from orchard import i18n
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
 from orchard.models import DEVICE_TYPES, Alarm, Signal
@@ -275,8 +276,8 @@ class Dispatcher:
             words = alarm_text(alarm, lang, self.site)
             items.append(Item(key, alarm.severity, alarm.started_ns,
                               compose(alarm, key[1], lang, self.site, None, photos[key[0]]), mentions,
-                              words.text if key[1] != "cleared" else "", f"{words.title}：{words.advice}"
-                              if key[1] != "cleared" else ""))
+                              i18n.plain(words.text) if key[1] != "cleared" else "",
+                              i18n.plain(f"{words.title}：{words.advice}") if key[1] != "cleared" else ""))
             notes_of[key] = [n for n, _ in group]
         gate = robot.gate
         gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)

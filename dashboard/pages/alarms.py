@@ -60,7 +60,7 @@ def show_alarm(a: Alarm) -> None:
     where = site.plot_label(a.plot, v.lang) if a.plot else a.source
     with st.expander(f"{ICON.get(a.severity, '')} {words.severity} · {words.title} · {where} · {state} · {ack}",
                      expanded=a.severity == "critical" and not a.acked):
-        st.markdown(words.text)
+        st.markdown(shell.plain(words.text))  # may quote people's words (a work order's title)
         st.caption(f"{v.t('alarms.since', time=v.fmt_time(a.started_ns))} · {words.advice}")
         for ref in book.evidence(a.id)[:2]:  # the camera's picture of it
             if (photo := cameras.snapshot_files().read(ref.thumb)) is not None:

@@ -94,8 +94,8 @@ def lot_controls() -> None:
         st.success(flash)
     lot = data.open_lot(me, line.id)
     if lot is not None:
-        st.markdown(v.t("grade.open_since", id=lot.id, grower=lot.grower, plot=site.plot_label(lot.plot, v.lang),
-                        time=v.fmt_time(lot.started_ns)))
+        st.markdown(v.t("grade.open_since", id=lot.id, grower=shell.plain(lot.grower),
+                        plot=site.plot_label(lot.plot, v.lang), time=v.fmt_time(lot.started_ns)))
         if st.button(v.t("grade.end", id=lot.id), key="grade_end", type="primary"):
             try:
                 ended = data.lots().end(lot.id, me.name, data.now_ns())

@@ -39,7 +39,8 @@ st.html(PRINT_CSS)
 st.title(v.t("grade.report_title", id=lot.id))
 st.caption(site.name(v.lang))
 facts = [
-    (v.t("grade.grower"), lot.grower), (v.t("grade.plot"), f"{site.plot_label(lot.plot, v.lang)} ({lot.plot})"),
+    (v.t("grade.grower"), shell.plain(lot.grower)),
+    (v.t("grade.plot"), f"{site.plot_label(lot.plot, v.lang)} ({lot.plot})"),
     (v.t("grade.variety"), v.t(f"variety.{lot.variety}") if lot.variety else "—"),
     (v.t("grade.line"), site.line(lot.line).label() if lot.line in {x.id for x in site.lines} else lot.line),
     (v.t("grade.started_at"), v.fmt_time(lot.started_ns)),
@@ -48,7 +49,7 @@ facts = [
     (v.t("grade.mean_weight_col"), f"{lot.mean_weight_g:.1f}"), (v.t("grade.packout_col"), f"{lot.packout_pct:.1f}"),
 ]
 if lot.note:
-    facts.append((v.t("lot.note"), lot.note))
+    facts.append((v.t("lot.note"), shell.plain(lot.note)))  # people's words: shown as typed
 cols = st.columns(2)
 for i, (k, val) in enumerate(facts):
     cols[i % 2].markdown(f"**{k}**：{val}")

@@ -32,11 +32,15 @@ except LinkError as e:
     st.stop()
 
 outbox, book = Outbox(records), AlarmBook(records)
-note = outbox.read(nid, time.time_ns())
+note = outbox.get(nid)
 if note is None:
     st.error(v.t("receipt.tampered"))
     st.stop()
 person = People(records).get(note.user)
+if person is None or not person.active:  # disabled (or removed) since the message went out: nothing in their name
+    st.error(v.t("receipt.inactive"))
+    st.stop()
+note = outbox.read(nid, time.time_ns()) or note
 lang = person.lang if person and "lang" not in st.query_params else v.lang
 alarm = book.get(note.alarm_id)
 words = alarm_text(alarm, lang, site)
