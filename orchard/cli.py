@@ -5,6 +5,7 @@ Services are imported inside their command so that starting one never loads (or 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -471,4 +472,7 @@ def devices_reject(device: str) -> None:
 
 
 def main() -> None:
+    # What the services write holds password hashes, phone numbers, people's photos and backups of it all: for
+    # this account only (files 0600, directories 0700). The broker's passwd and acl are made readable on purpose.
+    os.umask(0o077)
     app()

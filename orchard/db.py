@@ -7,6 +7,8 @@ synchronous=FULL, because ingest acknowledges MQTT messages after its dead lette
 from __future__ import annotations
 
 import fcntl
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +31,23 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def _private(db: Path) -> None:
+    """The records DB holds password hashes and phone numbers: its folder 0700, the file 0600 (made so before
+    SQLite first writes it; an older, wider one is narrowed). SQLite gives its -wal and -shm the file's mode."""
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(db, os.O_CREAT | os.O_RDWR, 0o600))
+    for target, mode in ((db, 0o600), (db.parent, 0o700)):
+        st = target.stat()
+        if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
+            target.chmod(mode)
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = make_url(url).database
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:":
+            _private(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

@@ -121,6 +121,8 @@ def write_auth(settings: Settings, records: Records, out_dir: Path | None = None
     """Write the broker's passwd and acl; returns their paths. Reload the broker afterwards (SIGHUP)."""
     out = out_dir or settings.mqtt_auth_dir
     out.mkdir(parents=True, exist_ok=True)
+    if out.stat().st_uid == os.getuid():
+        out.chmod(0o755)  # the broker runs as its own user: it must get to the two files (hashes only)
     keys = DeviceKeys(records)
     passwd, acl = out / "passwd", out / "acl"
     _write(passwd, passwd_text(settings, keys.hashes()))
