@@ -1,6 +1,11 @@
 """Dashboard sign-in: argon2id password hashes, a sliding-window rate limit on failures (per account and per
 address), and server-side sessions that end after `session_hours` or `idle_minutes` without use.
 
+The limit holds under a burst: each attempt is counted and recorded (as a failure, until the password proves
+right) in one locked step before any hashing starts, so 30 attempts at once still check at most the limit; and
+at most HASHING verifications run at a time (argon2id takes 64 MiB each), so a burst waits instead of taking the
+server's memory.
+
 A session token is 32 random bytes shown to the browser once; the records DB keeps only its SHA-256, so reading
 the table gives no way in, and signing out or disabling a user ends their sessions at once.
 """
@@ -9,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from orchard.access import Principal, principal_of
 from orchard.people import People
@@ -28,6 +34,9 @@ MIN_PASSWORD = 10
 # Verifying against this when the user does not exist keeps the answer time the same for known and unknown names.
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("not a password of anyone")
+HASHING = 2  # argon2id verifications at once in one process: 2 x 64 MiB at most
+_HASHING = threading.BoundedSemaphore(HASHING)
+_LOGIN_LOCK = 7_206_002  # pg_advisory_xact_lock key: one attempt reserved at a time
 
 
 class LoginError(Exception):
@@ -86,51 +95,68 @@ class Accounts:
             return conn.execute(select(PW.c.user).where(PW.c.user == user)).first() is not None
 
     # -- the rate limit --
-    def _failures(self, column: str, value: str, since_ns: int) -> tuple[int, int | None]:
+    def _failures(self, conn: Connection, column: str, value: str, since_ns: int) -> tuple[int, int | None]:
         """Failed attempts since the window start and the oldest of them (when the pause will lift)."""
         col = LA.c[column]
-        with self.engine.connect() as conn:
-            n, oldest = conn.execute(select(func.count(), func.min(LA.c.time_ns))
-                                     .where(col == value, LA.c.ok.is_(False), LA.c.time_ns >= since_ns)).one()
+        n, oldest = conn.execute(select(func.count(), func.min(LA.c.time_ns))
+                                 .where(col == value, LA.c.ok.is_(False), LA.c.time_ns >= since_ns)).one()
         return int(n), oldest
 
-    def paused_for(self, user: str, client: str, now_ns: int) -> int:
-        """Seconds until this account (or address) may try again; 0 when it may now."""
+    def _wait(self, conn: Connection, user: str, client: str, now_ns: int) -> int:
         window = int(self.policy.login_window_min * 60 * NS)
         since = now_ns - window
         wait = 0
         for column, value, limit in (("user", user, self.policy.login_max_failures),
                                      ("client", client, self.policy.client_max_failures)):
-            n, oldest = self._failures(column, value, since)
+            n, oldest = self._failures(conn, column, value, since)
             if n >= limit and oldest is not None:
                 wait = max(wait, -(-(oldest + window - now_ns) // NS))
         return wait
 
-    def _attempt(self, user: str, client: str, now_ns: int, ok: bool) -> None:
+    def paused_for(self, user: str, client: str, now_ns: int) -> int:
+        """Seconds until this account (or address) may try again; 0 when it may now."""
+        with self.engine.connect() as conn:
+            return self._wait(conn, user, client, now_ns)
+
+    def _reserve(self, user: str, client: str, now_ns: int) -> int:
+        """Count the failures and record this attempt as one, in one step that no other attempt can interleave
+        with (SQLite: BEGIN IMMEDIATE takes the write lock first; PostgreSQL: an advisory lock). Returns the
+        attempt's id; raises LoginError("paused") when the account or the address is over its limit."""
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOGIN_LOCK})
+            if (wait := self._wait(conn, user, client, now_ns)) > 0:
+                conn.rollback()
+                raise LoginError("paused", wait)
+            key = conn.execute(insert(LA).values(user=user, client=client, time_ns=now_ns, ok=False))
+            conn.execute(delete(LA).where(LA.c.time_ns < now_ns - 86400 * NS))  # nothing older than a day matters
+            conn.commit()
+        assert key.inserted_primary_key is not None
+        return int(key.inserted_primary_key[0])
+
+    def _succeeded(self, attempt: int, user: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(LA).values(user=user, client=client, time_ns=now_ns, ok=ok))
-            if ok:  # a success forgives this account's earlier failures
-                conn.execute(delete(LA).where(LA.c.user == user, LA.c.ok.is_(False)))
-            # keep the table small: nothing older than a day matters
-            conn.execute(delete(LA).where(LA.c.time_ns < now_ns - 86400 * NS))
+            conn.execute(update(LA).where(LA.c.id == attempt).values(ok=True))
+            conn.execute(delete(LA).where(LA.c.user == user, LA.c.ok.is_(False)))  # a success forgives
 
     # -- sign-in and sessions --
     def login(self, user: str, password: str, client: str, now_ns: int) -> Session:
         user, client = _clean(user), _clean(client)
-        if (wait := self.paused_for(user, client, now_ns)) > 0:
-            raise LoginError("paused", wait)
+        attempt = self._reserve(user, client, now_ns)  # counted before any hashing
         with self.engine.connect() as conn:
             stored = conn.execute(select(PW.c.hash).where(PW.c.user == user)).scalar()
-        try:
-            _HASHER.verify(stored or _DUMMY, password)
-            ok = stored is not None
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            ok = False
+        with _HASHING:
+            try:
+                _HASHER.verify(stored or _DUMMY, password)
+                ok = stored is not None
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                ok = False
         person = self.people.get(user) if ok else None
         if person is None or not person.active:
-            self._attempt(user, client, now_ns, False)
-            raise LoginError("inactive" if ok else "bad")
-        self._attempt(user, client, now_ns, True)
+            raise LoginError("inactive" if ok else "bad")  # the reserved attempt stays a failure
+        self._succeeded(attempt, user)
         if stored is not None and _HASHER.check_needs_rehash(stored):
             with self.engine.begin() as conn:
                 conn.execute(update(PW).where(PW.c.user == user).values(hash=_HASHER.hash(password)))

@@ -184,3 +184,58 @@ def test_audit_log(records: Records) -> None:
     got = log.entries()
     assert [(e.action, e.target) for e in got] == [("device.add", "ws-p01"), ("user.add", "wang")]
     assert got[1].detail == {"role": "farmer"}
+
+
+@pytest.mark.parametrize(("burst", "same_account"), [(30, True), (40, False)],
+                         ids=["30-at-one-account", "40-from-one-address"])
+def test_a_burst_of_sign_ins_checks_at_most_the_limit(records: Records, monkeypatch: pytest.MonkeyPatch, burst: int,
+                                                       same_account: bool) -> None:
+    """All at once, from one address: at most the account's limit (5) or the address's (20) passwords are
+    checked, and at most HASHING argon2 verifications (64 MiB each) run at the same time."""
+    import threading
+
+    from orchard import accounts as module
+
+    accounts = Accounts(records, DashboardSettings(login_max_failures=5, client_max_failures=20))
+    People(records).upsert(User("wang", "王建国", "farmer"))
+    accounts.set_password("wang", PASS["wang"], T0)
+    lock, counts = threading.Lock(), {"checked": 0, "running": 0, "peak": 0}
+    real = module._HASHER
+
+    class Counted:
+        """The real argon2 hasher, counting the verifications and how many run at once."""
+
+        def verify(self, stored: str, password: str) -> bool:
+            with lock:
+                counts["checked"] += 1
+                counts["running"] += 1
+                counts["peak"] = max(counts["peak"], counts["running"])
+            try:
+                return real.verify(stored, password)
+            finally:
+                with lock:
+                    counts["running"] -= 1
+
+        def check_needs_rehash(self, stored: str) -> bool:
+            return real.check_needs_rehash(stored)
+
+    monkeypatch.setattr(module, "_HASHER", Counted())
+    start, reasons = threading.Barrier(burst), list[str]()
+
+    def attempt(k: int) -> None:
+        start.wait()
+        try:
+            accounts.login("wang" if same_account else f"guess{k}", "wrong-password-1", "203.0.113.9", T0 + k)
+        except LoginError as e:
+            with lock:
+                reasons.append(e.reason)
+
+    threads = [threading.Thread(target=attempt, args=(k,)) for k in range(burst)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    limit = 5 if same_account else 20
+    assert counts["checked"] == limit
+    assert sorted(reasons) == sorted(["bad"] * limit + ["paused"] * (burst - limit))
+    assert counts["peak"] <= module.HASHING
