@@ -18,12 +18,12 @@ from orchard.settings import Settings
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def streamlit_argv(port: int, address: str | None = None, secrets_file: Path | None = None) -> list[str]:
+def streamlit_argv(port: int, address: str = "127.0.0.1", secrets_file: Path | None = None) -> list[str]:
     argv = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless",
             "true", "--browser.gatherUsageStats", "false"]
     if secrets_file is not None:
         argv += ["--secrets.files", str(secrets_file)]
-    return argv + (["--server.address", address] if address else [])
+    return [*argv, "--server.address", address]  # never Streamlit's default (every interface) by accident
 
 
 def oidc_secrets(settings: Settings) -> Path | None:

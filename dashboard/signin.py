@@ -7,7 +7,9 @@ and decides whether it is still good (absolute and idle expiry, user still activ
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
@@ -22,12 +24,27 @@ OIDC_PROVIDER = "county"  # the [auth.county] section dashboard/server.py writes
 RECHECK_S = 10.0  # a disabled user or an ended session stops working within this long, even mid-fragment
 
 
-def _client() -> str:
-    """The browser's address as this server saw it (behind a reverse proxy: the proxy's, unless it passes
-    X-Real-IP, which only a proxy can set because the dashboard port is not published to the outside)."""
+def client_address(peer: str | None, headers: Mapping[str, str], trusted: Sequence[str]) -> str:
+    """The browser's address for the per-address sign-in limit: the connection's own peer, unless that peer is
+    one of the trusted reverse proxies, which say who is behind them in X-Real-IP (or the last hop of
+    X-Forwarded-For). Anyone else sending those headers is ignored: they cannot pick a fresh address per try."""
+    if not peer:
+        return "unknown"
     try:
-        headers = st.context.headers
-        return headers.get("X-Real-Ip") or st.context.ip_address or "unknown"
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if not any(ip in ipaddress.ip_network(net, strict=False) for net in trusted):
+        return peer
+    lower = {k.lower(): v for k, v in headers.items()}
+    told = lower.get("x-real-ip") or lower.get("x-forwarded-for", "").split(",")[-1]
+    return told.strip()[:64] or peer
+
+
+def _client() -> str:
+    try:
+        return client_address(st.context.ip_address, st.context.headers,
+                              shell.settings().dashboard.trusted_proxies)
     except (AttributeError, RuntimeError):
         return "unknown"
 

@@ -124,7 +124,8 @@ def dashboard(port: Annotated[int, typer.Option(help="Port to serve on.")] = 850
 
     from dashboard.server import oidc_secrets, streamlit_argv
 
-    argv = streamlit_argv(port, secrets_file=oidc_secrets(load_settings()))
+    s = load_settings()
+    argv = streamlit_argv(port, s.dashboard.address, secrets_file=oidc_secrets(s))
     os.execv(argv[0], argv)
 
 

@@ -6,6 +6,8 @@ Nested sections use ``__``: ``ORCHARD_INGEST__BATCH_SIZE=2000``.
 
 from __future__ import annotations
 
+import ipaddress
+
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -68,6 +70,13 @@ class DashboardSettings(Section):
 
 
     refresh_s: int = Field(30, ge=5, description="Seconds between the command center's live refreshes.")
+    address: str = Field("127.0.0.1", description="Where the dashboard listens: loopback unless told, behind the "
+                         "reverse proxy on the same host. In a container 0.0.0.0 (compose publishes the port on "
+                         "127.0.0.1 of the host only).")
+    trusted_proxies: tuple[str, ...] = Field((), description="Addresses or networks (CIDR) of the reverse proxies "
+                                             "whose X-Real-IP / X-Forwarded-For name the browser's address (for "
+                                             "the per-address sign-in limit); from anyone else those headers are "
+                                             "ignored.")
     stale_after_intervals: int = Field(
         3, ge=1, description="A device is offline, and its data stale, after this many missed reading intervals."
     )
@@ -93,6 +102,16 @@ class DashboardSettings(Section):
     def oidc(self) -> bool:
         return bool(self.oidc_metadata_url and self.oidc_client_id and self.oidc_client_secret
                     and self.oidc_cookie_secret)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not an address or a network such as 172.16.0.0/12") from None
+        return v
 
 
 class AnalyticsSettings(Section):

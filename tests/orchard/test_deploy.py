@@ -172,4 +172,5 @@ def test_single_sign_on_secrets_come_from_the_environment(tmp_path: Path) -> Non
     assert auth["redirect_uri"] == "https://orchard.example.cn/oauth2callback" and auth["cookie_secret"] == "k" * 32
     assert auth["county"] == {"client_id": "orchard", "client_secret": "c" * 24,
                               "server_metadata_url": "https://sso.example.cn/.well-known/openid-configuration"}
-    assert streamlit_argv(8501, secrets_file=path)[-2:] == ["--secrets.files", str(path)]
+    argv = streamlit_argv(8501, secrets_file=path)
+    assert argv[argv.index("--secrets.files") + 1] == str(path)
