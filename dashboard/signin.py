@@ -122,6 +122,21 @@ def who(*roles: str) -> Principal:
     return principal
 
 
+def still(me: Principal) -> Principal:
+    """For a self-refreshing part of a page (an st.fragment), at the top of each of its runs: the page's
+    principal, checked again (a fragment run does not pass the page's own check). A session that ended or a user
+    disabled gets the sign-in form, an expired wall link its message, someone else's tab "no access"; either way
+    the run stops before it reads anything."""
+    principal = current()  # a bad wall link says so and stops here
+    if principal is None:
+        form()
+        st.stop()
+    if (principal.name, principal.role) != (me.name, me.role):
+        st.error(shell.view().t("auth.forbidden"))
+        st.stop()
+    return principal
+
+
 def form() -> None:
     v = shell.view()
     st.title(f"🥝 {v.t('app.title')}")

@@ -78,6 +78,7 @@ def detail(camera: str) -> None:
 
 @st.fragment(run_every=cfg.refresh_s)
 def grid() -> None:
+    signin.still(me)  # the page's check does not run again with the fragment
     now = data.now_ns()
     try:
         shown = cameras.views(me, plots or None)

@@ -54,6 +54,7 @@ def grading_panel(lv: grading.LineView, now: int) -> None:
 
 @st.fragment(run_every=cfg.refresh_s)
 def live() -> None:
+    signin.still(me)  # the page's check does not run again with the fragment
     now = data.now_ns()
     try:
         latest = data.latest(me)

@@ -34,6 +34,7 @@ if len(site.lines) > 1:
 
 @st.fragment(run_every=cfg.refresh_s)
 def live() -> None:
+    signin.still(me)  # the page's check does not run again with the fragment
     assert line is not None
     now = data.now_ns()
     try:
