@@ -37,14 +37,18 @@ import httpx
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from dashboard.server import APP, DashboardServer
+from orchard.accounts import Accounts
 from orchard.links import sign_screen
 from orchard.localservers import InfluxDB, free_port
 from orchard.logs import event, progress
-from orchard.settings import parse_store_url
+from orchard.people import People, User
+from orchard.records import Records
+from orchard.settings import DashboardSettings, parse_store_url
 from orchard.store.influx import InfluxStore
 
 log = logging.getLogger("orchard.bench")
@@ -87,6 +91,7 @@ class Session:
         self.query = ""
         self.page_hash = ""
         self.fragment_id = ""
+        self.form_ids: dict[str, str] = {}  # the sign-in form's widgets, as the server named them
 
     def _send(self, msg: BackMsg) -> None:
         self.ws.send(msg.SerializeToString())
@@ -107,12 +112,19 @@ class Session:
                 out.elements[name] += 1
                 if name == "imgs":
                     out.media += [img.url for img in el.imgs.imgs]
+                elif name == "text_input":
+                    kind_of = "password" if el.text_input.type == el.text_input.PASSWORD else "user"
+                    self.form_ids[kind_of] = el.text_input.id
+                elif name == "button" and el.button.is_form_submitter:
+                    self.form_ids["go"] = el.button.id
                 if name == "exception":
                     out.errors.append(f"{el.exception.type}: {el.exception.message}")
                 elif name == "alert" and el.alert.format == el.alert.ERROR:
                     out.errors.append(el.alert.body)
             elif kind == "script_finished":
                 out.seconds = time.perf_counter() - t0
+                if fm.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue  # st.rerun(): the run that follows is the answer
                 if fm.script_finished not in (ForwardMsg.FINISHED_SUCCESSFULLY,
                                               ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
                     out.errors.append(f"script finished with status {fm.script_finished}")
@@ -132,6 +144,17 @@ class Session:
                                                fragment_id=self.fragment_id, is_auto_rerun=True))
         t0 = time.perf_counter()
         self._send(msg)
+        return self._until_finished(t0)
+
+    def sign_in(self, user: str, password: str) -> Render:
+        """Through the page's own sign-in form, as a person would; returns the page shown after it."""
+        self.render({})
+        states = [WidgetState(id=self.form_ids["user"], string_value=user),
+                  WidgetState(id=self.form_ids["password"], string_value=password),
+                  WidgetState(id=self.form_ids["go"], trigger_value=True)]
+        t0 = time.perf_counter()
+        self._send(BackMsg(rerun_script=ClientState(query_string=self.query, page_script_hash=self.page_hash,
+                                                    widget_states=WidgetStates(widgets=states))))
         return self._until_finished(t0)
 
     def clear_caches(self) -> None:
@@ -234,10 +257,16 @@ def run_bench(*, days: int, devices: int, repeat: int, refreshes: int, store_url
         cc_statements = page_statements(env, CC_QUERY, None)
         env_statements = page_statements(env, ENV_QUERY, ENV_PAGE)
 
+        records = Records.in_data_dir(data_dir)  # the command center clears the caches (nobody else may)
+        People(records).upsert(User("bench-center", "压测指挥中心", "center"))
+        password = secrets.token_urlsafe(18)
+        Accounts(records, DashboardSettings()).set_password("bench-center", password, time.time_ns())
+        records.close()
         server = DashboardServer(env, tmp / "dashboard.log", free_port())
         stack.callback(server.stop)
         control = Session(server.port)
         stack.callback(control.close)
+        control.sign_in("bench-center", password)
         _checked(Session(server.port).render(CC_QUERY), "warm-up", CC_NEEDS)  # imports, first connections
 
         cc_first = first_renders(server.port, control, CC_QUERY, "", CC_NEEDS, repeat)

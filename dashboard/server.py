@@ -19,7 +19,7 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 
 def streamlit_argv(port: int, address: str = "127.0.0.1", secrets_file: Path | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port), "--server.headless",
+    argv = [sys.executable, "-m", "dashboard.serve", "run", str(APP), "--server.port", str(port), "--server.headless",
             "true", "--browser.gatherUsageStats", "false"]
     if secrets_file is not None:
         argv += ["--secrets.files", str(secrets_file)]

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
+import httpx
 import pytest
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ClientState_pb2 import ClientState
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 
-from dashboard.bench import Render, Session
+from dashboard.bench import Session
 from dashboard.server import DashboardServer
 from dashboard.signin import RECHECK_S
 from orchard.accounts import Accounts
@@ -28,53 +24,6 @@ from tests.dashboard.conftest import seed
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = ("metric", "plotly_chart", "imgs")  # what the command center's live part streams
 PASSWORD = "a-long-password-for-the-tab"
-
-
-class SignedIn(Session):
-    """A tab that signs in through the page's own form (the ids of its widgets as the server sent them)."""
-
-    def sign_in(self, user: str, password: str) -> Render:
-        self.render({})
-        ids = self.form_ids
-        states = [WidgetState(id=ids["user"], string_value=user), WidgetState(id=ids["password"],
-                                                                              string_value=password),
-                  WidgetState(id=ids["go"], trigger_value=True)]
-        self._send(BackMsg(rerun_script=ClientState(query_string=urlencode({}), page_script_hash=self.page_hash,
-                                                    widget_states=WidgetStates(widgets=states))))
-        while True:  # the form's run ends early for the rerun that shows the page
-            r = self._until_finished(time.perf_counter())
-            if r.elements["metric"]:
-                return r
-
-    def _until_finished(self, t0: float) -> Render:
-        # Remember the sign-in form's widget ids on the way (the base class counts elements only).
-        out = Render(0.0)
-        while True:
-            fm = ForwardMsg()
-            fm.ParseFromString(self.ws.recv(timeout=120))
-            kind = fm.WhichOneof("type")
-            if kind == "new_session":
-                self.page_hash = fm.new_session.page_script_hash
-            elif kind == "auto_rerun":
-                self.fragment_id = fm.auto_rerun.fragment_id
-            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
-                el = fm.delta.new_element
-                name = el.WhichOneof("type") or "?"
-                out.elements[name] += 1
-                if name == "text_input":
-                    self.form_ids["password" if el.text_input.type == el.text_input.PASSWORD else "user"] = (
-                        el.text_input.id)
-                elif name == "button" and el.button.is_form_submitter:
-                    self.form_ids["go"] = el.button.id
-                elif name == "alert":
-                    out.errors.append(el.alert.body)
-            elif kind == "script_finished":
-                out.seconds = time.perf_counter() - t0
-                return out
-
-    def __init__(self, port: int) -> None:
-        super().__init__(port)
-        self.form_ids: dict[str, str] = {}
 
 
 @pytest.fixture
@@ -105,7 +54,7 @@ def test_a_wall_tab_stops_when_its_link_expires(server: DashboardServer) -> None
 
 
 def test_a_signed_in_tab_stops_when_its_user_is_disabled(server: DashboardServer, tmp_path: Path) -> None:
-    tab = SignedIn(server.port)
+    tab = Session(server.port)
     assert tab.sign_in("zhao", PASSWORD).elements["metric"]
     assert tab.refresh_fragment().elements["metric"]
     records = Records.in_data_dir(tmp_path)
@@ -120,3 +69,24 @@ def test_a_signed_in_tab_stops_when_its_user_is_disabled(server: DashboardServer
         assert time.monotonic() - disabled < RECHECK_S + 5, "the tab kept streaming after the user was disabled"
     assert r.elements["text_input"] == 2  # the sign-in form
     tab.close()
+
+
+def test_only_the_command_center_may_clear_the_servers_caches(server: DashboardServer) -> None:
+    """Any websocket can send Streamlit's clear_cache; it would make every page slow for everyone."""
+    stranger = Session(server.port)
+    stranger.render({})  # not signed in: the sign-in form
+    stranger.clear_caches()
+    center = Session(server.port)
+    center.sign_in("zhao", PASSWORD)
+    center.clear_caches()
+    said = server.log_path.read_text(errors="replace")
+    deadline = time.monotonic() + 10
+    while "event=cache_cleared" not in said:  # the center's, logged after the stranger's refusal
+        assert time.monotonic() < deadline, said[-2000:]
+        time.sleep(0.1)
+        said = server.log_path.read_text(errors="replace")
+    assert said.count("event=clear_cache_refused") == 1 and said.count("event=cache_cleared") == 1
+    metrics = httpx.get(f"{server.url}/_stcore/metrics", timeout=5)
+    assert "cache_memory_bytes" not in metrics.text, metrics.text[:300]  # no cache names for anyone
+    for s in (stranger, center):
+        s.close()
