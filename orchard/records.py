@@ -161,6 +161,15 @@ class Records:
         return self._select_letters([L.c.device == device, L.c.held.is_(True), L.c.replayed_ns.is_(None)],
                                     L.c.id, None)
 
+    def held_counts(self, devices: Sequence[str]) -> dict[str, int]:
+        """How many readings each of these devices has waiting, in one query (the pending list's page)."""
+        if not devices:
+            return {}
+        stmt = (select(L.c.device, func.count()).where(L.c.device.in_(list(devices)), L.c.held.is_(True),
+                                                     L.c.replayed_ns.is_(None)).group_by(L.c.device))
+        with self.engine.connect() as conn:
+            return {r[0]: int(r[1]) for r in conn.execute(stmt)}
+
     def approved_with_held(self) -> list[str]:
         """Approved devices that still have held readings waiting to be replayed."""
         stmt = (select(D.c.device).distinct().join_from(L, D, L.c.device == D.c.device)

@@ -7,7 +7,6 @@ Nested sections use ``__``: ``ORCHARD_INGEST__BATCH_SIZE=2000``.
 from __future__ import annotations
 
 import ipaddress
-
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -63,6 +62,9 @@ class IngestSettings(Section):
     )
     stats_interval_s: float = Field(10.0, gt=0, description="Seconds between counter log lines and stats points.")
     future_tolerance_s: int = Field(300, ge=0, description="Timestamps further ahead than this are rejected.")
+    new_devices_per_hour: int = Field(200, ge=1, description="Device ids never seen before let into the registry "
+                                      "(pending or new) per hour; beyond it their messages are dead letters, so a "
+                                      "flood of invented ids cannot fill the devices page.")
 
 
 class DashboardSettings(Section):

@@ -69,3 +69,27 @@ class LetterThrottle:
         self._roll()
         done, self._done = self._done, []
         return done
+
+
+@dataclass(slots=True)
+class NewDeviceGate:
+    """At most `per_hour` device ids ingest has never seen may appear in an hour (each counted once, however
+    often it sends). Beyond that their messages are dead letters (themselves throttled above), not new rows in
+    the registry: a broken gateway or a stolen service account inventing ids cannot fill the devices page.
+    The broker does not tell ingest who published a message, so the limit is per ingest process."""
+
+    per_hour: int
+    clock: Callable[[], int] = time.time_ns
+    _seen: dict[str, int] = field(default_factory=dict)  # device -> when it was first let in
+
+    def admit(self, device: str) -> bool:
+        now = self.clock()
+        if device in self._seen:
+            return True
+        hour_ago = now - 3600 * NS
+        for d in [d for d, t in self._seen.items() if t < hour_ago]:
+            del self._seen[d]
+        if len(self._seen) >= self.per_hour:
+            return False
+        self._seen[device] = now
+        return True

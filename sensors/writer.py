@@ -22,7 +22,7 @@ from orchard.supervise import Backoff
 from sensors.payload import Refused, Route, parse_chirpstack, parse_native, route, to_points
 from sensors.registry import replay_held
 from sensors.spool import Spool
-from sensors.throttle import LetterThrottle
+from sensors.throttle import LetterThrottle, NewDeviceGate
 
 MAX_LAG_SAMPLES = 20_000  # per stats period; the median of the first ones is plenty
 
@@ -63,6 +63,7 @@ class BatchWriter:
         self._sightings_flushed = time.monotonic()
         keep = settings.retention
         self.throttle = LetterThrottle(keep.dead_letters_per_device_min, keep.dead_letters_per_min)
+        self.new_devices = NewDeviceGate(self.cfg.new_devices_per_hour)
         self.refresh_registry(force=True)
 
     # -- what the MQTT side calls -------------------------------------------------------------------------------
@@ -102,6 +103,9 @@ class BatchWriter:
                     status = self._statuses.get(telemetry.device)
                     if status == "rejected":
                         raise Refused(f"rejected_device: {telemetry.device} was rejected by an operator")
+                    if status is None and not self.new_devices.admit(telemetry.device):
+                        raise Refused(f"too_many_new_devices: more than {self.new_devices.per_hour} unknown "
+                                      f"device ids this hour; {telemetry.device} is not registered")
                     if status not in ("approved", "new"):
                         if policy is UnknownDevicePolicy.HOLD:
                             letters.append((self._letter(m, r, telemetry.device, "held_unknown_device: waiting for "

@@ -31,6 +31,7 @@ except StoreError as e:
 devs = data.presence(data.devices(me), latest, now)
 
 
+PENDING_PER_PAGE = 20
 STATE_ICONS = {"online": "🟢 ", "offline": "🔴 ", "pending": "", "rejected": ""}
 
 
@@ -89,12 +90,20 @@ if me.is_center:
         pending = devs[devs["status"].isin(["pending", "new"])] if not devs.empty else devs
         if pending.empty:
             st.success(v.t("dev.no_pending"))
-        for row in pending.itertuples():
-            held = shell.records().held(str(row.device))
+        # A flood of new ids (a broken gateway, an attacker) must not make the page unusable: a page at a time,
+        # most recently seen first, the held readings counted in one query.
+        pending = pending.sort_values("last_seen_ns", ascending=False, na_position="last")
+        pages = max(1, -(-len(pending) // PENDING_PER_PAGE))
+        if pages > 1:
+            st.caption(v.t("dev.pending_count", n=len(pending)))
+        page = st.number_input(v.t("cam.page"), 1, pages, 1, key="pending_page") if pages > 1 else 1
+        shown = pending.iloc[(page - 1) * PENDING_PER_PAGE:page * PENDING_PER_PAGE]
+        held_of = shell.records().held_counts([str(d) for d in shown["device"]])
+        for row in shown.itertuples():
             c1, c2, c3 = st.columns([4, 1, 1])
             c1.markdown(v.t("dev.pending_line", device=row.device, plot=site.plot_label(str(row.plot), v.lang),
                             seen=v.age(None if pd.isna(row.last_seen_ns) else int(row.last_seen_ns), now),
-                            held=len(held)))
+                            held=held_of.get(str(row.device), 0)))
             if c2.button(v.t("dev.approve"), key=f"approve_{row.device}", type="primary"):
                 # Ingest sees the approval within seconds and replays the held readings into the store.
                 shell.records().set_device_status(str(row.device), "approved")
