@@ -50,13 +50,14 @@ def oidc_secrets(settings: Settings) -> Path | None:
 
 
 class DashboardServer:
-    """`streamlit run dashboard/app.py` with the given environment, until it answers its health check."""
+    """`streamlit run dashboard/app.py` with the given environment (or another command that serves it on
+    `port`, such as `orchard dashboard`), until it answers its health check."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int, argv: list[str] | None = None) -> None:
         self.port, self.log_path = port, log_path
         with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(streamlit_argv(port, "127.0.0.1"), env={**os.environ, **env}, stdout=out,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv or streamlit_argv(port, "127.0.0.1"), env={**os.environ, **env},
+                                         stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -3,9 +3,7 @@ silences, bad settings, a failing rule."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -16,13 +14,13 @@ from orchard.alarms import AlarmBook
 from orchard.catalogue import TELEMETRY
 from orchard.models import Device, Point
 from orchard.records import Records, Sighting
-from orchard.site import SHIPPED, DeviceConfig, Site, load_site
-from orchard.store import TimeSeriesStore, open_store
+from orchard.site import DeviceConfig, Site
+from orchard.store import TimeSeriesStore
+from tests.analytics.conftest import ENGINE_SITE
 
 NS = 10**9
 MIN = 60 * NS
-# Cameras have their own tests (test_cameras.py): here they would only add their offline alarms.
-SITE = load_site(SHIPPED / "sunzigou" / "site.toml").model_copy(update={"cameras": ()})
+SITE = ENGINE_SITE
 
 
 def at(local: str) -> int:
@@ -30,18 +28,6 @@ def at(local: str) -> int:
 
 
 NIGHT = at("2026-03-15T05:00")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[TimeSeriesStore, Records, AlarmBook]]:
-    store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
-    store.ensure_ready()
-    records = Records(f"sqlite:///{tmp_path}/records.sqlite")
-    for d in SITE.devices:
-        records.upsert_device(Device(d.id, SITE.id, d.plot, "approved", d.kind))
-    yield store, records, AlarmBook(records)
-    store.close()
-    records.close()
 
 
 def readings(store: TimeSeriesStore, device: str, plot: str, end: int, minutes: int, **fields: float) -> None:

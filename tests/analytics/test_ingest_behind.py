@@ -3,35 +3,19 @@ hysteresis, and while it lasts devices are not called offline for readings that 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from analytics.engine import Engine
 from orchard.alarms import AlarmBook, alarm_text
 from orchard.catalogue import TELEMETRY
-from orchard.models import INGEST_STATS, Device, Point
+from orchard.models import INGEST_STATS, Point
 from orchard.records import Records
-from orchard.site import SHIPPED, load_site
-from orchard.store import TimeSeriesStore, open_store
+from orchard.store import TimeSeriesStore
+from tests.analytics.conftest import ENGINE_SITE as SITE
 
 NS = 10**9
 MIN = 60 * NS
-SITE = load_site(SHIPPED / "sunzigou" / "site.toml").model_copy(update={"cameras": ()})
 NOW = 1_773_500_000 * NS  # an injected clock: the engine judges by it, the points are placed around it
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[TimeSeriesStore, Records, AlarmBook]]:
-    store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
-    store.ensure_ready()
-    records = Records(f"sqlite:///{tmp_path}/records.sqlite")
-    for d in SITE.devices:
-        records.upsert_device(Device(d.id, SITE.id, d.plot, "approved", d.kind))
-    yield store, records, AlarmBook(records)
-    store.close()
-    records.close()
 
 
 def stats(store: TimeSeriesStore, at_ns: int, lag_s: float | None, client: str = "ingest-1") -> None:

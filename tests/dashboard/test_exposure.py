@@ -4,14 +4,12 @@ address for the sign-in limit comes from a header only when a trusted reverse pr
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from dashboard.server import DashboardServer
 from dashboard.signin import client_address
 from orchard.localservers import free_port
 from orchard.settings import DashboardSettings
@@ -54,21 +52,6 @@ def test_orchard_dashboard_listens_on_loopback_only(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHARD_")}
     env |= {"ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_STORE_URL": f"sqlite:///{tmp_path}/ts.sqlite"}
-    log = tmp_path / "dashboard.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "orchard", "dashboard", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    command = [sys.executable, "-m", "orchard", "dashboard", "--port", str(port)]
+    with DashboardServer(env, tmp_path / "dashboard.log", port, command):
         assert listening(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
-    finally:
-        proc.terminate()
-        proc.wait(30)
