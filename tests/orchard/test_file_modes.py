@@ -18,12 +18,11 @@ def orchard(data_dir: Path, *argv: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHARD_")}
     env |= {"ORCHARD_DATA_DIR": str(data_dir), "ORCHARD_STORE_URL": f"sqlite:///{data_dir}/ts.sqlite"}
     done = subprocess.run([sys.executable, "-m", "orchard", *argv], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, preexec_fn=lambda: os.umask(0o022))  # a usual login's umask
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_records_db_data_dir_and_backup_are_private(tmp_path: Path) -> None:
-    os.umask(0o022)  # a usual login: new files 0644 unless the program says otherwise
     data = tmp_path / "village"
     orchard(data, "admin", "user", "add", "wang", "--display", "王建国", "--role", "farmer", "--phone", "13800000001")
     orchard(data, "admin", "backup", str(tmp_path / "out" / "b.tar.gz"))
