@@ -67,3 +67,14 @@ def plain(text: str) -> str:
     DingTalk, WeCom), shown as the text they typed: every markdown character escaped, so `![x](http://...)` makes
     no one's browser or chat app fetch anything and `**` stays two stars. Line breaks stay line breaks."""
     return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+_ACTIVE = str.maketrans({"[": "［", "]": "］", "(": "（", ")": "）", "!": "！", "<": "＜", ">": "＞", "`": "｀",
+                         "*": "＊", "_": "＿", "#": "＃", "|": "｜", "~": "～"})
+
+
+def neutral(text: str) -> str:
+    """People's words for chat apps' markdown (DingTalk, WeCom), which may not honour backslash escapes: the
+    characters that make links, images, HTML or emphasis become their full-width forms, which read the same in
+    Chinese text; numbers, dashes and dots stay as they are (-2.1°C)."""
+    return text.translate(_ACTIVE)

@@ -276,8 +276,8 @@ class Dispatcher:
             words = alarm_text(alarm, lang, self.site)
             items.append(Item(key, alarm.severity, alarm.started_ns,
                               compose(alarm, key[1], lang, self.site, None, photos[key[0]]), mentions,
-                              i18n.plain(words.text) if key[1] != "cleared" else "",
-                              i18n.plain(f"{words.title}：{words.advice}") if key[1] != "cleared" else ""))
+                              i18n.neutral(words.text) if key[1] != "cleared" else "",
+                              i18n.neutral(f"{words.title}：{words.advice}") if key[1] != "cleared" else ""))
             notes_of[key] = [n for n, _ in group]
         gate = robot.gate
         gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)

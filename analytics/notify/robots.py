@@ -149,7 +149,7 @@ def single(item: Item, at_phone: bool) -> Post:
 def _compact(item: Item, lang: str, at_phone: bool) -> str:
     who = " · ".join(_mention_line(m, lang, at_phone) for m in item.mentions)
     detail = f"\n  {item.detail}" if item.detail else ""
-    return f"- {ICONS.get(item.severity, '')} {i18n.plain(item.message.subject)}{detail}\n  {who}"
+    return f"- {ICONS.get(item.severity, '')} {i18n.neutral(item.message.subject)}{detail}\n  {who}"
 
 
 def summary(items: Sequence[Item], lang: str, at_phone: bool, part: int, parts: int) -> Post:

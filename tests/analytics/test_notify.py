@@ -258,3 +258,19 @@ def test_wecom_robot(records: Records, http_receiver: HttpReceiver, key: str, re
     else:
         content = http_receiver.got[-1].json()["markdown"]["content"]
         assert "春季晚霜冻" in content and "王建国" in content
+
+
+def test_peoples_words_in_a_robot_message_cannot_make_an_image_or_a_link() -> None:
+    """A work order's title (a farmer's 随手拍 text) quoted by its overdue alarm, in DingTalk's markdown."""
+    from analytics.notify.compose import compose
+    from orchard.models import Alarm
+
+    title = "![看](http://127.0.0.1:9/p.png) [点我](http://127.0.0.1:9/) <img src=x>"
+    alarm = Alarm(7, SITE.id, "work_order:3", "work_order_overdue", "warning", "p01", None, 0, 0, None, None, None,
+                  None, "alarm.work_order_overdue_text",
+                  {"id": 3, "title": title, "state": "assigned", "assignee": "li", "overdue_h": 2.0})
+    msg = compose(alarm, "alarm", "zh", SITE, "https://orchard.example.cn/receipt?t=abc")
+    body = msg.markdown.rsplit("\n", 1)[0]  # all but our own link line
+    assert "看" in body and "点我" in body  # the words are there ...
+    assert not any(x in body for x in ("![", "](", "<img"))  # ... as text
+    assert msg.markdown.endswith("(https://orchard.example.cn/receipt?t=abc)")

@@ -111,7 +111,7 @@ def severities_in_order(rx: HttpReceiver, since: int = 0) -> list[str]:
     for r in rx.got[since:]:
         for line in r.json()["markdown"]["text"].splitlines():
             head = line.removeprefix("- ").removeprefix("### ")[:1]
-            if head in by_icon and "[" in line:  # an alarm's line (its subject carries the severity in brackets)
+            if head in by_icon and "［" in line:  # an alarm's line (its subject: the severity in brackets)
                 out.append(by_icon[head])
     return out
 
@@ -266,7 +266,7 @@ def item(n: int, severity: str, people: int = 1) -> Item:
 @pytest.mark.parametrize(("alarms", "people", "budget", "posts", "left", "links"), [
     (5, 1, 18, 5, 0, True),  # room for each alone
     (60, 1, 18, 4, 0, True),  # combined, all now
-    (60, 1, 2, 2, 22, True),  # two posts' worth now, the rest at the next free slot
+    (60, 1, 2, 2, 23, True),  # two posts' worth now, the rest at the next free slot
     (3, 20, 18, 3, 0, True),  # a center of 20: each alarm still its own post, under the size limit
     (1, 60, 1, 1, 0, False),  # too many people for one post with their links: names only, still one post
     (4, 1, 0, 0, 4, True),  # the minute is full

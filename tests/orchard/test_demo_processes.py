@@ -73,7 +73,7 @@ def test_demo_stops_every_descendant_when_only_it_is_signalled(tmp_path: Path, s
         wait_healthy(port, demo, log)
         started = descendants(demo.pid)
         commands = {Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ") for p in started if alive(p)}
-        assert any(b"streamlit" in c for c in commands) and any(b" ingest" in c for c in commands), commands
+        assert any(b"dashboard.serve run" in c for c in commands) and any(b" ingest" in c for c in commands), commands
         os.kill(demo.pid, sig)
         assert demo.wait(60) is not None
         left = [p for p in started if alive(p)]
@@ -93,7 +93,7 @@ def test_orchard_dashboard_is_the_streamlit_process(tmp_path: Path) -> None:
                                 env=environment(tmp_path), stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_healthy(port, proc, log)
-        assert b"streamlit" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # exec'd: no parent left between
+        assert b"dashboard.serve" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # exec'd: no parent left between
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         with pytest.raises(httpx.HTTPError):
