@@ -56,7 +56,7 @@ def compose(alarm: Alarm, kind: str, lang: str, site: Site, link: str | None,
         key = "notify.photo_link" if link else "notify.photo"
         lines.append(i18n.t(key, lang, camera=_camera_label(site, photo.camera), time=taken))
     # Markdown for the robots and the inbox: a text may quote people's words (a work order's title), shown as typed
-    md = [f"### {ICONS.get(alarm.severity, '')} {i18n.plain(subject)}", *(f"- {i18n.plain(x)}" for x in lines)]
+    md = [f"### {ICONS.get(alarm.severity, '')} {i18n.neutral(subject)}", *(f"- {i18n.neutral(x)}" for x in lines)]
     if link:
         md.append(f"[{i18n.t('notify.open', lang)}]({link})")
     plain = "\n".join([subject, *lines, *([f"{i18n.t('notify.open', lang)}: {link}"] if link else [])])
