@@ -280,7 +280,8 @@ class Dispatcher:
                               i18n.neutral(f"{words.title}：{words.advice}") if key[1] != "cleared" else ""))
             notes_of[key] = [n for n, _ in group]
         gate = robot.gate
-        gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)
+        if not gate.seeded:  # once: what an earlier run posted this minute
+            gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)
         posts, waiting = pack(items, gate.available(now_ns), robot.max_bytes, robot.at_phone)
         state: Health | None = None
         for i, post in enumerate(posts):
