@@ -85,9 +85,10 @@ class Render:
 class Session:
     """One browser tab, as far as the server can tell."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
         self.ws: ClientConnection = connect(f"ws://127.0.0.1:{port}/_stcore/stream", max_size=None,
-                                            subprotocols=[Subprotocol("streamlit")], open_timeout=30)
+                                            subprotocols=[Subprotocol("streamlit")], open_timeout=30,
+                                            additional_headers=headers)
         self.query = ""
         self.page_hash = ""
         self.fragment_id = ""
@@ -149,6 +150,10 @@ class Session:
     def sign_in(self, user: str, password: str) -> Render:
         """Through the page's own sign-in form, as a person would; returns the page shown after it."""
         self.render({})
+        return self.submit(user, password)
+
+    def submit(self, user: str, password: str) -> Render:
+        """Fill in and send the sign-in form that the last render showed."""
         states = [WidgetState(id=self.form_ids["user"], string_value=user),
                   WidgetState(id=self.form_ids["password"], string_value=password),
                   WidgetState(id=self.form_ids["go"], trigger_value=True)]

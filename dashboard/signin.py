@@ -43,8 +43,8 @@ def client_address(peer: str | None, headers: Mapping[str, str], trusted: Sequen
 
 def _client() -> str:
     try:
-        return client_address(st.context.ip_address, st.context.headers,
-                              shell.settings().dashboard.trusted_proxies)
+        peer = st.context.ip_address or "127.0.0.1"  # Streamlit says None for a loopback peer (a local proxy)
+        return client_address(peer, st.context.headers, shell.settings().dashboard.trusted_proxies)
     except (AttributeError, RuntimeError):
         return "unknown"
 

@@ -59,13 +59,15 @@ def section(prefix: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
     return {k.removeprefix(head): v for k, v in messages(normalise(lang)).items() if k.startswith(head)}
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~:@])")  # ':' and '@': no http:// or mail autolinks
 
 
 def plain(text: str) -> str:
     """People's own words (a report, a work order's title, a grower's name, a note) for markdown (the dashboard,
     DingTalk, WeCom), shown as the text they typed: every markdown character escaped, so `![x](http://...)` makes
-    no one's browser or chat app fetch anything and `**` stays two stars. Line breaks stay line breaks."""
+    no one's browser or chat app fetch anything and `**` stays two stars. ':' and '@' are escaped too, because an
+    autolink (GFM's bare http://..., www. or a@b) is recognised before escapes and would show the backslashes
+    inside it. Line breaks stay line breaks."""
     return _MARKDOWN.sub(r"\\\1", text).replace("\n", "  \n")
 
 

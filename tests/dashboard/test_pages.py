@@ -277,7 +277,7 @@ def test_a_farmers_words_reach_the_adviser_as_text_not_markdown(run_app: RunApp,
     at.button(key="report_send").click().run()
     at = run_app(seeded, "alarms", who="adviser")
     shown = [md.value for md in at.markdown]
-    assert any("\\!\\[看这里\\]\\(http://127\\.0\\.0\\.1:9/p\\.png\\) \\*\\*急\\*\\*" in m for m in shown)
+    assert any("\\!\\[看这里\\]\\(http\\://127\\.0\\.0\\.1\\:9/p\\.png\\) \\*\\*急\\*\\*" in m for m in shown)
     assert not [m for m in shown if re.search(r"(?<!\\)!\[", m)]  # no image syntax left for the browser
 
 

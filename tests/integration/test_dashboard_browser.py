@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,15 +30,54 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 ARTIFACTS = Path(os.environ.get("ORCHARD_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 SIZES = {"wall": (1920, 1080), "phone": (390, 844)}
 PASSWORD = "wall-screen-and-phone-2026"
+REPORT = "![看这里]({beacon}/p.png) 叶片发黄"  # a 随手拍 report whose words carry an image link
+
+
+class Beacon(ThreadingHTTPServer):
+    """A web server on loopback that counts who fetches from it: the farmer's "image"."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+        beacon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                beacon.fetched.append(self.path)
+                self.send_response(404)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")
-def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB) -> Iterator[str]:
+def beacon() -> Iterator[Beacon]:
+    b = Beacon()
+    yield b
+    b.shutdown()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB, beacon: Beacon) -> Iterator[str]:
+    from orchard.workorders import WorkOrders
+
     d = tmp_path_factory.mktemp("browser")
     seeded = seed(d, influx_url(influx, unique("e2e")), 1.2, time.time())
     records = Records.in_data_dir(d)
-    People(records).upsert(User("zhang", "张站长", "center"))
-    Accounts(records, DashboardSettings()).set_password("zhang", PASSWORD, time.time_ns())
+    people, accounts = People(records), Accounts(records, DashboardSettings())
+    people.upsert(User("zhang", "张站长", "center"))
+    people.upsert(User("li", "李明", "adviser"))
+    people.set_plots("li", ["p01"], "covers")
+    people.upsert(User("wang", "王建国", "farmer"))
+    people.set_plots("wang", ["p01"], "owns")
+    for name in ("zhang", "li"):
+        accounts.set_password(name, PASSWORD, time.time_ns())
+    WorkOrders(records, d / "photos").open(plot="p01", title=REPORT.format(beacon=beacon.url), created_by="wang",
+                                           now_ns=time.time_ns(), source="photo")
     records.close()
     env = {"ORCHARD_STORE_URL": seeded.store_url, "ORCHARD_DATA_DIR": str(d),
            "ORCHARD_DASHBOARD__KIOSK_SECRET": KIOSK_SECRET}
@@ -149,3 +190,29 @@ def test_environment_page(dashboard_url: str, browser: object, size: str, lang: 
     width = browser.execute_script("return document.documentElement.scrollWidth")  # type: ignore[attr-defined]
     assert width <= SIZES[size][0] + 1
     screenshot(browser, f"environment-{lang}-{size}")
+
+
+def test_a_farmers_image_link_is_not_fetched_by_the_advisers_browser(dashboard_url: str, browser: object,
+                                                                       beacon: Beacon) -> None:
+    """Farmers' words are shown as text: the adviser's browser shows the link's characters and fetches nothing."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = browser
+    d.set_window_size(*SIZES["phone"])  # type: ignore[attr-defined]
+    d.get(f"{dashboard_url}/alarms")  # type: ignore[attr-defined]
+    sign_in(d, "li", PASSWORD)
+
+    def orders_tab(drv: object) -> object:
+        tabs = drv.find_elements(By.CSS_SELECTOR, '[role="tab"]')  # type: ignore[attr-defined]
+        return next((t for t in tabs if t.text.strip() == "工单"), None)
+
+    WebDriverWait(d, 90).until(orders_tab).click()  # type: ignore[attr-defined]
+    WebDriverWait(d, 30).until(lambda drv: "叶片发黄" in drv.find_element(By.TAG_NAME, "body").text)
+    WebDriverWait(d, 30).until(  # every part of the page has been drawn: the script is no longer running
+        lambda drv: not drv.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    text = str(d.find_element(By.TAG_NAME, "body").text)  # type: ignore[attr-defined]
+    assert f"![看这里]({beacon.url}/p.png)" in text  # the characters as the farmer typed them
+    images = d.execute_script("return [...document.images].map(i => i.src)")  # type: ignore[attr-defined]
+    assert not [src for src in images if beacon.url in src]
+    assert beacon.fetched == []

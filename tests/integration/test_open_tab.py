@@ -5,6 +5,7 @@ disabled, and shows the sign-in form (or the link's message) instead."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,8 +27,10 @@ DATA = ("metric", "plotly_chart", "imgs")  # what the command center's live part
 PASSWORD = "a-long-password-for-the-tab"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> DashboardServer:
+SESSION_S = 25  # the sign-in's absolute expiry in the expiry test: a first render and a refresh fit in it
+
+
+def serve(tmp_path: Path, **extra: str) -> DashboardServer:
     url = f"sqlite:///{tmp_path}/ts.sqlite"
     seed(tmp_path, url, 0.05, time.time())
     records = Records.in_data_dir(tmp_path)
@@ -35,8 +38,13 @@ def server(tmp_path: Path) -> DashboardServer:
     Accounts(records, DashboardSettings()).set_password("zhao", PASSWORD, time.time_ns())
     records.close()
     env = {"ORCHARD_STORE_URL": url, "ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_DASHBOARD__REFRESH_S": "5",
-           "ORCHARD_DASHBOARD__KIOSK_SECRET": KIOSK_SECRET}
-    with DashboardServer(env, tmp_path / "dashboard.log", free_port()) as s:
+           "ORCHARD_DASHBOARD__KIOSK_SECRET": KIOSK_SECRET, **extra}
+    return DashboardServer(env, tmp_path / "dashboard.log", free_port())
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DashboardServer]:
+    with serve(tmp_path) as s:
         yield s
 
 
@@ -53,10 +61,17 @@ def test_a_wall_tab_stops_when_its_link_expires(server: DashboardServer) -> None
     tab.close()
 
 
-def test_a_signed_in_tab_stops_when_its_user_is_disabled(server: DashboardServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("page", "live", "least"), [
+    ("", "metric", 1),  # the command center's tiles
+    ("cameras", "button", 2),  # a camera tile's "open" buttons (the sign-in form has one button)
+    ("grading", "metric", 1),  # the grading line's live tiles
+], ids=["command-center", "cameras", "grading"])
+def test_a_signed_in_tab_stops_when_its_user_is_disabled(server: DashboardServer, tmp_path: Path, page: str,
+                                                         live: str, least: int) -> None:
     tab = Session(server.port)
-    assert tab.sign_in("zhao", PASSWORD).elements["metric"]
-    assert tab.refresh_fragment().elements["metric"]
+    tab.sign_in("zhao", PASSWORD)
+    assert tab.render({}, page).elements[live] >= least
+    assert tab.refresh_fragment().elements[live] >= least
     records = Records.in_data_dir(tmp_path)
     People(records).upsert(User("zhao", "赵主任", "center", active=False))  # `orchard admin user disable zhao`
     Accounts(records, DashboardSettings()).end_sessions("zhao")
@@ -64,11 +79,27 @@ def test_a_signed_in_tab_stops_when_its_user_is_disabled(server: DashboardServer
     disabled = time.monotonic()
     while True:  # within RECHECK_S the tab's next refresh shows the sign-in form instead of data
         r = tab.refresh_fragment()
-        if not any(r.elements[k] for k in DATA):
+        if r.elements[live] < least:
             break
         assert time.monotonic() - disabled < RECHECK_S + 5, "the tab kept streaming after the user was disabled"
     assert r.elements["text_input"] == 2  # the sign-in form
     tab.close()
+
+
+def test_a_signed_in_tab_stops_when_its_session_expires(tmp_path: Path) -> None:
+    with serve(tmp_path, ORCHARD_DASHBOARD__SESSION_HOURS=str(SESSION_S / 3600)) as server:
+        tab = Session(server.port)
+        signed_in = time.time()
+        assert tab.sign_in("zhao", PASSWORD).elements["metric"]
+        assert tab.refresh_fragment().elements["metric"]  # live while the sign-in lasts
+        time.sleep(max(0.0, signed_in + SESSION_S - time.time()) + 0.5)
+        while True:  # within RECHECK_S of the expiry the tab's next refresh shows the sign-in form
+            r = tab.refresh_fragment()
+            if not any(r.elements[k] for k in DATA):
+                break
+            assert time.time() - signed_in < SESSION_S + RECHECK_S + 5, "the tab outlived its session"
+        assert r.elements["text_input"] == 2
+        tab.close()
 
 
 def test_only_the_command_center_may_clear_the_servers_caches(server: DashboardServer) -> None:
