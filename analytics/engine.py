@@ -32,13 +32,12 @@ from analytics.rules.base import (
     PlotRule,
     Rule,
     RuleConfig,
+    State,
     Verdict,
 )
 from analytics.stages import stage
 from analytics.window import Readings, Slices, Window
-from orchard.alarms import AlarmBook
 from orchard.logs import event
-from orchard.lots import Lots
 from orchard.models import (
     CAMERA_MEASUREMENT,
     INGEST_STATS,
@@ -47,12 +46,15 @@ from orchard.models import (
     CameraStatus,
     Device,
     LineMinute,
+    Severity,
     Signal,
 )
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.lots import Lots
+from orchard.records.workorders import WorkOrders
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
-from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
 NS = 1_000_000_000
@@ -256,13 +258,14 @@ class Engine:
         if self.orders is None:
             return []
         late = {wo.id: wo for wo in self.orders.overdue(now_ns)}
-        out = [Verdict(f"work_order:{wo.id}", "work_order_overdue", "fire", Signal(
-            self.site.id, f"work_order:{wo.id}", "work_order_overdue", "warning", "alarm.work_order_overdue_text",
+        out = [Verdict(f"work_order:{wo.id}", "work_order_overdue", State.FIRE, Signal(
+            self.site.id, f"work_order:{wo.id}", "work_order_overdue", Severity.WARNING,
+            "alarm.work_order_overdue_text",
             {"id": wo.id, "title": wo.title, "state": wo.state, "assignee": wo.assignee or "-",
              "overdue_h": round((now_ns - (wo.due_ns or now_ns)) / NS / 3600, 1)}, wo.plot)) for wo in late.values()]
         for a in self.book.active():
             if a.type == "work_order_overdue" and int(a.source.split(":")[1]) not in late:
-                out.append(Verdict(a.source, a.type, "clear"))
+                out.append(Verdict(a.source, a.type, State.CLEAR))
         return out
 
     def _ingest(self, now_ns: int) -> list[Verdict]:
@@ -272,7 +275,7 @@ class Engine:
         source, limit = "service:ingest", self.ingest_behind_s
         rows = self.store.range(INGEST_STATS, ("received", "lag_p50_s"), now_ns - 3600 * NS, now_ns + 1)
         if not rows:
-            return [Verdict(source, "ingest_behind", "hold")]
+            return [Verdict(source, "ingest_behind", State.HOLD)]
         newest = max(r.time_ns for r in rows)
         latest: dict[str, tuple[int, float]] = {}  # per ingest process: its newest period that had readings
         for r in rows:
@@ -290,11 +293,11 @@ class Engine:
             message = "alarm.ingest_behind_text"
             details = {"lag_min": round(lags[worst] / 60, 1), "client": worst, "limit_min": round(limit / 60, 1)}
         elif worst is None or lags[worst] < limit / 3:
-            return [Verdict(source, "ingest_behind", "clear")]
+            return [Verdict(source, "ingest_behind", State.CLEAR)]
         else:
-            return [Verdict(source, "ingest_behind", "hold")]
-        return [Verdict(source, "ingest_behind", "fire",
-                        Signal(self.site.id, source, "ingest_behind", "major", message, details))]
+            return [Verdict(source, "ingest_behind", State.HOLD)]
+        return [Verdict(source, "ingest_behind", State.FIRE,
+                        Signal(self.site.id, source, "ingest_behind", Severity.MAJOR, message, details))]
 
     def _run(self, rule: Rule, name: str, plot: str, data: PlotData | DeviceData | CameraData | LineData,
              now_ns: int, result: CycleResult, context: Mapping[str, Any] | None) -> list[Verdict]:
@@ -323,15 +326,15 @@ class Engine:
     def _mute(self, verdicts: list[Verdict], devices: list[DeviceConfig], now_ns: int,
               result: CycleResult) -> list[Verdict]:
         """Inhibition and silences: such signals become holds (an alarm already raised stays as it was)."""
-        offline = {v.source.split(":", 1)[1] for v in verdicts if v.type in OFFLINE and v.state == "fire"}
+        offline = {v.source.split(":", 1)[1] for v in verdicts if v.type in OFFLINE and v.state == State.FIRE}
         # Ingest far behind: devices look silent because their readings wait at the broker, not because they are.
-        behind = any(v.type == "ingest_behind" and v.state == "fire" for v in verdicts)
+        behind = any(v.type == "ingest_behind" and v.state == State.FIRE for v in verdicts)
         gateway_of = {d.id: d.gateway for d in devices if d.gateway}
         silences = self.book.silences(now_ns)
         out = []
         for v in verdicts:
             s = v.signal
-            if v.state == "fire" and s is not None:
+            if v.state == State.FIRE and s is not None:
                 own_device = s.device or (v.source.removeprefix("device:") if v.source.startswith("device:") else None)
                 muted = (
                     (own_device in offline and v.type not in UNMUTED)  # its readings cannot be judged
@@ -341,7 +344,7 @@ class Engine:
                 )
                 if muted:
                     result.muted += 1
-                    v = Verdict(v.source, v.type, "hold")
+                    v = Verdict(v.source, v.type, State.HOLD)
             out.append(v)
         return out
 
@@ -352,7 +355,7 @@ class Engine:
             current = active.get((v.source, v.type))
             if current is not None and current.updated_ns > now_ns:
                 continue  # a later cycle (on newer data) has already judged this source
-            if v.state == "fire" and v.signal is not None:
+            if v.state == State.FIRE and v.signal is not None:
                 s = v.signal
                 if current and current.severity == s.severity and dict(current.details) == dict(s.details):
                     continue
@@ -361,7 +364,7 @@ class Engine:
                     self._attach_evidence(alarm, now_ns)
                 if outcome != "same":
                     result.changed.append((alarm, outcome))
-            elif v.state == "clear":
+            elif v.state == State.CLEAR:
                 if current is not None and (cleared := self.book.clear(v.source, v.type, now_ns)) is not None:
                     result.changed.append((cleared, "cleared"))
             else:

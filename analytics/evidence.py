@@ -8,8 +8,8 @@ it went away).
 from __future__ import annotations
 
 from orchard.models import CAMERA_TYPES, Alarm
+from orchard.records.snapshots import SnapshotFiles, SnapshotRef
 from orchard.site import Site
-from orchard.snapshots import SnapshotFiles, SnapshotRef
 
 NS = 1_000_000_000
 

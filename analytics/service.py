@@ -20,20 +20,20 @@ from analytics.evidence import Evidence
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
-from orchard.alarms import Alarm, AlarmBook, alarm_text
 from orchard.logs import event
 from orchard.models import DEVICE_TYPES
 from orchard.mqtt import connect_to, make_client
-from orchard.outbox import Outbox
-from orchard.people import People
-from orchard.pruning import prune
 from orchard.records import Records
+from orchard.records.alarms import Alarm, AlarmBook, alarm_text
+from orchard.records.outbox import Outbox
+from orchard.records.people import People, Role
+from orchard.records.pruning import prune
+from orchard.records.snapshots import SnapshotFiles
+from orchard.records.workorders import WorkOrders
 from orchard.settings import Settings
 from orchard.site import site_for
-from orchard.snapshots import SnapshotFiles
 from orchard.store import open_store
 from orchard.supervise import Backoff, Heartbeat, Steps
-from orchard.workorders import WorkOrders
 
 log = logging.getLogger("orchard.analytics")
 PRUNE_EVERY_NS = 3600 * 1_000_000_000
@@ -134,7 +134,7 @@ class Analytics:
         return result
 
     def prune(self, now_ns: int) -> None:
-        """The records DB's retention (orchard/pruning.py), once an hour."""
+        """The records DB's retention (orchard/records/pruning.py), once an hour."""
         deleted = prune(self.engine.records, self.settings.retention, now_ns)
         self.pruned_ns = now_ns
         if deleted:
@@ -155,7 +155,7 @@ class Analytics:
         if (orders is not None and change == "raised"
                 and alarm.severity in self.settings.analytics.work_order_severities
                 and alarm.type not in DEVICE_TYPES and alarm.plot and not orders.for_alarm(alarm.id)):
-            advisers = self.dispatcher.people.for_plot(alarm.plot, "adviser")
+            advisers = self.dispatcher.people.for_plot(alarm.plot, Role.ADVISER)
             words = alarm_text(alarm, "zh", self.engine.site)
             orders.open(plot=alarm.plot, title=words.title, description=words.text, created_by="system",
                         now_ns=self.clock(), source="alarm", alarm_id=alarm.id,

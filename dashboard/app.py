@@ -11,6 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import shell, signin
+from dashboard.pages import discover
 from orchard.site import SiteError
 
 v = shell.view()
@@ -49,19 +50,8 @@ except SiteError as e:
     st.stop()
 
 # Who is looking decides which pages they get; every page checks again itself (dashboard/signin.py). A page they
-# may not open keeps its address, so a link to it signs them in (or says no) instead of "page not found".
-ANY = ("center", "adviser", "farmer", "kiosk")
-PEOPLE = ("center", "adviser", "farmer")
-PAGES = [  # file, url path, title key, icon, roles, shown in the menu
-    ("command_center", "command-center", "nav.command_center", "🛰️", ANY, True),
-    ("environment", "environment", "nav.environment", "🌡️", ANY, True),
-    ("cameras", "cameras", "nav.cameras", "📹", ANY, True),
-    ("grading", "grading", "nav.grading", "🥝", ANY, True),
-    ("alarms", "alarms", "nav.alarms", "🚨", PEOPLE, True),
-    ("report", "report", "nav.report", "📷", PEOPLE, True),
-    ("devices", "devices", "nav.devices", "📡", ("center", "adviser"), True),
-    ("lot_report", "lot", "nav.lot_report", "🧾", PEOPLE, False),
-]
+# may not open keeps its address, so a link to it signs them in (or says no) instead of "page not found". The pages
+# are found in dashboard/pages/ (each file's NAV says its address, menu entry and roles).
 me = signin.current()
 
 
@@ -77,13 +67,12 @@ def stand_in(url_path: str) -> Callable[[], None]:
 
 
 pages = []
-for file, url_path, title, icon, roles, listed in PAGES:
-    allowed = me is not None and me.role in roles
-    target: str | Callable[[], None] = f"pages/{file}.py" if allowed else stand_in(url_path)
-    pages.append(st.Page(target, title=v.t(title), icon=icon, url_path=url_path, default=url_path == "command-center",
-                         visibility="visible" if allowed and listed else "hidden"))
-pages.append(st.Page("pages/receipt.py", title=v.t("nav.receipt"), icon="✅", url_path="receipt",
-                     visibility="hidden"))  # a notification's signed link: no sign-in needed
+for info in discover():
+    allowed = info.public or (me is not None and me.role in info.roles)
+    target: str | Callable[[], None] = info.path if allowed else stand_in(info.url)
+    pages.append(st.Page(target, title=v.t(info.title), icon=info.icon, url_path=info.url,
+                         default=info.url == "command-center",
+                         visibility="visible" if allowed and info.menu and not info.public else "hidden"))
 nav = st.navigation(pages, position="hidden" if v.kiosk or me is None else "sidebar")
 st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
 if not v.kiosk:

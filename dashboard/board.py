@@ -9,11 +9,11 @@ import streamlit as st
 
 from dashboard.shell import View, plain
 from orchard.access import Principal
-from orchard.alarms import AlarmBook
-from orchard.outbox import Outbox
-from orchard.people import People
+from orchard.records.alarms import AlarmBook
+from orchard.records.outbox import Outbox
+from orchard.records.people import People
+from orchard.records.workorders import BACK, NEXT, OPEN_STATES, WorkOrderError, WorkOrders, kpis
 from orchard.site import Site
-from orchard.workorders import BACK, NEXT, OPEN_STATES, WorkOrderError, WorkOrders, kpis
 
 
 def show(orders: WorkOrders, people: People, site: Site, v: View, me: Principal,

@@ -16,8 +16,8 @@ from dashboard import shell
 from dashboard.shell import View
 from orchard.access import Principal
 from orchard.models import CameraStatus
+from orchard.records.snapshots import SnapshotFiles
 from orchard.site import CameraConfig
-from orchard.snapshots import SnapshotFiles
 
 NS = 1_000_000_000
 State = Literal["live", "problem", "down", "never"]

@@ -19,9 +19,7 @@ import streamlit as st
 
 from dashboard import shell
 from orchard.access import Forbidden, Principal
-from orchard.alarms import AlarmBook
 from orchard.catalogue import CATALOGUE, TELEMETRY
-from orchard.lots import Lot, Lots, SeasonQuality
 from orchard.models import (
     CAMERA_MEASUREMENT,
     FRUIT_FIELDS,
@@ -33,6 +31,8 @@ from orchard.models import (
     FieldValue,
     LineMinute,
 )
+from orchard.records.alarms import AlarmBook
+from orchard.records.lots import Lot, Lots, SeasonQuality
 from orchard.store.base import Aggregate, Where
 
 TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query

@@ -13,8 +13,8 @@ import streamlit as st
 from dashboard import charts, data, shell
 from dashboard.shell import View
 from orchard.access import Principal
-from orchard.lots import Lot
 from orchard.models import GRADES, REJECT_REASONS
+from orchard.records.lots import Lot
 from orchard.site import LineConfig
 
 NS = 1_000_000_000

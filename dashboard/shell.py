@@ -11,8 +11,8 @@ import streamlit as st
 
 from orchard import i18n
 from orchard.access import Principal
-from orchard.accounts import Accounts
 from orchard.records import Records
+from orchard.records.accounts import Accounts
 from orchard.redact import hide
 from orchard.settings import Settings, secret_values
 from orchard.site import Site, site_for

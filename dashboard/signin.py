@@ -15,9 +15,9 @@ import streamlit as st
 
 from dashboard import shell
 from orchard.access import KIOSK, Principal
-from orchard.accounts import LoginError
 from orchard.links import LinkError, verify_screen
-from orchard.people import People
+from orchard.records.accounts import LoginError
+from orchard.records.people import People
 
 TOKEN = "auth_token"
 OIDC_PROVIDER = "county"  # the [auth.county] section dashboard/server.py writes from the settings

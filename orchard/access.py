@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchard.people import People, Role, User
+from orchard.records.people import People, Role, User
 
 
 class Forbidden(PermissionError):
@@ -73,7 +73,7 @@ class Principal:
             raise Forbidden()
 
 
-KIOSK = Principal("kiosk", "kiosk", "大屏", None)
+KIOSK = Principal("kiosk", Role.KIOSK, "大屏", None)
 
 
 def principal_of(user: User, people: People) -> Principal:

@@ -1,13 +1,71 @@
-"""What crosses a boundary between services: frozen, slotted dataclasses."""
+"""What crosses a boundary between services: frozen, slotted dataclasses, their states as StrEnums (equal to
+the strings stored and sent), their mappings read-only."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar, NoReturn
 
 FieldValue = float | int | bool | str
+
+
+class Severity(StrEnum):
+    """How bad an alarm is, in rising order; compared by `rank`."""
+
+    INFO = "info"
+    WARNING = "warning"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return SEVERITIES.index(self)
+
+
+SEVERITIES = tuple(Severity)  # in rising order
+
+
+class DeviceStatus(StrEnum):
+    """A device in the registry: approved (its readings are stored), pending (held until someone approves it, in
+    `hold` mode) or rejected (its messages are dead letters)."""
+
+    APPROVED = "approved"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+class AlarmAction(StrEnum):
+    """One line of an alarm's audit trail."""
+
+    RAISED = "raised"
+    SEVERITY = "severity"
+    CLEARED = "cleared"
+    ACKED = "acked"
+    ASSIGNED = "assigned"
+    COMMENTED = "commented"
+
+
+class FrozenMap(dict[str, Any]):
+    """A mapping that cannot change after it is made, for the frozen models below: a frozen dataclass holding a
+    plain dict could still be changed in place by whoever holds it. Serialises (orjson, json, pickle) as a dict."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("this mapping is read-only: copy it with dict(...) to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, Any]]]:
+        return type(self), (dict(self),)
+
+
+def _frozen(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, FrozenMap):
+            object.__setattr__(obj, name, FrozenMap(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +125,18 @@ class Device:
     device: str
     site: str
     plot: str
-    status: str = "approved"  # approved | pending | rejected
+    status: DeviceStatus = DeviceStatus.APPROVED
     kind: str = ""
     dev_eui: str | None = None
     online: bool | None = None
     last_seen_ns: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", DeviceStatus(self.status))
+        _frozen(self, "extra")
 
-SEVERITIES = ("info", "warning", "major", "critical")  # in rising order
+
 # Alarm types about a device's health rather than the crop: they start with the adviser, not the farmer, and do
 # not colour a plot on the map.
 DEVICE_TYPES = frozenset({"device_offline", "low_battery", "stuck_value", "spike", "neighbour_disagreement",
@@ -89,11 +150,15 @@ class Signal:
     site: str
     source: str  # "plot:p01", "device:ws-p01"
     type: str
-    severity: str
+    severity: Severity
     message: str  # i18n key of the alarm's text
     details: Mapping[str, object] = field(default_factory=dict)  # values, thresholds and the text's parameters
     plot: str | None = None
     device: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
+        _frozen(self, "details")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +169,7 @@ class Alarm:
     site: str
     source: str
     type: str
-    severity: str
+    severity: Severity
     plot: str | None
     device: str | None
     started_ns: int
@@ -115,6 +180,10 @@ class Alarm:
     assignee: str | None
     message: str
     details: Mapping[str, object]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity(self.severity))
+        _frozen(self, "details")
 
     @property
     def active(self) -> bool:
@@ -132,8 +201,12 @@ class AlarmEvent:
     alarm_id: int
     time_ns: int
     actor: str
-    action: str  # raised | severity | cleared | acked | assigned | commented
+    action: AlarmAction
     detail: Mapping[str, object]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", AlarmAction(self.action))
+        _frozen(self, "detail")
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ def _redacted_repr_args(args: Any) -> Any:
 
 
 class Section(BaseModel):
-    """The shared base of every settings section: unknown keys refused, frozen, and secrets never shown: a
+    """The shared base of every settings section, of the site file's models (orchard/site.py) and of each rule's
+    settings (analytics/rules/base.py): unknown keys refused, frozen, and secrets never shown: a
     rejected value is not echoed in the error (it may be a URL with a password), and URLs in the repr have their
     passwords and tokens masked (SecretStr fields mask themselves)."""
 
@@ -234,7 +235,7 @@ class NotifySettings(Section):
 
 class MqttAccountsSettings(Section):
     """The broker's service accounts: each service connects with its own name and password (in its
-    ORCHARD_MQTT_URL) and the ACL (orchard/mosquitto/acl) gives it only what it needs. These passwords are read
+    ORCHARD_MQTT_URL) and the ACL (app/mosquitto/acl) gives it only what it needs. These passwords are read
     only by `orchard admin mqtt-auth`, which writes the broker's password file; an account without one is left out
     (it cannot connect)."""
 

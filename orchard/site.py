@@ -13,14 +13,15 @@ import math
 import tomllib
 from collections.abc import Collection
 from datetime import time
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from orchard.settings import Settings
+from orchard.settings import Section, Settings
 
 SHIPPED = Path(__file__).parent / "sites"
 
@@ -31,15 +32,19 @@ VARIETIES: dict[str, tuple[str, str]] = {
     "jinyan": ("金艳", "Jinyan"),
     "cuixiang": ("翠香", "Cuixiang"),
 }
-DeviceKind = Literal["weather_station", "soil_probe", "gateway"]
+class DeviceKind(StrEnum):
+    """What a field device of the site file is."""
+
+    WEATHER_STATION = "weather_station"
+    SOIL_PROBE = "soil_probe"
+    GATEWAY = "gateway"
 
 
 class SiteError(Exception):
     """The site configuration cannot be used; the message says which file and what to fix."""
 
 
-class Plot(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Plot(Section):
 
     id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Plot id: the third MQTT topic level and the `plot` tag.")
     name: str = Field(description="Name shown to people (Chinese).")
@@ -71,8 +76,7 @@ class Plot(BaseModel):
         return self.name if lang == "zh" else (self.name_en or self.id)
 
 
-class DeviceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DeviceConfig(Section):
 
     id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Device id: the fourth MQTT topic level.")
     plot: str = Field(description="Id of the plot the device stands in.")
@@ -83,12 +87,19 @@ class DeviceConfig(BaseModel):
                                 "while that gateway is offline, this device's own offline alarm is muted.")
 
 
-CameraKind = Literal["snapshot", "stream", "file", "synthetic"]
+class CameraKind(StrEnum):
+    """How the cameras service reaches a camera: the one list of kinds (video/sources/ has an opener for each)."""
+
+    SNAPSHOT = "snapshot"  # an HTTP JPEG URL, as ONVIF cameras offer
+    STREAM = "stream"  # RTSP or HTTP MJPEG
+    FILE = "file"  # a local video, played in a loop
+    SYNTHETIC = "synthetic"  # the demo's camera
+
+
 Polygon = tuple[tuple[float, float], ...]  # points as (x, y) fractions of the frame's width and height
 
 
-class CameraZone(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CameraZone(Section):
 
     name: str = Field(description="Name shown with an intrusion (Chinese): 东侧围栏, 大门.")
     polygon: Polygon = Field(description="Outline as (x, y) fractions of the frame, 0..1.")
@@ -102,10 +113,9 @@ class CameraZone(BaseModel):
         return v
 
 
-class CameraConfig(BaseModel):
+class CameraConfig(Section):
     """One camera. Its password is a secret: the environment variable named by password_env holds it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Camera id: the `camera` tag and its snapshot folder.")
     plot: str = Field(description="Id of the plot the camera watches.")
@@ -132,18 +142,24 @@ class CameraConfig(BaseModel):
         return max(missed_intervals * self.interval_s, floor_s)
 
 
-LineKind = Literal["simulator", "stream", "file", "snapshot"]
+class LineKind(StrEnum):
+    """Where a grading line's camera pictures come from."""
+
+    SIMULATOR = "simulator"  # the demo's conveyor
+    STREAM = "stream"  # RTSP or HTTP MJPEG
+    FILE = "file"  # a recorded video
+    SNAPSHOT = "snapshot"  # an HTTP JPEG URL
 
 
-class LineConfig(BaseModel):
+class LineConfig(Section):
     """A fruit grading line and the overhead camera that watches its belt."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Line id: the `line` tag and alarm source line:<id>.")
     name: str = Field("", description="Name shown to people (Chinese); the id when empty.")
-    kind: LineKind = Field("simulator", description="simulator (the demo's conveyor), stream (RTSP or HTTP MJPEG, "
-                           "every frame read in order), file (a recorded run, read once) or snapshot (HTTP JPEG).")
+    kind: LineKind = Field(LineKind.SIMULATOR, description="simulator (the demo's conveyor), stream (RTSP or HTTP "
+                           "MJPEG, every frame read in order), file (a recorded run, read once) or snapshot (HTTP "
+                           "JPEG).")
     url: str = Field("", description="Stream URL, video file path or snapshot URL; simulator://<seed> or empty.")
     fps: float = Field(10, gt=0, le=120, description="Frames graded per second (snapshot and simulator lines; a "
                        "stream or file is read frame by frame at its own rate).")
@@ -172,8 +188,7 @@ class LineConfig(BaseModel):
                    for s in self.shifts)
 
 
-class SiteInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SiteInfo(Section):
 
     id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Site id: the second MQTT topic level.")
     name: str = Field(description="Name shown to people (Chinese).")
@@ -191,8 +206,7 @@ class SiteInfo(BaseModel):
         return v
 
 
-class Site(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Site(Section):
 
     site: SiteInfo
     plots: tuple[Plot, ...]

@@ -22,11 +22,11 @@ import orjson
 from paho.mqtt.client import Client
 
 from orchard.logs import event, progress
-from orchard.models import Device, Point
+from orchard.models import Device, DeviceStatus, Point
 from orchard.mqtt import connect_to, make_client, status_topic, telemetry_topic
 from orchard.records import Records
 from orchard.settings import Settings
-from orchard.site import SHIPPED, Site, load_site, site_for
+from orchard.site import SHIPPED, DeviceKind, Site, load_site, site_for
 from orchard.store import open_store
 from sensors.payload import Refused, parse_native, route, to_points
 from sensors.weather import rain_history, stable_rng, weather
@@ -72,7 +72,7 @@ def make_site(n_devices: int, seed: int, site: Site | None = None) -> list[SimDe
         else:
             j = i - len(configured)
             plot = list(plots.values())[(j // 2) % len(plots)]
-            kind = "weather_station" if j % 2 == 0 else "soil_probe"
+            kind = DeviceKind.WEATHER_STATION if j % 2 == 0 else DeviceKind.SOIL_PROBE
             device_id = f"{'ws' if kind == 'weather_station' else 'sp'}{j // (2 * len(plots)) + 2}-{plot.plot}"
         devices.append(SimDevice(device_id, plot, kind, rng.uniform(-112, -68), frozenset()))
     # Faults go to fixed roles so every run (and every test) has each kind.
@@ -209,7 +209,7 @@ def register(devices: list[SimDevice], settings: Settings) -> None:
     """The simulated devices are installed ones: register them as approved."""
     records = Records.open(settings)
     for d in devices:
-        records.upsert_device(Device(d.device, settings.site, d.plot.plot, "approved", d.kind,
+        records.upsert_device(Device(d.device, settings.site, d.plot.plot, DeviceStatus.APPROVED, d.kind,
                                      extra={"variety": d.plot.variety}))
     records.close()
 

@@ -17,11 +17,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from orchard.accounts import Accounts
+from bench.servers import InfluxDB, Mosquitto, Postgres, ServerMissing
 from orchard.links import sign_screen
-from orchard.localservers import InfluxDB, Mosquitto, Postgres, ServerMissing
-from orchard.people import People, Role, User
 from orchard.records import Records
+from orchard.records.accounts import Accounts
+from orchard.records.people import People, Role, User
 from orchard.settings import DashboardSettings
 from orchard.store import TimeSeriesStore, open_store
 from tests.fakes.influx2 import Influx2V1

@@ -1,7 +1,7 @@
 """`orchard cameras`: every camera's snapshots, stored with their thumbnails, judged, and reported.
 
 Per camera, one thread takes a snapshot every `interval_s` (a slow or dead camera only ever delays itself):
-fetch, thumbnail and metrics (video/analyse.py), motion, health (video/health.py), files (orchard/snapshots.py),
+fetch, thumbnail and metrics (video/analyse.py), motion, health (video/health.py), files (orchard/records/snapshots.py),
 then a status point for the store. Health changes and intrusions are also published on MQTT
 (<prefix>/<site>/<plot>/<camera>/camera) so analytics looks at once instead of at its next full cycle.
 A writer thread batches status points to the store; a retention sweep runs every minute.
@@ -19,15 +19,15 @@ from datetime import UTC, datetime
 import orjson
 from paho.mqtt.client import Client
 
-from orchard.alarms import AlarmBook
 from orchard.indicators import sun_elevation_deg
 from orchard.logs import event
 from orchard.models import CameraStatus
 from orchard.mqtt import connect_to, make_client
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.snapshots import Retention, SnapshotFiles
 from orchard.settings import CamerasSettings, Settings
 from orchard.site import CameraConfig, Site, site_for
-from orchard.snapshots import Retention, SnapshotFiles
 from orchard.store import open_store
 from orchard.store.writer import PointWriter
 from orchard.supervise import Heartbeat, Steps

@@ -31,7 +31,7 @@ from paho.mqtt.client import Client
 from analytics.notify.compose import Message
 from analytics.notify.robots import Post, RobotGate
 from orchard.models import Alarm
-from orchard.people import User
+from orchard.records.people import User
 from orchard.redact import redact
 from orchard.settings import NotifySettings
 

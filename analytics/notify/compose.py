@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orchard import i18n
-from orchard.alarms import alarm_text
 from orchard.links import sign
 from orchard.models import Alarm
+from orchard.records.alarms import alarm_text
+from orchard.records.snapshots import SnapshotRef
 from orchard.settings import NotifySettings
 from orchard.site import Site
-from orchard.snapshots import SnapshotRef
 
 ICONS = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 

@@ -14,14 +14,14 @@ from analytics.notify.channels import Channel, DeliveryError, Robot, Throttled
 from analytics.notify.compose import Message
 from analytics.notify.robots import Item, Mention, group_lang, pack
 from orchard import i18n
-from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
 from orchard.models import DEVICE_TYPES
-from orchard.people import People, User
 from orchard.records import Records
-from orchard.schema import digests as DG
+from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.people import People, User
+from orchard.records.schema import digests as DG
+from orchard.records.workorders import OPEN_STATES, WorkOrders
 from orchard.site import Site
-from orchard.workorders import OPEN_STATES, WorkOrders
 
 log = logging.getLogger("orchard.notify")
 NS = 1_000_000_000

@@ -30,21 +30,21 @@ from analytics.notify.channels import AlertPublisher, Channel, DeliveryError, Re
 from analytics.notify.compose import compose, link_for
 from analytics.notify.robots import Item, Mention, group_lang, pack
 from orchard import i18n
-from orchard.alarms import AlarmBook, alarm_text
 from orchard.logs import event
-from orchard.models import DEVICE_TYPES, Alarm, Signal
-from orchard.outbox import Notification, Outbox
-from orchard.people import People, Role, User
+from orchard.models import DEVICE_TYPES, Alarm, Severity, Signal
+from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.outbox import Notification, Outbox
+from orchard.records.people import People, Role, User
+from orchard.records.snapshots import SnapshotRef
 from orchard.redact import redact
 from orchard.settings import NotifySettings
 from orchard.site import Site
-from orchard.snapshots import SnapshotRef
 
 log = logging.getLogger("orchard.notify")
 NS = 1_000_000_000
-CROP_CHAIN: tuple[Role, ...] = ("farmer", "adviser", "center")
-DEVICE_CHAIN: tuple[Role, ...] = ("adviser", "center")
-CENTER_CHAIN: tuple[Role, ...] = ("center",)
+CROP_CHAIN: tuple[Role, ...] = (Role.FARMER, Role.ADVISER, Role.CENTER)
+DEVICE_CHAIN: tuple[Role, ...] = (Role.ADVISER, Role.CENTER)
+CENTER_CHAIN: tuple[Role, ...] = (Role.CENTER,)
 CENTER_TYPES = frozenset({"work_order_overdue", "channel_failed", "ingest_behind"})
 Health = tuple[str, str]  # a channel's state after a delivery round: ("ok" | "refused" | "throttled", error)
 
@@ -341,7 +341,7 @@ class Dispatcher:
                 if cleared is not None:
                     self.on_changes([(cleared, "cleared")], now_ns)
             return
-        signal = Signal(self.site.id, source, "channel_failed", "major", f"alarm.channel_{state}_text",
+        signal = Signal(self.site.id, source, "channel_failed", Severity.MAJOR, f"alarm.channel_{state}_text",
                         {"channel_key": f"notify.channel_{name}", "channel_id": name, "error": redact(error)[:200]})
         alarm, how = self.book.fire(signal, now_ns)
         self.failing.add(source)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from analytics.notify.compose import ICONS, Message
 from orchard import i18n
-from orchard.people import User
+from orchard.records.people import User
 
 NS = 1_000_000_000
 SEVERITY_ORDER = {"critical": 0, "major": 1, "warning": 2, "info": 3}

@@ -1,6 +1,9 @@
-"""The rule pack: one module per rule; every rule class registers itself by its type."""
+"""The rule pack: one module per rule, found by package discovery; every rule class registers itself by its type."""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from analytics.rules.base import CameraRule, DeviceRule, LineRule, PlotRule, Rule
 
@@ -15,26 +18,10 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 
 def load() -> dict[str, type[Rule]]:
-    """Import every rule module (each registers its rules) and return the registry."""
-    from analytics.rules import (  # noqa: F401
-        anomaly,
-        battery,
-        cameras,
-        drought,
-        grading,
-        heat,
-        intrusion,
-        neighbours,
-        offline,
-        psa,
-        spike,
-        spring_frost,
-        stuck,
-        waterlogging,
-        wind,
-        winter_freeze,
-    )
-
+    """Import every module of this package (each registers its rules with @register) and return the registry.
+    A new rule is one new file here: nothing lists the modules."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     return RULES
 
 

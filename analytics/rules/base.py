@@ -12,22 +12,28 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Any, ClassVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from analytics.window import Readings
-from orchard.lots import Lot
-from orchard.models import CameraStatus, LineMinute, Signal
+from orchard.models import CameraStatus, LineMinute, Severity, Signal
+from orchard.records.lots import Lot
+from orchard.settings import Section
 from orchard.site import CameraConfig, DeviceConfig, LineConfig, Plot, Site
 
 NS = 1_000_000_000
-State = Literal["fire", "clear", "hold"]
+class State(StrEnum):
+    """What a rule says about a source: raise (or keep) the alarm, clear it, or leave it as it is."""
+
+    FIRE = "fire"
+    CLEAR = "clear"
+    HOLD = "hold"
 
 
-class RuleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RuleConfig(Section):
 
     enabled: bool = Field(True, description="Evaluate this rule at all.")
 
@@ -86,16 +92,16 @@ class Rule:
     stages: ClassVar[frozenset[str] | None] = None  # growth stages it applies in; None: all year
     severity_order: ClassVar[tuple[str, ...]] = ("warning", "major", "critical")
 
-    def signal(self, site: Site, source: str, severity: str, **params: Any) -> Verdict:
+    def signal(self, site: Site, source: str, severity: Severity | str, **params: Any) -> Verdict:
         """Fire with these numbers (rounded for the texts); `plot` and `device` among them also file the alarm.
         The alarm's text is alarm.<type>_text, or alarm.<type>_<variant>_text with text="<variant>"; its
         placeholders must all be among the numbers."""
         variant = str(params.pop("text", ""))
         rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in params.items()}
         message = f"alarm.{self.type}_{variant}_text" if variant else f"alarm.{self.type}_text"
-        signal = Signal(site.id, source, self.type, severity, message, rounded, params.get("plot"),
+        signal = Signal(site.id, source, self.type, Severity(severity), message, rounded, params.get("plot"),
                         params.get("device"))
-        return Verdict(source, self.type, "fire", signal)
+        return Verdict(source, self.type, State.FIRE, signal)
 
     def graded(self, site: Site, source: str, value: float, *, warning: float, major: float, clear: float,
                rising: bool, threshold_key: str, **params: Any) -> Verdict:
@@ -109,10 +115,10 @@ class Rule:
         return self.clear(source) if calm else self.hold(source)
 
     def clear(self, source: str) -> Verdict:
-        return Verdict(source, self.type, "clear")
+        return Verdict(source, self.type, State.CLEAR)
 
     def hold(self, source: str) -> Verdict:
-        return Verdict(source, self.type, "hold")
+        return Verdict(source, self.type, State.HOLD)
 
 
 class PlotRule(Rule):

@@ -11,11 +11,14 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import board, cameras, shell, signin
-from orchard.alarms import AlarmBook, alarm_text
 from orchard.models import Alarm
-from orchard.outbox import Outbox
-from orchard.people import People
-from orchard.workorders import WorkOrders
+from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.outbox import Outbox
+from orchard.records.people import People, Role
+from orchard.records.workorders import WorkOrders
+
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "alarms", "title": "nav.alarms", "icon": "🚨", "order": 50, "roles": ["center", "adviser", "farmer"]}
 
 v = shell.view()
 me = signin.who("center", "adviser", "farmer")
@@ -83,7 +86,7 @@ def show_alarm(a: Alarm) -> None:
         if existing:
             st.caption(v.t("wo.linked", ids=", ".join(f"#{w.id} ({v.t('wo.state_' + w.state)})" for w in existing)))
         elif st.button(v.t("wo.open_from_alarm"), key=f"wo_{a.id}"):
-            advisers = people.for_plot(a.plot, "adviser")
+            advisers = people.for_plot(a.plot, Role.ADVISER)
             orders.open(plot=a.plot, title=words.title, description=words.text, created_by=me.name,
                         now_ns=time.time_ns(), source="alarm", alarm_id=a.id,
                         assignee=advisers[0].name if advisers else None)

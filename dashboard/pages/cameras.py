@@ -12,6 +12,10 @@ import streamlit as st
 from dashboard import cameras, charts, data, shell, signin
 from orchard.store import StoreError
 
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "cameras", "title": "nav.cameras", "icon": "📹", "order": 30,
+       "roles": ["center", "adviser", "farmer", "kiosk"]}
+
 v = shell.view()
 me = signin.who()
 site = shell.visible_site(me)  # only the cameras on the plots this person may see

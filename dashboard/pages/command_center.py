@@ -8,9 +8,13 @@ import streamlit as st
 
 from dashboard import cameras, charts, data, grading, shell, signin
 from dashboard.risk import LEVELS, Risk, plot_risk
-from orchard.alarms import alarm_text
 from orchard.catalogue import CATALOGUE
+from orchard.records.alarms import alarm_text
 from orchard.store import StoreError
+
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "command-center", "title": "nav.command_center", "icon": "🛰️", "order": 10,
+       "roles": ["center", "adviser", "farmer", "kiosk"]}
 
 v = shell.view()
 me = signin.who()

@@ -11,6 +11,9 @@ import streamlit as st
 from dashboard import charts, data, shell, signin
 from orchard.store import StoreError
 
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "devices", "title": "nav.devices", "icon": "📡", "order": 70, "roles": ["center", "adviser"]}
+
 v = shell.view()
 me = signin.who("center", "adviser")  # an adviser sees the devices on the plots they cover; approving is the center's
 site = shell.visible_site(me)

@@ -12,6 +12,10 @@ from orchard import indicators
 from orchard.catalogue import CATALOGUE
 from orchard.store import StoreError
 
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "environment", "title": "nav.environment", "icon": "🌡️", "order": 20,
+       "roles": ["center", "adviser", "farmer", "kiosk"]}
+
 v = shell.view()
 me = signin.who()
 site = shell.visible_site(me)  # the plots and devices to choose from are the ones this person may see

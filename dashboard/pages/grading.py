@@ -11,8 +11,12 @@ import streamlit as st
 
 from dashboard import data, grading, shell, signin
 from orchard.access import Forbidden
-from orchard.lots import LotError
+from orchard.records.lots import LotError
 from orchard.store import StoreError
+
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "grading", "title": "nav.grading", "icon": "🥝", "order": 40,
+       "roles": ["center", "adviser", "farmer", "kiosk"]}
 
 v = shell.view()
 me = signin.who()

@@ -8,8 +8,12 @@ import streamlit.components.v1 as components
 
 from dashboard import data, grading, shell, signin
 from orchard.access import Forbidden
-from orchard.lots import LotError, report_csv
+from orchard.records.lots import LotError, report_csv
 from orchard.store import StoreError
+
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "lot", "title": "nav.lot_report", "icon": "🧾", "order": 80,
+       "roles": ["center", "adviser", "farmer"], "menu": False}
 
 v = shell.view()
 me = signin.who("center", "adviser", "farmer")  # the grower's name is on it: not for the wall screen

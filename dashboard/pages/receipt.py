@@ -11,10 +11,13 @@ import time
 import streamlit as st
 
 from dashboard import cameras, shell
-from orchard.alarms import AlarmBook, alarm_text
 from orchard.links import LinkError, verify
-from orchard.outbox import Outbox
-from orchard.people import People
+from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.outbox import Outbox
+from orchard.records.people import People
+
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "receipt", "title": "nav.receipt", "icon": "✅", "order": 90, "public": True, "menu": False}
 
 v = shell.view()
 site = shell.site()

@@ -8,8 +8,11 @@ import time
 import streamlit as st
 
 from dashboard import shell, signin
-from orchard.people import People
-from orchard.workorders import WorkOrderError, WorkOrders
+from orchard.records.people import People, Role
+from orchard.records.workorders import WorkOrderError, WorkOrders
+
+# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+NAV = {"url": "report", "title": "nav.report", "icon": "📷", "order": 60, "roles": ["center", "adviser", "farmer"]}
 
 v = shell.view()
 me = signin.who("center", "adviser", "farmer")
@@ -34,7 +37,7 @@ if st.button(v.t("report.send"), type="primary", key="report_send"):
     if not text.strip():
         st.error(v.t("report.need_text"))
     else:
-        advisers = people.for_plot(plot, "adviser")
+        advisers = people.for_plot(plot, Role.ADVISER)
         try:
             wo = orders.open(plot=plot, title=text, created_by=me.name, now_ns=time.time_ns(), source="photo",
                              assignee=advisers[0].name if advisers else None,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchard.alarms import AlarmBook
 from orchard.models import Device
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
 from orchard.site import SHIPPED, load_site
 from orchard.store import TimeSeriesStore, open_store
 

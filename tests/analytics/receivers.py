@@ -22,7 +22,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from orchard.localservers import free_port
+from bench.servers import free_port
 
 DING_SECRET = "SECtest-ding-secret"
 HOOK_SECRET = "hook-secret"

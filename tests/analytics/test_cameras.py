@@ -12,12 +12,12 @@ from analytics.evidence import Evidence
 from analytics.notify.compose import compose
 from analytics.rules import load
 from analytics.rules.base import CameraData, CameraRule
-from orchard.alarms import AlarmBook
 from orchard.catalogue import TELEMETRY
 from orchard.models import CameraStatus, Device, Point
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.snapshots import SnapshotFiles
 from orchard.site import SHIPPED, load_site
-from orchard.snapshots import SnapshotFiles
 from orchard.store import TimeSeriesStore, open_store
 from tests.analytics.test_engine import at
 

@@ -10,10 +10,10 @@ import pytest
 from analytics.engine import Engine, RuleConfigError
 from analytics.rules import load
 from analytics.rules.base import PlotRule
-from orchard.alarms import AlarmBook
 from orchard.catalogue import TELEMETRY
 from orchard.models import Device, Point
 from orchard.records import Records, Sighting
+from orchard.records.alarms import AlarmBook
 from orchard.site import DeviceConfig, Site
 from orchard.store import TimeSeriesStore
 from tests.analytics.conftest import ENGINE_SITE

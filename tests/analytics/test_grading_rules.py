@@ -11,10 +11,10 @@ import pytest
 from analytics.engine import Engine
 from analytics.rules import load
 from analytics.rules.base import LineData, LineRule
-from orchard.alarms import AlarmBook, alarm_text
-from orchard.lots import Lot, Lots, Tally
 from orchard.models import LineMinute
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.lots import Lot, Lots, Tally
 from orchard.site import SHIPPED, load_site
 from orchard.store import TimeSeriesStore, open_store
 from tests.analytics.test_engine import at

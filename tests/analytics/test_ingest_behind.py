@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from analytics.engine import Engine
-from orchard.alarms import AlarmBook, alarm_text
 from orchard.catalogue import TELEMETRY
 from orchard.models import INGEST_STATS, Point
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook, alarm_text
 from orchard.store import TimeSeriesStore
 from tests.analytics.conftest import ENGINE_SITE as SITE
 

@@ -16,14 +16,14 @@ from paho.mqtt.client import MQTTMessage
 
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.dispatch import Dispatcher, Escalation
-from orchard.alarms import AlarmBook
+from bench.servers import Mosquitto
 from orchard.links import LinkError, verify
-from orchard.localservers import Mosquitto
 from orchard.models import Signal
 from orchard.mqtt import connect_to, make_client
-from orchard.outbox import Outbox
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.outbox import Outbox
+from orchard.records.people import People, User
 from orchard.settings import NotifySettings
 from orchard.site import SHIPPED, load_site
 from tests.analytics.receivers import DING_SECRET, HOOK_SECRET, HttpReceiver, SmtpReceiver
@@ -225,7 +225,7 @@ def test_alarm_changes_reach_sirens_over_mqtt(records: Records, mosquitto: Mosqu
 def test_daily_digest_goes_out_on_quiet_days_too_and_only_once(records: Records, http_receiver: HttpReceiver,
                                                                tmp_path: Path) -> None:
     from analytics.notify.digest import Digest
-    from orchard.workorders import WorkOrders
+    from orchard.records.workorders import WorkOrders
 
     cfg = settings_for(http_receiver, 1)
     book, people = AlarmBook(records), People(records)

@@ -13,21 +13,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from analytics.bench import write_site
 from analytics.notify.channels import build_channels
 from analytics.notify.compose import Message
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher
 from analytics.notify.robots import Item, Mention, RobotGate, pack
-from orchard.alarms import AlarmBook, alarm_text
+from bench.alarms import write_site
 from orchard.links import verify
 from orchard.models import Signal
-from orchard.outbox import Outbox
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.outbox import Outbox
+from orchard.records.people import People, User
+from orchard.records.workorders import WorkOrders
 from orchard.settings import NotifySettings
 from orchard.site import Site, load_site
-from orchard.workorders import WorkOrders
 from tests.analytics.receivers import DING_SECRET, HttpReceiver
 
 NS = 10**9

@@ -14,7 +14,7 @@ from analytics.rules import load
 from analytics.rules.base import DeviceData, PlotData, Verdict
 from analytics.window import Readings
 from orchard import i18n
-from orchard.alarms import alarm_text
+from orchard.records.alarms import alarm_text
 from orchard.site import SHIPPED, DeviceConfig, Site, load_site
 
 RULES = load()

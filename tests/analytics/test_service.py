@@ -15,7 +15,7 @@ from analytics.engine import CycleResult
 from analytics.service import Analytics, build, reading_time_ns
 from orchard.catalogue import TELEMETRY
 from orchard.models import Point
-from orchard.people import User
+from orchard.records.people import User
 from orchard.settings import Settings
 from orchard.store import open_store
 

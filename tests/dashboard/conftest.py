@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchard.localservers import InfluxDB
-from orchard.lots import Lot, Lots
+from bench.servers import InfluxDB
 from orchard.records import Records
+from orchard.records.lots import Lot, Lots
 from orchard.settings import Settings
 from orchard.site import site_for
 from orchard.store import open_store

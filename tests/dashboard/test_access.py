@@ -17,15 +17,16 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.pages import discover
 from orchard.access import Forbidden, Principal
-from orchard.alarms import AlarmBook
 from orchard.links import sign_screen
 from orchard.models import CameraStatus, Signal
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.people import People, User
+from orchard.records.workorders import WorkOrders
 from orchard.settings import Settings
 from orchard.store import open_store
-from orchard.workorders import WorkOrders
 from tests.conftest import KIOSK_SECRET, Seeded, kiosk_link
 from tests.dashboard.conftest import grade, seed
 
@@ -151,10 +152,23 @@ def page_alone(seeded: Seeded, page: str, monkeypatch: pytest.MonkeyPatch, who: 
     return at.run()
 
 
-PAGE_FILES = ["command_center", "environment", "cameras", "grading", "alarms", "report", "lot_report", "devices"]
+# The page lists below come from the pages themselves (dashboard/pages/__init__.py): a new page is in them at once.
+SIGNED_IN_PAGES = [p.file for p in discover() if not p.public]
+WALL_PAGES = [p.file for p in discover() if "kiosk" in p.roles]
+PERSONAL_PAGES = [p.file for p in discover() if not p.public and "kiosk" not in p.roles]
 
 
-@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_is_in_the_access_tests() -> None:
+    """A page a farmer may open has its row in PAGES (with the URL parameters it reads); every page is checked
+    alone, and from the wall screen."""
+    pages = discover()
+    assert {p.file for p in pages if "farmer" in p.roles} == {page for page, _, _ in PAGES}
+    assert {p.file for p in pages} == set(SIGNED_IN_PAGES) | {p.file for p in pages if p.public}
+    assert set(WALL_PAGES) | set(PERSONAL_PAGES) == set(SIGNED_IN_PAGES)
+    assert [p.file for p in pages if p.public] == ["receipt"]  # the one page without a sign-in: its own tests
+
+
+@pytest.mark.parametrize("page", SIGNED_IN_PAGES)
 def test_every_page_alone_refuses_nobody(village: tuple[Seeded, dict[str, int]], monkeypatch: pytest.MonkeyPatch,
                                          page: str) -> None:
     seeded, ids = village
@@ -279,7 +293,7 @@ def test_the_command_center_sees_both(as_dashboard: dict[str, int]) -> None:
 
 
 # -- the wall screen ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["command_center", "grading", "cameras", "environment"])
+@pytest.mark.parametrize("page", WALL_PAGES)
 def test_kiosk_link_shows_no_personal_data(run_app: RunApp, village: tuple[Seeded, dict[str, int]],
                                            page: str) -> None:
     seeded, _ = village
@@ -293,7 +307,7 @@ def test_kiosk_link_shows_no_personal_data(run_app: RunApp, village: tuple[Seede
         assert "石板坡红阳园" in text  # every plot is on the wall
 
 
-@pytest.mark.parametrize("page", ["alarms", "report", "lot_report", "devices"])
+@pytest.mark.parametrize("page", PERSONAL_PAGES)
 def test_kiosk_cannot_open_personal_pages(village: tuple[Seeded, dict[str, int]], monkeypatch: pytest.MonkeyPatch,
                                           page: str) -> None:
     seeded, ids = village
@@ -321,7 +335,7 @@ def test_expired_or_altered_kiosk_links_are_refused(run_app: RunApp, village: tu
 def test_receipt_links_still_work_without_signing_in(run_app: RunApp, village: tuple[Seeded, dict[str, int]],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from orchard.links import sign
-    from orchard.outbox import Outbox
+    from orchard.records.outbox import Outbox
 
     seeded, ids = village
     monkeypatch.setenv("ORCHARD_NOTIFY__LINK_SECRET", "s3cret")
@@ -335,7 +349,7 @@ def test_receipt_links_still_work_without_signing_in(run_app: RunApp, village: t
 # -- signing in ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def with_password(village: tuple[Seeded, dict[str, int]]) -> Iterator[Seeded]:
-    from orchard.accounts import Accounts
+    from orchard.records.accounts import Accounts
     from orchard.settings import DashboardSettings
 
     seeded, _ = village
@@ -346,7 +360,7 @@ def with_password(village: tuple[Seeded, dict[str, int]]) -> Iterator[Seeded]:
     yield seeded
     from sqlalchemy import delete
 
-    from orchard.schema import login_attempts
+    from orchard.records.schema import login_attempts
 
     with records.engine.begin() as conn:
         conn.execute(delete(login_attempts))

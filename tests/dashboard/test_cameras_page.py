@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchard.alarms import AlarmBook
 from orchard.models import CameraStatus, Signal
 from orchard.records import Records
-from orchard.snapshots import SnapshotFiles
+from orchard.records.alarms import AlarmBook
+from orchard.records.snapshots import SnapshotFiles
 from orchard.store import open_store
 from tests.dashboard.conftest import Seeded
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import free_port
 from dashboard.server import DashboardServer
 from dashboard.signin import client_address
-from orchard.localservers import free_port
 from orchard.settings import DashboardSettings
 
 PROXY = ("172.16.0.0/12", "127.0.0.1")
@@ -52,6 +52,6 @@ def test_orchard_dashboard_listens_on_loopback_only(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHARD_")}
     env |= {"ORCHARD_DATA_DIR": str(tmp_path), "ORCHARD_STORE_URL": f"sqlite:///{tmp_path}/ts.sqlite"}
-    command = [sys.executable, "-m", "orchard", "dashboard", "--port", str(port)]
+    command = [sys.executable, "-m", "app", "dashboard", "--port", str(port)]
     with DashboardServer(env, tmp_path / "dashboard.log", port, command):
         assert listening(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchard.lots import Lot, Lots
 from orchard.records import Records
+from orchard.records.lots import Lot, Lots
 from orchard.settings import Settings
 from orchard.site import site_for
 from tests.dashboard.conftest import Seeded, grade, seed

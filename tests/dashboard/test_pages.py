@@ -158,8 +158,8 @@ def test_devices_page_reject_in_english(run_app: RunApp, tmp_path_factory: pytes
 
 def frosty(d: object) -> tuple[Records, int]:
     """A critical frost on p01 and an offline device, as the analytics service would have raised them."""
-    from orchard.alarms import AlarmBook
     from orchard.models import Signal
+    from orchard.records.alarms import AlarmBook
 
     records = Records.in_data_dir(d)  # type: ignore[arg-type]
     book = AlarmBook(records)
@@ -184,8 +184,8 @@ def test_command_center_codes_come_from_active_alarms(run_app: RunApp,
 
 
 def test_alarms_page_ack_and_receipts(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from orchard.outbox import Outbox
-    from orchard.people import People, User
+    from orchard.records.outbox import Outbox
+    from orchard.records.people import People, User
 
     d = tmp_path_factory.mktemp("alarms-page")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0.1, time.time())
@@ -199,7 +199,7 @@ def test_alarms_page_ack_and_receipts(run_app: RunApp, tmp_path_factory: pytest.
     receipts = at.dataframe[0].value
     assert receipts.iloc[0]["人员"] == "wang" and receipts.iloc[0]["阅读时间"] == "未读"
     at.button(key=f"ack_{frost_id}").click().run()
-    from orchard.alarms import AlarmBook
+    from orchard.records.alarms import AlarmBook
 
     assert AlarmBook(records).get(frost_id).acked_by == "center"  # the signed-in person
     assert [e.action for e in AlarmBook(records).events(frost_id)] == ["raised", "acked"]
@@ -208,10 +208,10 @@ def test_alarms_page_ack_and_receipts(run_app: RunApp, tmp_path_factory: pytest.
 @pytest.mark.parametrize("link", ["valid", "expired", "tampered", "disabled"])
 def test_receipt_link_records_the_read_and_offers_ack(link: str, run_app: RunApp, monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
-    from orchard.alarms import AlarmBook
     from orchard.links import sign
-    from orchard.outbox import Outbox
-    from orchard.people import People, User
+    from orchard.records.alarms import AlarmBook
+    from orchard.records.outbox import Outbox
+    from orchard.records.people import People, User
 
     monkeypatch.setenv("ORCHARD_NOTIFY__LINK_SECRET", "s3cret")
     d = tmp_path_factory.mktemp("receipt")
@@ -235,7 +235,7 @@ def test_receipt_link_records_the_read_and_offers_ack(link: str, run_app: RunApp
 
 
 def people_of(records: Records) -> None:
-    from orchard.people import People, User
+    from orchard.records.people import People, User
 
     people = People(records)
     people.upsert(User("farmer-p01", "王建国", "farmer"))
@@ -246,7 +246,7 @@ def people_of(records: Records) -> None:
 
 def test_photo_report_opens_a_work_order_for_the_adviser(run_app: RunApp,
                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
-    from orchard.workorders import WorkOrders
+    from orchard.records.workorders import WorkOrders
 
     d = tmp_path_factory.mktemp("report")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
@@ -282,7 +282,7 @@ def test_a_farmers_words_reach_the_adviser_as_text_not_markdown(run_app: RunApp,
 
 
 def test_work_order_board_steps_and_kpis(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from orchard.workorders import WorkOrders
+    from orchard.records.workorders import WorkOrders
 
     d = tmp_path_factory.mktemp("board")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
@@ -308,7 +308,7 @@ def test_work_order_board_steps_and_kpis(run_app: RunApp, tmp_path_factory: pyte
 
 
 def test_alarm_closed_by_hand_with_a_reason(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from orchard.alarms import AlarmBook
+    from orchard.records.alarms import AlarmBook
 
     d = tmp_path_factory.mktemp("close")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())
@@ -325,7 +325,7 @@ def test_alarm_closed_by_hand_with_a_reason(run_app: RunApp, tmp_path_factory: p
 
 def test_inbox_shows_my_messages_and_marks_them_read(run_app: RunApp,
                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
-    from orchard.outbox import Outbox
+    from orchard.records.outbox import Outbox
 
     d = tmp_path_factory.mktemp("inbox")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())

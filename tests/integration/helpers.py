@@ -49,7 +49,7 @@ class IngestProcess:
         """Start it and wait for this start's own `mqtt_connected` line (a restart's log holds earlier ones)."""
         before = self.log.read_text(errors="replace").count("mqtt_connected") if self.log.exists() else 0
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "orchard", "ingest"], env=self.env, stdout=out,
+            self.proc = subprocess.Popen([sys.executable, "-m", "app", "ingest"], env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT)
         IngestProcess.running.append(self)
         deadline = time.monotonic() + 20

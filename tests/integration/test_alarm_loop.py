@@ -17,13 +17,13 @@ from streamlit.testing.v1 import AppTest
 from analytics.engine import Engine
 from analytics.notify.channels import build_channels
 from analytics.notify.dispatch import Dispatcher
-from orchard.alarms import AlarmBook
+from bench.servers import InfluxDB, Mosquitto
 from orchard.catalogue import TELEMETRY
-from orchard.localservers import InfluxDB, Mosquitto
 from orchard.mqtt import telemetry_topic
-from orchard.outbox import Outbox
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.outbox import Outbox
+from orchard.records.people import People, User
 from orchard.settings import NotifySettings
 from orchard.site import SHIPPED, load_site
 from orchard.store import open_store

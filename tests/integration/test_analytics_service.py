@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from analytics.service import build
+from bench.servers import Mosquitto
 from orchard.catalogue import TELEMETRY
-from orchard.localservers import Mosquitto
 from orchard.models import Point
+from orchard.records.snapshots import SnapshotFiles
 from orchard.settings import Settings
-from orchard.snapshots import SnapshotFiles
 from orchard.store import open_store
 from tests.conftest import unique
 from tests.integration.helpers import publisher, wait_published

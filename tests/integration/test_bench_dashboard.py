@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.bench import run_bench
-from orchard.localservers import InfluxDB
+from bench.dashboard import run_bench
+from bench.servers import InfluxDB
 from tests.conftest import influx_url, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,13 +17,13 @@ import httpx
 import numpy as np
 import pytest
 
-from dashboard.bench import Session
+from bench.dashboard import Session
+from bench.servers import free_port
 from dashboard.server import DashboardServer
-from orchard.localservers import free_port
 from orchard.models import CameraStatus
+from orchard.records.snapshots import SnapshotFiles
 from orchard.settings import Settings
 from orchard.site import site_for
-from orchard.snapshots import SnapshotFiles
 from orchard.store import open_store
 from tests.conftest import KIOSK_SECRET, kiosk_link
 from tests.dashboard.conftest import seed

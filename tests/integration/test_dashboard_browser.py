@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import InfluxDB, free_port
 from dashboard.server import DashboardServer
-from orchard.accounts import Accounts
-from orchard.localservers import InfluxDB, free_port
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.accounts import Accounts
+from orchard.records.people import People, User
 from orchard.settings import DashboardSettings
 from tests.conftest import KIOSK_SECRET, influx_url, kiosk_link, unique
 from tests.dashboard.conftest import seed
@@ -63,7 +63,7 @@ def beacon() -> Iterator[Beacon]:
 
 @pytest.fixture(scope="module")
 def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB, beacon: Beacon) -> Iterator[str]:
-    from orchard.workorders import WorkOrders
+    from orchard.records.workorders import WorkOrders
 
     d = tmp_path_factory.mktemp("browser")
     seeded = seed(d, influx_url(influx, unique("e2e")), 1.2, time.time())

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchard.localservers import InfluxDB, Mosquitto
+from bench.servers import InfluxDB, Mosquitto
 from orchard.records import Records
 from orchard.store import open_store
 from tests.conftest import influx_url, unique

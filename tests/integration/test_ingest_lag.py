@@ -15,9 +15,9 @@ import pytest
 from paho.mqtt.client import Client
 
 from analytics.engine import Engine
-from orchard.alarms import AlarmBook
-from orchard.localservers import InfluxDB, Mosquitto
+from bench.servers import InfluxDB, Mosquitto
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
 from orchard.site import SHIPPED, load_site
 from orchard.store import open_store
 from tests.conftest import influx_url, unique

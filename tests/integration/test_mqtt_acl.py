@@ -18,8 +18,8 @@ import pytest
 from paho.mqtt.client import CallbackAPIVersion, Client, MQTTMessage
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from orchard.localservers import Mosquitto, ServerMissing
-from orchard.mqttauth import DeviceKeys, device_topic, write_auth
+from app.mqttauth import DeviceKeys, device_topic, write_auth
+from bench.servers import Mosquitto, ServerMissing
 from orchard.records import Records
 from orchard.settings import Settings
 from tests.conftest import _missing
@@ -268,7 +268,7 @@ def test_orchard_check_uses_the_services_own_credentials(broker: Broker, tmp_pat
     """The containers' healthcheck: ok with the account's password, exit 1 with a clear line without it."""
     from typer.testing import CliRunner
 
-    from orchard.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("ORCHARD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ORCHARD_STORE_URL", f"sqlite:///{tmp_path}/ts.sqlite")
@@ -367,7 +367,7 @@ def test_a_device_cannot_kick_another_device_into_a_false_offline(broker: Broker
 @pytest.mark.parametrize("name", ["ws-p09\n", "ingest", "analytics", "ingest_2", "Lora", "ws p09", "温室1", ""])
 def test_device_names_that_would_break_or_merge_into_the_broker_files_are_refused(broker: Broker,
                                                                                    name: str) -> None:
-    from orchard.mqttauth import DeviceKeyError
+    from app.mqttauth import DeviceKeyError
 
     with pytest.raises(DeviceKeyError):
         DeviceKeys(broker.records).issue(name, "orchard/sunzigou/p09/x", time.time_ns())

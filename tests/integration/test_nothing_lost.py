@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchard.localservers import InfluxDB, Mosquitto
+from bench.servers import InfluxDB, Mosquitto
 from orchard.store import open_store
 from tests.conftest import influx_url, unique
 from tests.integration.helpers import (

@@ -11,13 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dashboard.bench import Session
+from bench.dashboard import Session
+from bench.servers import free_port
 from dashboard.server import DashboardServer
 from dashboard.signin import RECHECK_S
-from orchard.accounts import Accounts
-from orchard.localservers import free_port
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.accounts import Accounts
+from orchard.records.people import People, User
 from orchard.settings import DashboardSettings
 from tests.conftest import KIOSK_SECRET, kiosk_link
 from tests.dashboard.conftest import seed

@@ -20,11 +20,11 @@ from paho.mqtt.client import MQTTMessageInfo
 
 from analytics.notify.dispatch import Escalation
 from analytics.service import Analytics, build
+from bench.servers import InfluxDB, Mosquitto, Postgres
 from orchard.catalogue import TELEMETRY
-from orchard.localservers import InfluxDB, Mosquitto, Postgres
 from orchard.models import Point
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.people import People, User
 from orchard.settings import Settings
 from orchard.site import site_for
 from orchard.store import open_store

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from orchard.localservers import Mosquitto
+from bench.servers import Mosquitto
 from orchard.models import Device
 from orchard.records import Records
 from orchard.settings import Settings

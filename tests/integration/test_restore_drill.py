@@ -19,12 +19,12 @@ import orjson
 import pytest
 from sqlalchemy import Table, func, select
 
-from orchard.alarms import AlarmBook
+from bench.servers import InfluxDB, Mosquitto, Postgres
 from orchard.catalogue import TELEMETRY
-from orchard.localservers import InfluxDB, Mosquitto, Postgres
-from orchard.people import People, User
 from orchard.records import Records
-from orchard.schema import alarm_events, alarms, notifications
+from orchard.records.alarms import AlarmBook
+from orchard.records.people import People, User
+from orchard.records.schema import alarm_events, alarms, notifications
 from orchard.site import SHIPPED, DeviceConfig, load_site
 from orchard.store import open_store
 from tests.conftest import influx_url, unique
@@ -58,7 +58,7 @@ class Analytics:
     def start(self) -> None:
         before = self.cycles()
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "orchard", "analytics"], env=self.env, stdout=out,
+            self.proc = subprocess.Popen([sys.executable, "-m", "app", "analytics"], env=self.env, stdout=out,
                                          stderr=subprocess.STDOUT)
         wait_for("analytics' first full cycle", lambda: self.cycles() > before, 60, self.log)
 
@@ -127,7 +127,7 @@ def test_backup_while_ingest_and_analytics_write_restores_and_runs(
         alarms_before = {a.id for a in AlarmBook(live).recent(365, time.time_ns())}
         events_before = count(live, alarm_events)
         archive = tmp_path / "drill.tar.gz"
-        done = subprocess.run([sys.executable, "-m", "orchard", "admin", "backup", str(archive)], env=env,
+        done = subprocess.run([sys.executable, "-m", "app", "admin", "backup", str(archive)], env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         rounds_during = len(sent)
@@ -142,7 +142,7 @@ def test_backup_while_ingest_and_analytics_write_restores_and_runs(
 
     new_db, new_store = postgres.fresh_database(unique("drill")), influx_url(influx, unique("drill"))
     restored_env = env_for(tmp_path / "restored", new_db, new_store, mosquitto.url, prefix)
-    done = subprocess.run([sys.executable, "-m", "orchard", "admin", "restore", str(archive)], env=restored_env,
+    done = subprocess.run([sys.executable, "-m", "app", "admin", "restore", str(archive)], env=restored_env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     restored = Records(new_db)

@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dashboard.bench import Session
+from bench.dashboard import Session
+from bench.servers import free_port
 from dashboard.server import DashboardServer
-from orchard.accounts import HASHING
-from orchard.localservers import free_port
-from orchard.people import People, User
 from orchard.records import Records
-from orchard.schema import login_attempts
+from orchard.records.accounts import HASHING
+from orchard.records.people import People, User
+from orchard.records.schema import login_attempts
 from tests.dashboard.conftest import seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BAD, PAUSED = "用户名或密码不对", "已暂停登录"
-ARGON2_MIB = 64  # orchard.accounts' argon2id memory cost per verification
+ARGON2_MIB = 64  # orchard.records.accounts' argon2id memory cost per verification
 
 
 def start(tmp_path: Path, **settings: str) -> DashboardServer:

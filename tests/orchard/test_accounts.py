@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from orchard.access import KIOSK, Forbidden, Principal
-from orchard.accounts import Accounts, LoginError, WeakPassword
-from orchard.audit import AuditLog
-from orchard.people import People, User
 from orchard.records import Records
-from orchard.schema import passwords, sessions
+from orchard.records.accounts import Accounts, LoginError, WeakPassword
+from orchard.records.audit import AuditLog
+from orchard.records.people import People, User
+from orchard.records.schema import passwords, sessions
 from orchard.settings import DashboardSettings
 
 NS = 1_000_000_000
@@ -194,7 +194,7 @@ def test_a_burst_of_sign_ins_checks_at_most_the_limit(records: Records, monkeypa
     checked, and at most HASHING argon2 verifications (64 MiB each) run at the same time."""
     import threading
 
-    from orchard import accounts as module
+    from orchard.records import accounts as module
 
     accounts = Accounts(records, DashboardSettings(login_max_failures=5, client_max_failures=20))
     People(records).upsert(User("wang", "王建国", "farmer"))

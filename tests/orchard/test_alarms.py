@@ -12,9 +12,9 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from orchard.alarms import AlarmBook, AlarmNotFound
 from orchard.models import SEVERITIES, Signal
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook, AlarmNotFound
 
 NS = 10**9
 

@@ -11,9 +11,9 @@ from analytics.rules import load
 from dashboard.risk import LEVELS
 from orchard import i18n
 from orchard.models import CAMERA_HEALTH, GRADES, REJECT_REASONS, SEVERITIES
-from orchard.people import ROLES
+from orchard.records.people import ROLES
+from orchard.records.workorders import STATES
 from orchard.site import VARIETIES
-from orchard.workorders import STATES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Any string literal that looks like "<section>.<name>" for a section of the catalogue: keys are passed to t()

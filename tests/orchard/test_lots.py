@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from orchard.lots import LotError, Lots, Tally, report_csv
 from orchard.records import Records
+from orchard.records.lots import LotError, Lots, Tally, report_csv
 from orchard.site import SHIPPED, load_site
 
 SITE = load_site(SHIPPED / "sunzigou" / "site.toml")

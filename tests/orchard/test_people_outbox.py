@@ -6,11 +6,11 @@ from datetime import time
 
 import pytest
 
-from orchard.alarms import AlarmBook
 from orchard.models import Signal
-from orchard.outbox import Outbox
-from orchard.people import People, User
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.outbox import Outbox
+from orchard.records.people import People, User
 
 NS = 10**9
 

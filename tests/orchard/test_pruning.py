@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select
 
-from orchard.alarms import AlarmBook
 from orchard.models import DeadLetter, Signal
-from orchard.outbox import Outbox
-from orchard.pruning import DAY_NS, prune
 from orchard.records import Records
-from orchard.schema import (
+from orchard.records.alarms import AlarmBook
+from orchard.records.outbox import Outbox
+from orchard.records.pruning import DAY_NS, prune
+from orchard.records.schema import (
     alarm_events,
     audit_log,
     dead_letters,

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 
 from orchard.models import DeadLetter, Device
 from orchard.records import Records, Sighting
-from orchard.schema import metadata
+from orchard.records.schema import metadata
 from tests.conftest import unique
 
 NS = 10**9

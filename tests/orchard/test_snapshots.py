@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchard.snapshots import Retention, SnapshotFiles
+from orchard.records.snapshots import Retention, SnapshotFiles
 
 NS = 1_000_000_000
 T0 = 1_772_400_000 * NS  # 2026-03-01T21:20:00Z

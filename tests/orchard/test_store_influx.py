@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from orchard.localservers import InfluxDB, free_port
+from bench.servers import InfluxDB, free_port
 from orchard.models import Point
 from orchard.settings import parse_store_url
 from orchard.store import StoreError, StoreUnavailable, open_store

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchard.cli import app
+from app.cli import app
 from orchard.supervise import Backoff, Heartbeat, Steps, loop, read_beat
 
 

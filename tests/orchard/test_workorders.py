@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from orchard.alarms import AlarmBook
 from orchard.models import Alarm
-from orchard.outbox import Notification
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook
+from orchard.records.outbox import Notification
+from orchard.records.workorders import WorkOrderError, WorkOrders, kpis
 from orchard.site import SHIPPED, load_site
-from orchard.workorders import WorkOrderError, WorkOrders, kpis
 
 NS = 10**9
 MIN = 60 * NS
@@ -101,7 +101,7 @@ def test_kpis_per_adviser_and_month() -> None:
         return Notification(alarm_id, alarm_id, "wang", "dingtalk", 0, "alarm", "sent", 1, T0, None, T0, T0,
                             T0 + at_min * MIN)
 
-    from orchard.workorders import WorkOrder
+    from orchard.records.workorders import WorkOrder
 
     done = WorkOrder(1, 1, "p01", "t", "", "alarm", "closed", "li", "system", T0, T0, None, T0 + 600 * MIN)
     late = WorkOrder(2, 2, "p01", "t", "", "alarm", "new", None, "system", T0, T0, T0 + 30 * MIN, None)

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from orchard.localservers import free_port
+from bench.servers import free_port
 from video.synthetic import SyntheticOrchard
 
 DAY = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # noon in Sichuan

@@ -182,7 +182,7 @@ def test_measure_command_prints_a_json_line_per_fruit(tmp_path: Path) -> None:
     bare = image.copy()
     bare[: int(image.shape[0] * 0.12)] = 150  # the marker wiped off
     cv2.imwrite(str(tmp_path / "nomarker.png"), bare)
-    cmd = [sys.executable, "-m", "orchard", "grading", "measure"]
+    cmd = [sys.executable, "-m", "app", "grading", "measure"]
     ok = subprocess.run([*cmd, str(tmp_path / "belt.png")], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     lines = [orjson.loads(x) for x in ok.stdout.splitlines()]

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from orchard.cli import app
-from orchard.lots import Lots
+from app.cli import app
 from orchard.models import FRUIT_FIELDS, FRUIT_MEASUREMENT, LINE_MEASUREMENT, LineMinute
 from orchard.records import Records
+from orchard.records.lots import Lots
 from orchard.settings import GradingSettings, Settings
 from orchard.site import SHIPPED, LineConfig, Site, load_site
 from orchard.store import TimeSeriesStore, open_store

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from orchard.models import CAMERA_MEASUREMENT, CameraStatus
+from orchard.records.snapshots import Retention, SnapshotFiles
 from orchard.settings import CamerasSettings, Settings
 from orchard.site import CameraConfig, CameraZone, Site, site_for
-from orchard.snapshots import Retention, SnapshotFiles
 from orchard.store import TimeSeriesStore
 from orchard.store.writer import PointWriter
 from tests.video.camservers import CameraServer, Scene
@@ -197,9 +197,9 @@ def test_synthetic_intruder_detected_at_night_and_not_by_day(tmp_path: Path, sta
 
 def test_service_sweep_keeps_what_alarms_hold(tmp_path: Path) -> None:
     """The service's minute sweep: size cap from the settings, evidence from the records DB."""
-    from orchard.alarms import AlarmBook
     from orchard.models import Signal
     from orchard.records import Records
+    from orchard.records.alarms import AlarmBook
     from video.service import build
 
     s = Settings(data_dir=tmp_path, store_url=f"sqlite:///{tmp_path}/ts.sqlite",

@@ -13,7 +13,9 @@ import pytest
 
 from orchard.site import CameraConfig
 from tests.video.camservers import CameraServer, Scene
-from video.sources import CameraUnavailable, CaptureSource, HttpSnapshot, open_source
+from video.sources import CameraUnavailable, open_source
+from video.sources.capture import CaptureSource
+from video.sources.http import HttpSnapshot
 
 
 def wait_frame(src: CaptureSource, timeout_s: float = 15) -> np.ndarray:
@@ -147,3 +149,11 @@ def test_missing_video_file_says_so(tmp_path: Path) -> None:
             src.snapshot()
     finally:
         src.close()
+
+
+def test_every_camera_kind_has_its_opener() -> None:
+    """A camera kind of the site file is one source module in video/sources/: found without a list, none missing."""
+    from orchard.site import CameraKind
+    from video.sources import openers
+
+    assert set(openers()) == set(CameraKind)

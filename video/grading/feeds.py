@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 
 from orchard.logs import event
-from orchard.lots import Lot
+from orchard.records.lots import Lot
 from orchard.site import LineConfig
 from video.grading.conveyor import Conveyor
-from video.sources import CameraUnavailable, HttpSnapshot, camera_password, with_credentials
+from video.sources import CameraUnavailable, camera_password, with_credentials
+from video.sources.http import HttpSnapshot
 
 log = logging.getLogger("orchard.grading")
 

@@ -2,7 +2,7 @@
 
 Per line, one thread takes the belt's frames in order (video/grading/feeds.py) at the line's rate and grades
 them (video/grading/grader.py). Every fruit, once graded, belongs to the lot open on its line at that moment
-(orchard/lots.py) and becomes
+(orchard/records/lots.py) and becomes
 - a point in the store (measurement `fruit`: tags site, line, lot, plot; its sizes, weight, class, defects),
 - part of its minute's aggregate (measurement `grading`, one point per line, lot and minute, written also when
   the belt is empty: the heartbeat the line-stopped rule watches),
@@ -26,9 +26,9 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchard.logs import event
-from orchard.lots import Lot, Lots, Tally
 from orchard.models import FRUIT_MEASUREMENT, LineMinute, Point
 from orchard.records import Records
+from orchard.records.lots import Lot, Lots, Tally
 from orchard.settings import GradingSettings, Settings
 from orchard.site import LineConfig, Site, site_for
 from orchard.store import open_store

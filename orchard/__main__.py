@@ -1,3 +1,0 @@
-from orchard.cli import main
-
-main()

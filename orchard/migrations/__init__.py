@@ -1,1 +1,0 @@
-"""Alembic migrations of the records database; `orchard.db.migrate` runs them at every service start."""

@@ -1,0 +1,51 @@
+"""Extension points found by discovery, not by hand-kept lists: a page, a rule, a camera source kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboard.pages import PageError, discover
+
+GOOD = '"""A page."""\n\nNAV = {"url": "x", "title": "nav.x", "icon": "x", "order": 1, "roles": ["center"]}\n'
+
+
+def test_a_new_page_file_is_a_new_page(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text(GOOD)
+    (tmp_path / "y.py").write_text(GOOD.replace('"x"', '"y"').replace('"order": 1', '"order": 0'))
+    assert [(p.file, p.url, p.path) for p in discover(tmp_path)] == [("y", "y", "pages/y.py"),
+                                                                    ("x", "x", "pages/x.py")]
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('"""No NAV."""\n', "no NAV"),
+    ('NAV = dict(url="x")\n', "literal"),
+    (GOOD.replace('"roles": ["center"]', '"roles": ["mayor"]'), "unknown roles"),
+    (GOOD.replace('"roles": ["center"]', '"roles": []'), "either public"),
+    (GOOD.replace('"roles": ["center"]', '"roles": ["center"], "public": True'), "either public"),
+    (GOOD.replace('"icon": "x", ', ""), "lacks 'icon'"),
+    (GOOD.replace('"order": 1', '"order": 1, "colour": "red"'), "unknown NAV keys"),
+])
+def test_a_page_must_say_where_it_goes(tmp_path: Path, text: str, says: str) -> None:
+    (tmp_path / "bad.py").write_text(text)
+    with pytest.raises(PageError, match=says):
+        discover(tmp_path)
+
+
+def test_two_pages_at_one_address_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text(GOOD)
+    (tmp_path / "y.py").write_text(GOOD.replace('"order": 1', '"order": 2'))
+    with pytest.raises(PageError, match="same url"):
+        discover(tmp_path)
+
+
+def test_every_rule_module_registers_its_rules() -> None:
+    """A rule is one file in analytics/rules/: load() finds every module without a list."""
+    import pkgutil
+
+    import analytics.rules as pack
+
+    rules = pack.load()
+    modules = {m.name for m in pkgutil.iter_modules(pack.__path__)} - {"base"}
+    assert modules == {cls.__module__.rsplit(".", 1)[1] for cls in rules.values()}

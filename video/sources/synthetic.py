@@ -1,0 +1,12 @@
+"""Kind "synthetic": the demo's orchard camera, drawn by video/synthetic.py."""
+
+from __future__ import annotations
+
+from orchard.site import CameraConfig, CameraKind
+from video.sources import opens
+from video.synthetic import SyntheticSource
+
+
+@opens(CameraKind.SYNTHETIC)
+def _synthetic(cam: CameraConfig, timeout_s: float, password: str | None) -> SyntheticSource:
+    return SyntheticSource.from_config(cam)
