@@ -16,6 +16,8 @@ COPY sensors sensors
 COPY dashboard dashboard
 COPY analytics analytics
 COPY video video
+COPY app app
+COPY bench bench
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && pip install /wheels/*.whl \
     && rm -rf /build /wheels

@@ -1,4 +1,4 @@
-"""The canonical readings (DESIGN.md "Data contracts"): unit and physically possible range.
+"""The canonical readings (docs/architecture.md "Data contracts"): unit and physically possible range.
 
 A value outside its range is rejected, never clipped: a sensor that says 90 C is broken, not hot.
 """

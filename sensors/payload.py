@@ -152,7 +152,8 @@ def _optional(body: Mapping[str, Any], name: str, problems: list[str]) -> float 
 def parse_native(
     r: Route, payload: bytes | bytearray, received_ns: int, future_tolerance_ns: int
 ) -> tuple[Telemetry | None, list[str]]:
-    """The DESIGN.md telemetry contract. Returns what can be stored and the reasons for what cannot."""
+    """The telemetry contract (docs/architecture.md "Data contracts"). Returns what can be stored and the reasons
+    for what cannot."""
     body = _load(payload)
     problems: list[str] = []
     readings, depths = _readings(body.get("readings"), problems)

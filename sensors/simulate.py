@@ -1,4 +1,4 @@
-"""`orchard simulate`: the village's sensors, publishing the DESIGN.md telemetry contract.
+"""`orchard simulate`: the village's sensors, publishing the telemetry contract of docs/architecture.md.
 
 One site of plots of 'Hongyang' (红阳) and 'Hayward' (海沃德) kiwifruit, with a weather station and a soil probe per
 plot. Readings follow sensors/weather.py; faults are put in on purpose, deterministically for a seed:

@@ -2,9 +2,9 @@
 each source it judges, fire (with a severity and the numbers), clear, or hold (in the hysteresis band, or not
 enough data to say).
 
-Each rule's numbers are a pydantic model with DESIGN.md's defaults; a site changes them in site.toml
-([rules.<type>]), per plot under [rules.<type>.plots.<plot>]. Texts are i18n keys alarm.<type> (title),
-alarm.<type>_text (what and how bad, with the rule's numbers) and alarm.<type>_advice (what to do).
+Each rule's numbers are a pydantic model with the defaults and sources in docs/architecture.md; a site changes
+them in site.toml ([rules.<type>]), per plot under [rules.<type>.plots.<plot>]. Texts are i18n keys alarm.<type>
+(title), alarm.<type>_text (what and how bad, with the rule's numbers) and alarm.<type>_advice (what to do).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Spring frost and winter freeze (DESIGN.md "Kiwifruit rule pack").
+"""Spring frost and winter freeze (docs/architecture.md "The kiwifruit numbers").
 
 Spring frost, budbreak to fruit set: buds are damaged after 30 min at -1.5 to -2.0 C; frost protection should
 start when the wet-bulb temperature nears 0 C (alert at +1 C); and in the evening a projected minimum below the

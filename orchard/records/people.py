@@ -27,7 +27,19 @@ class Role(StrEnum):
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
-CHANNELS = ("inbox", "dingtalk", "wecom", "email", "sms", "webhook")
+class ChannelName(StrEnum):
+    """The channels a person can be reached on: the one list of them (analytics/notify/channels/ has a module for
+    each, and a test holds the two together)."""
+
+    INBOX = "inbox"
+    DINGTALK = "dingtalk"
+    WECOM = "wecom"
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+
+
+CHANNELS: tuple[str, ...] = tuple(ChannelName)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ dead_letters = Table(
 def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0]
 
-# -- alarms (DESIGN.md "Alarms and the closed loop") --------------------------------------------------------
+# -- alarms (README "Alarms and the closed loop") --------------------------------------------------------
 alarms = Table(
     "alarms",
     metadata,

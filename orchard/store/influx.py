@@ -1,7 +1,7 @@
 """InfluxDB through its v1 HTTP API: line protocol to /write, InfluxQL to /query.
 
 Every InfluxDB generation serves this API (1.x natively, 2.4+ through v1 compatibility, 3.x Core), while
-influxdb-client's /api/v2 + Flux exists only in 1.8+ and 2.x; DESIGN.md has the full reasoning.
+influxdb-client's /api/v2 + Flux exists only in 1.8+ and 2.x; docs/architecture.md "Data contracts" says why.
 """
 
 from __future__ import annotations

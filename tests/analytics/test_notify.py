@@ -274,3 +274,12 @@ def test_peoples_words_in_a_robot_message_cannot_make_an_image_or_a_link() -> No
     assert "看" in body and "点我" in body  # the words are there ...
     assert not any(x in body for x in ("![", "](", "<img"))  # ... as text
     assert msg.markdown.endswith("(https://orchard.example.cn/receipt?t=abc)")
+
+
+def test_every_channel_a_person_can_choose_has_its_module() -> None:
+    """A channel is one module in analytics/notify/channels/: found without a list, and none of the names people
+    choose from (orchard's ChannelName) without one."""
+    from analytics.notify.channels import factories
+    from orchard.records.people import ChannelName
+
+    assert set(factories()) == set(ChannelName)

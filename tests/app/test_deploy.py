@@ -143,10 +143,17 @@ def test_dockerfile_runs_as_a_user_and_copies_what_exists() -> None:
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
+    copied = set()
     for line in lines:
         if line.startswith("COPY "):
             for src in line.split()[1:-1]:
                 assert (ROOT / src).exists(), f"Dockerfile copies {src}, which is not in the repository"
+                copied.add(src)
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    tops = {pattern.rstrip("*") for pattern in packages["include"]}
+    assert tops <= copied, f"the image's wheel would lack {sorted(tops - copied)}"
 
 
 def test_dashboard_is_only_on_loopback_behind_the_proxy() -> None:
