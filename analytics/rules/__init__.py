@@ -1,28 +1,23 @@
-"""The rule pack: one module per rule, found by package discovery; every rule class registers itself by its type."""
+"""The rule pack: one module per rule, found by package discovery; every rule class registers itself by its type.
+A new rule is one new file here (plus its texts): nothing lists the modules."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from analytics.rules.base import CameraRule, DeviceRule, LineRule, PlotRule, Rule
+from orchard.registry import Registry
 
-RULES: dict[str, type[Rule]] = {}
+_PACK = Registry[type[Rule]]("rule", __name__)
+RULES = _PACK.found  # type -> rule class, filled as the modules are imported
 
 
 def register(cls: type[Rule]) -> type[Rule]:
-    if cls.type in RULES:
-        raise ValueError(f"two rules of type {cls.type}")
-    RULES[cls.type] = cls
-    return cls
+    """Class decorator: the rule, under its `type`."""
+    return _PACK.add(cls.type)(cls)
 
 
 def load() -> dict[str, type[Rule]]:
-    """Import every module of this package (each registers its rules with @register) and return the registry.
-    A new rule is one new file here: nothing lists the modules."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    return RULES
+    """Every module of this package imported (each registers its rules with @register), and the registry."""
+    return _PACK.load()
 
 
 __all__ = ["RULES", "CameraRule", "DeviceRule", "LineRule", "PlotRule", "Rule", "load", "register"]

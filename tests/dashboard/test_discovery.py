@@ -49,3 +49,12 @@ def test_every_rule_module_registers_its_rules() -> None:
     rules = pack.load()
     modules = {m.name for m in pkgutil.iter_modules(pack.__path__)} - {"base"}
     assert modules == {cls.__module__.rsplit(".", 1)[1] for cls in rules.values()}
+
+
+def test_a_name_registered_twice_is_refused() -> None:
+    from orchard.registry import Registry
+
+    kinds = Registry[str]("camera kind", "video.sources")
+    kinds.add("stream")("first")
+    with pytest.raises(ValueError, match="two implementations of camera kind stream"):
+        kinds.add("stream")("second")

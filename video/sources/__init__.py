@@ -17,10 +17,8 @@ when a kind has no opener.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,7 +27,8 @@ from urllib.parse import quote
 import numpy as np
 
 from orchard.redact import hide
-from orchard.site import CameraConfig, CameraKind
+from orchard.registry import Registry
+from orchard.site import CameraConfig
 
 log = logging.getLogger("orchard.cameras")
 
@@ -73,25 +72,13 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
 
 
 Opener = Callable[[CameraConfig, float, "str | None"], CameraSource]  # camera, timeout, password
-OPENERS: dict[CameraKind, Opener] = {}
+OPENERS = Registry[Opener]("camera kind", __name__)
+opens = OPENERS.add  # @opens(CameraKind.STREAM) on a module's opener function
 
 
-def opens(*kinds: CameraKind) -> Callable[[Opener], Opener]:
-    """Register the decorated function as the opener of these camera kinds."""
-    def register(opener: Opener) -> Opener:
-        for kind in kinds:
-            if kind in OPENERS:
-                raise ValueError(f"two openers for camera kind {kind}")
-            OPENERS[kind] = opener
-        return opener
-    return register
-
-
-def openers() -> dict[CameraKind, Opener]:
+def openers() -> dict[str, Opener]:
     """Every source module of this package imported (each registers its kinds), and the registry."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    return OPENERS
+    return OPENERS.load()
 
 
 def open_source(cam: CameraConfig, timeout_s: float) -> CameraSource:

@@ -16,8 +16,6 @@ center's own MQTT sink (sirens, LED boards) is AlertPublisher, one message per a
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Collection
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +28,7 @@ from analytics.notify.robots import Post, RobotGate
 from orchard.models import Alarm
 from orchard.records.people import User
 from orchard.redact import redact
+from orchard.registry import Registry
 from orchard.settings import NotifySettings
 
 
@@ -94,25 +93,15 @@ def send_http(http: httpx.Client, url: str, what: str, **kw: object) -> httpx.Re
 
 
 Factory = Callable[[NotifySettings, httpx.Client, Callable[[], RobotGate]], "Channel | Robot | None"]
-FACTORIES: dict[str, Factory] = {}
-
-
-def channel(name: str) -> Callable[[Factory], Factory]:
-    """Register the decorated function as the factory of channel `name`: it gets the notify settings, the HTTP
-    client and a maker of robot gates, and returns the channel, or None when this installation has not set it up."""
-    def register(factory: Factory) -> Factory:
-        if name in FACTORIES:
-            raise ValueError(f"two channels named {name}")
-        FACTORIES[name] = factory
-        return factory
-    return register
+FACTORIES = Registry[Factory]("channel", __name__)
+# @channel("dingtalk") on a module's factory: it gets the notify settings, the HTTP client and a maker of robot
+# gates, and returns the channel, or None when this installation has not set it up.
+channel = FACTORIES.add
 
 
 def factories() -> dict[str, Factory]:
     """Every channel module of this package imported (each registers itself), and the registry."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    return FACTORIES
+    return FACTORIES.load()
 
 
 def build_channels(cfg: NotifySettings, http: httpx.Client) -> dict[str, Channel | Robot]:
