@@ -19,12 +19,11 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
 from orchard.records.people import Role
 
 HERE = Path(__file__).resolve().parent
-ROLES = frozenset(get_args(Role)) | {"kiosk"}
+ROLES = frozenset(Role)
 _KEYS = {"url", "title", "icon", "order", "roles", "menu", "public"}
 
 
