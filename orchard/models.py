@@ -46,6 +46,7 @@ class AlarmAction(StrEnum):
     ACKED = "acked"
     ASSIGNED = "assigned"
     COMMENTED = "commented"
+    EVIDENCE = "evidence"  # a camera snapshot attached
 
 
 class FrozenMap(dict[str, Any]):

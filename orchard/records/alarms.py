@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchard import i18n
-from orchard.models import SEVERITIES, Alarm, AlarmEvent, Signal, Silence
+from orchard.models import SEVERITIES, Alarm, AlarmAction, AlarmEvent, Signal, Silence
 from orchard.records import Records
 from orchard.records.schema import alarm_events as E
 from orchard.records.schema import alarms as A
@@ -27,7 +28,14 @@ from orchard.records.schema import silences as S
 from orchard.records.snapshots import SnapshotRef
 from orchard.site import Site
 
-Outcome = Literal["raised", "worse", "better", "same"]
+
+class Outcome(StrEnum):
+    """What firing a signal did to its alarm."""
+
+    RAISED = "raised"  # a new alarm
+    WORSE = "worse"  # a higher severity (un-acknowledges it)
+    BETTER = "better"  # a lower severity
+    SAME = "same"  # nothing changed
 SYSTEM = "system"
 
 
@@ -58,7 +66,7 @@ def _alarm(r: Any) -> Alarm:
                  r.cleared_ns, r.acked_ns, r.acked_by, r.assignee, r.message, orjson.loads(r.details))
 
 
-def _log(conn: Connection, alarm_id: int, now_ns: int, actor: str, action: str, **detail: object) -> None:
+def _log(conn: Connection, alarm_id: int, now_ns: int, actor: str, action: AlarmAction, **detail: object) -> None:
     conn.execute(insert(E).values(alarm_id=alarm_id, time_ns=now_ns, actor=actor, action=action,
                                   detail=orjson.dumps(detail).decode()))
 
@@ -90,18 +98,18 @@ class AlarmBook:
                 started_ns=now_ns, updated_ns=now_ns, message=s.message, details=details)).inserted_primary_key
             assert key is not None
             alarm_id = int(key[0])
-            _log(conn, alarm_id, now_ns, SYSTEM, "raised", severity=s.severity, details=dict(s.details))
-            return self._get(conn, alarm_id), "raised"
+            _log(conn, alarm_id, now_ns, SYSTEM, AlarmAction.RAISED, severity=s.severity, details=dict(s.details))
+            return self._get(conn, alarm_id), Outcome.RAISED
         old, new = SEVERITIES.index(row.severity), SEVERITIES.index(s.severity)
-        outcome: Outcome = "worse" if new > old else "better" if new < old else "same"
+        outcome = Outcome.WORSE if new > old else Outcome.BETTER if new < old else Outcome.SAME
         values: dict[str, object] = {"severity": s.severity, "updated_ns": now_ns, "message": s.message,
                                      "details": details}
-        if outcome == "worse":
+        if outcome is Outcome.WORSE:
             values |= {"acked_ns": None, "acked_by": None}
         conn.execute(update(A).where(A.c.id == row.id).values(**values))
-        if outcome != "same":
-            _log(conn, row.id, now_ns, SYSTEM, "severity", old=row.severity, new=s.severity,
-                 unacked=outcome == "worse" and row.acked_ns is not None)
+        if outcome is not Outcome.SAME:
+            _log(conn, row.id, now_ns, SYSTEM, AlarmAction.SEVERITY, old=row.severity, new=s.severity,
+                 unacked=outcome is Outcome.WORSE and row.acked_ns is not None)
         return self._get(conn, row.id), outcome
 
     def clear(self, source: str, type_: str, now_ns: int, actor: str = SYSTEM, reason: str = "") -> Alarm | None:
@@ -112,7 +120,7 @@ class AlarmBook:
             if row is None:
                 return None
             conn.execute(update(A).where(A.c.id == row.id).values(cleared_ns=now_ns, updated_ns=now_ns))
-            _log(conn, row.id, now_ns, actor, "cleared", reason=reason)
+            _log(conn, row.id, now_ns, actor, AlarmAction.CLEARED, reason=reason)
             return self._get(conn, row.id)
 
     # -- what people do ---------------------------------------------------------------------------------------
@@ -124,14 +132,14 @@ class AlarmBook:
                 return alarm
             conn.execute(update(A).where(A.c.id == alarm_id, A.c.acked_ns.is_(None))
                          .values(acked_ns=now_ns, acked_by=user, updated_ns=now_ns))
-            _log(conn, alarm_id, now_ns, user, "acked")
+            _log(conn, alarm_id, now_ns, user, AlarmAction.ACKED)
             return self._get(conn, alarm_id)
 
     def assign(self, alarm_id: int, assignee: str | None, actor: str, now_ns: int) -> Alarm:
         with self.engine.begin() as conn:
             self._get(conn, alarm_id)
             conn.execute(update(A).where(A.c.id == alarm_id).values(assignee=assignee, updated_ns=now_ns))
-            _log(conn, alarm_id, now_ns, actor, "assigned", assignee=assignee)
+            _log(conn, alarm_id, now_ns, actor, AlarmAction.ASSIGNED, assignee=assignee)
             return self._get(conn, alarm_id)
 
     def comment(self, alarm_id: int, actor: str, text: str, now_ns: int) -> None:
@@ -140,7 +148,7 @@ class AlarmBook:
             raise ValueError("empty comment")
         with self.engine.begin() as conn:
             self._get(conn, alarm_id)
-            _log(conn, alarm_id, now_ns, actor, "commented", text=text[:2000])
+            _log(conn, alarm_id, now_ns, actor, AlarmAction.COMMENTED, text=text[:2000])
 
     # -- reading ----------------------------------------------------------------------------------------------
     def _get(self, conn: Connection, alarm_id: int) -> Alarm:
@@ -214,7 +222,8 @@ class AlarmBook:
                 return
             conn.execute(insert(V).values(alarm_id=alarm_id, path=ref.path, camera=ref.camera, time_ns=ref.time_ns,
                                           thumb=ref.thumb))
-            _log(conn, alarm_id, now_ns, SYSTEM, "evidence", camera=ref.camera, path=ref.path, time_ns=ref.time_ns)
+            _log(conn, alarm_id, now_ns, SYSTEM, AlarmAction.EVIDENCE, camera=ref.camera, path=ref.path,
+                 time_ns=ref.time_ns)
 
     def evidence(self, alarm_id: int) -> list[SnapshotRef]:
         stmt = select(V).where(V.c.alarm_id == alarm_id).order_by(V.c.time_ns)
