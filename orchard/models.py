@@ -29,10 +29,12 @@ SEVERITIES = tuple(Severity)  # in rising order
 
 
 class DeviceStatus(StrEnum):
-    """A device in the registry: approved (its readings are stored), pending (held until someone approves it, in
-    `hold` mode) or rejected (its messages are dead letters)."""
+    """A device in the registry: approved (its readings are stored), new (registered by its first message in
+    `accept` mode, its readings stored), pending (held until someone approves it, in `hold` mode) or rejected
+    (its messages are dead letters)."""
 
     APPROVED = "approved"
+    NEW = "new"
     PENDING = "pending"
     REJECTED = "rejected"
 

@@ -56,7 +56,9 @@ class User:
     active: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "role", Role(self.role))  # "farmer" from a form or the CLI is Role.FARMER
+        if self.role not in ROLES:  # "farmer" from a form or the CLI is Role.FARMER
+            raise ValueError(f"unknown role {self.role!r}; one of {', '.join(ROLES)}")
+        object.__setattr__(self, "role", Role(self.role))
 
     def quiet_at(self, local: time) -> bool:
         """Within the user's quiet hours (which may run over midnight)?"""
