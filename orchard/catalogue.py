@@ -31,11 +31,16 @@ _SPECS = (
     ReadingSpec("soil_temp_c", "°C", -20, 60, "土壤温度", "Soil temperature", depth=True),
     ReadingSpec("soil_ec_dsm", "dS/m", 0, 20, "土壤电导率", "Soil EC", depth=True),
     ReadingSpec("canopy_temp_c", "°C", -40, 60, "冠层温度", "Canopy temperature"),
+    ReadingSpec("soil_ph", "pH", 0, 14, "土壤酸碱度", "Soil pH", depth=True),
+    ReadingSpec("air_pressure_hpa", "hPa", 300, 1100, "气压", "Air pressure"),
+    ReadingSpec("wind_dir_deg", "°", 0, 360, "风向", "Wind direction"),
     ReadingSpec("battery_v", "V", 0, 5, "电池电压", "Battery voltage"),
+    ReadingSpec("battery_pct", "%", 0, 100, "电池电量", "Battery level"),
     ReadingSpec("rssi_dbm", "dBm", -150, 0, "信号强度", "Signal strength"),
 )
 
 CATALOGUE: dict[str, ReadingSpec] = {s.name: s for s in _SPECS}
+DEVICE_HEALTH = ("battery_v", "battery_pct", "rssi_dbm")  # about the device, not the orchard
 
 # The measurement every telemetry reading lands in; tags: site, plot, device[, depth_cm].
 TELEMETRY = "telemetry"

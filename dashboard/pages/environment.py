@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import charts, data, export, shell, signin
 from orchard import indicators
-from orchard.catalogue import CATALOGUE
+from orchard.catalogue import CATALOGUE, DEVICE_HEALTH
 from orchard.store import StoreError
 
 # Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
@@ -21,7 +21,7 @@ me = signin.who()
 site = shell.visible_site(me)  # the plots and devices to choose from are the ones this person may see
 cfg = shell.settings().dashboard
 RANGES = {"6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "1y": 365 * 86400}
-READINGS = [f for f in CATALOGUE if f not in ("battery_v", "rssi_dbm")]
+READINGS = [f for f in CATALOGUE if f not in DEVICE_HEALTH]
 
 st.title(v.t("env.title"))
 
