@@ -467,6 +467,50 @@ def devices_reject(device: str) -> None:
     typer.echo(f"已拒绝 rejected {device}")
 
 
+@devices_app.command("profiles")
+def devices_profiles(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list of {id, vendor, model, kind, readings, "
+                                                         "description, source}.")] = False,
+) -> None:
+    """设备型号 The sensor models this installation can decode (sensors/profiles/): id, vendor, model, readings."""
+    import json
+
+    from sensors.profiles import profiles
+
+    rows = [{"id": p.id, "vendor": p.vendor, "model": p.model, "kind": p.kind, "readings": p.readings,
+             "description": p.description, "source": p.source} for p in profiles().values()]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for r in rows:
+        typer.echo(f"{r['id']:28} {r['vendor']:18} {r['model']:22} {', '.join(r['readings'])}")
+
+
+@devices_app.command("decode")
+def devices_decode(
+    file: Annotated[str, typer.Argument(help="A ChirpStack v4 up event, a The Things Stack v3 uplink, a native "
+                                             "telemetry message, a decoded JSON object, a Modbus frame (bytes or "
+                                             "hex), or - for standard input.")],
+    profile: Annotated[str, typer.Option(help="The device profile's id (`orchard devices profiles`).")],
+) -> None:
+    """Check a sensor before deploying it: what its payload becomes, as one JSON line (readings, battery_v or
+    battery_pct, ignored, unmapped). Exits 2 with the reason when the payload cannot be decoded."""
+    import json
+    import sys
+
+    from sensors.profiles import DecodeError, ProfileError, decode_message
+    from sensors.profiles import profile as find
+
+    try:
+        p = find(profile)
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        what, decoded = decode_message(p, data)
+    except (ProfileError, DecodeError, OSError) as e:
+        typer.echo(f"无法解码 / cannot decode: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"profile": p.id, "input": what, **decoded.as_json()}, ensure_ascii=False))
+
+
 def main() -> None:
     # What the services write holds password hashes, phone numbers, people's photos and backups of it all: for
     # this account only (files 0600, directories 0700). The broker's passwd and acl are made readable on purpose.

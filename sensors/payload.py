@@ -110,7 +110,7 @@ def _number(name: str, v: object, problems: list[str]) -> float | None:
     return None
 
 
-def _readings(raw: object, problems: list[str]) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+def check_readings(raw: object, problems: list[str]) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
     if type(raw) is not dict or not raw:
         raise Refused("no_readings: 'readings' must be a non-empty object of name: value")
     values: dict[str, float] = {}
@@ -156,7 +156,7 @@ def parse_native(
     for what cannot."""
     body = _load(payload)
     problems: list[str] = []
-    readings, depths = _readings(body.get("readings"), problems)
+    readings, depths = check_readings(body.get("readings"), problems)
     ts = body.get("ts")
     t = received_ns if ts is None else parse_time(ts, received_ns, future_tolerance_ns)
     seq = body.get("seq")
@@ -181,7 +181,7 @@ def parse_chirpstack(
     readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
     battery = readings.pop("battery_v", None)
     problems: list[str] = []
-    found, depths = _readings(readings, problems) if readings else ({}, {})
+    found, depths = check_readings(readings, problems) if readings else ({}, {})
     t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
     rssis = [rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)]
     rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]

@@ -339,3 +339,49 @@ def profile(profile_id: str) -> Profile:
     if found is None:
         raise ProfileError(f"no device profile {profile_id!r}; `orchard devices profiles` lists them")
     return found
+
+
+def decode_message(p: Profile, data: bytes) -> tuple[str, Decoded]:
+    """What `orchard devices decode` reads: a ChirpStack v4 up event (its `object`), a The Things Stack v3 uplink
+    (`uplink_message.decoded_payload`), a native telemetry message (`readings`, checked against the catalogue as
+    ingest checks it), a raw decoded object, or, for a modbus profile, the frame itself. Returns what it was and
+    the readings."""
+    import orjson
+
+    if p.kind == "modbus":
+        try:
+            body = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return "modbus frame", p.decode(data)
+        return "modbus frame", p.decode(body if isinstance(body, Mapping) else str(body))
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError(f"not_json: the payload is not JSON ({e})") from None
+    if not isinstance(body, Mapping):
+        raise DecodeError("no_object: the payload is JSON but not an object")
+    if isinstance(body.get("object"), Mapping) and "deviceInfo" in body:
+        return "chirpstack v4 up", p.decode(body["object"])
+    if "object" in body and "deviceInfo" in body:
+        raise DecodeError("no_object: a ChirpStack uplink without a decoded 'object': give the device profile a "
+                          "codec in ChirpStack (Device profiles > Codec)")
+    uplink = body.get("uplink_message")
+    if isinstance(uplink, Mapping):
+        decoded = uplink.get("decoded_payload")
+        if not isinstance(decoded, Mapping):
+            raise DecodeError("no_object: a The Things Stack uplink without decoded_payload: set a payload "
+                              "formatter on the device or application")
+        return "the things stack v3 up", p.decode(decoded)
+    if isinstance(body.get("readings"), Mapping):
+        from sensors.payload import Refused, check_readings
+
+        out = Decoded()
+        try:
+            out.readings, out.depths = check_readings(body["readings"], out.problems)
+        except Refused as e:
+            raise DecodeError(str(e)) from None
+        for name in ("battery_v",):
+            if isinstance(body.get(name), int | float):
+                out.put(name, float(body[name]), None, name)
+        return "native telemetry", out
+    return "decoded object", p.decode(body)
