@@ -190,14 +190,23 @@ def device_add(
     plot: str,
     kind: Annotated[str, typer.Option(help="weather_station, soil_probe, gateway, ...")] = "",
     dev_eui: Annotated[str | None, typer.Option(help="LoRaWAN devEUI for ChirpStack uplinks.")] = None,
+    profile: Annotated[str | None, typer.Option(help="The sensor model's profile (`orchard devices profiles`): "
+                                                     "how its payload maps to readings.")] = None,
 ) -> None:
     """Register (approve) a device and issue its MQTT credentials; the password is shown once."""
     from app.mqttauth import DeviceKeyError, DeviceKeys, device_topic, write_auth
     from orchard.models import Device, DeviceStatus
+    from sensors.profiles import ProfileError
+    from sensors.profiles import profile as find_profile
 
     s = settings()
     if plot not in _site_plots(s):
         raise fail(f"没有这个地块 / no such plot: {plot}")
+    if profile is not None:
+        try:
+            find_profile(profile)
+        except ProfileError as e:
+            raise fail(f"没有这个设备型号 / {e}") from None
     records = Records.open(s)
     topic = device_topic(s, plot, device)
     try:
@@ -205,9 +214,9 @@ def device_add(
     except DeviceKeyError as e:
         raise fail(str(e)) from None
     records.upsert_device(Device(device, s.site, plot, DeviceStatus.APPROVED, kind,
-                                 dev_eui.lower() if dev_eui else None))
+                                 dev_eui.lower() if dev_eui else None, profile=profile))
     passwd, _ = write_auth(s, records)
-    audit(records, "device.add", device, plot=plot, topic=topic)
+    audit(records, "device.add", device, plot=plot, topic=topic, profile=profile)
     typer.echo(f"已登记 registered {device} on {plot}\n"
                f"  MQTT user:     {device}\n  MQTT password: {password}   (只显示这一次 / shown once)\n"
                f"  publishes to:  {topic}/telemetry, {topic}/status\n"

@@ -26,14 +26,19 @@ def load_settings() -> Settings:
 def site_problem(settings: Settings) -> str | None:
     """What is wrong with the site file, checked whole: its plots, devices and cameras (orchard.site), and its
     [rules] against the rule pack's own settings models (unknown rules, misspelt or out-of-range numbers,
-    per-plot overrides for plots that do not exist); None when nothing is."""
+    per-plot overrides for plots that do not exist), and its devices' profiles; None when nothing is."""
     from analytics.engine import RuleConfigError, configs_for
     from analytics.rules import load
+    from sensors.profiles import profiles
 
     try:
-        configs_for(site_for(settings), load())
+        site = site_for(settings)
+        configs_for(site, load())
     except (SiteError, RuleConfigError) as e:
         return str(e)
+    known = profiles()
+    if bad := sorted({f"{d.id}: {d.profile}" for d in site.devices if d.profile and d.profile not in known}):
+        return f"设备型号不存在 / unknown device profiles ({'; '.join(bad)}); `orchard devices profiles` lists them"
     return None
 
 

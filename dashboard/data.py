@@ -203,7 +203,8 @@ def hourly_by_plot(who: Principal, fields: tuple[str, ...], hours: int = 24) -> 
 
 
 def devices(who: Principal) -> pd.DataFrame:
-    """The registry's devices on the principal's plots: device, plot, kind, status, online, last_seen_ns. Devices
+    """The registry's devices on the principal's plots: device, plot, kind, status, online, last_seen_ns, profile,
+    unmapped (fields its profile does not know, as last reported). Devices
     not yet approved (new, pending, rejected) only for the command center: their plot is only what they claim."""
     df = _cut(_devices(), who)
     return df if who.is_center else df[df["status"] == "approved"].reset_index(drop=True)
@@ -213,8 +214,9 @@ def devices(who: Principal) -> pd.DataFrame:
 def _devices() -> pd.DataFrame:
     rows = shell.records().devices()
     return pd.DataFrame(
-        [(d.device, d.plot, d.kind, d.status, d.online, d.last_seen_ns) for d in rows],
-        columns=["device", "plot", "kind", "status", "online", "last_seen_ns"],
+        [(d.device, d.plot, d.kind, d.status, d.online, d.last_seen_ns, d.profile or "", ", ".join(d.unmapped))
+         for d in rows],
+        columns=["device", "plot", "kind", "status", "online", "last_seen_ns", "profile", "unmapped"],
     )
 
 

@@ -134,6 +134,8 @@ class Device:
     online: bool | None = None
     last_seen_ns: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None  # the sensor model's profile id (sensors/profiles/)
+    unmapped: tuple[str, ...] = ()  # payload fields the profile does not know, as last reported
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", DeviceStatus(self.status))

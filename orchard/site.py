@@ -83,6 +83,9 @@ class DeviceConfig(Section):
     kind: DeviceKind = Field(description="weather_station, soil_probe or gateway.")
     interval_s: int = Field(60, gt=0, description="Seconds between readings; offline after 3 missed intervals.")
     dev_eui: str | None = Field(None, description="LoRaWAN devEUI for ChirpStack uplinks.")
+    profile: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The sensor model's "
+                                "profile (sensors/profiles/, `orchard devices profiles`); checked when a command "
+                                "loads the site.")
     gateway: str | None = Field(None, description="Id of the gateway it reaches the server through, if any: "
                                 "while that gateway is offline, this device's own offline alarm is muted.")
 

@@ -16,6 +16,7 @@ import orjson
 
 from orchard.catalogue import CATALOGUE, TELEMETRY
 from orchard.models import Device, Point, Telemetry
+from sensors.profiles import Decoded, DecodeError, Profile
 
 MAX_PAYLOAD = 64 * 1024
 # Matched whole (fullmatch: "$" would let a trailing newline through): letters (any script), digits, _ . : -; no
@@ -169,29 +170,69 @@ def parse_native(
     return Telemetry(r.site, r.plot, r.device, t, readings, depths, seq, battery, rssi), problems
 
 
+def from_profile(site: str, plot: str, device: str, time_ns: int, d: Decoded, seq: int | None = None,
+                 rssi: float | None = None) -> tuple[Telemetry | None, list[str]]:
+    """What a device profile decoded, as telemetry: battery_v beside the readings, battery_pct among them."""
+    readings = dict(d.readings)
+    battery = readings.pop("battery_v", None)
+    if not readings and not d.depths and battery is None:
+        return None, d.problems or ["no_readings: the profile found no reading in the payload"]
+    return Telemetry(site, plot, device, time_ns, readings, d.depths, seq, battery, rssi), list(d.problems)
+
+
+def parse_profiled(r: Route, profile: Profile, payload: bytes | bytearray, received_ns: int
+                   ) -> tuple[Telemetry | None, Decoded]:
+    """A device's own payload on its telemetry topic, decoded by its profile: a Modbus frame a DTU forwards, or a
+    vendor's JSON object. Refused (with the reason) when the profile cannot decode it at all."""
+    try:
+        decoded = profile.decode(bytes(payload) if profile.kind == "modbus" else _load(payload))
+    except DecodeError as e:
+        raise Refused(str(e)) from None
+    telemetry, _ = from_profile(r.site, r.plot, r.device, received_ns, decoded)
+    return telemetry, decoded
+
+
 def parse_chirpstack(
-    payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int
+    payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int,
+    profile: Profile | None = None, unmapped: list[str] | None = None,
 ) -> tuple[Telemetry | None, list[str]]:
-    """A ChirpStack v4 `up` event with a decoded `object`, for a device registered with this devEUI."""
+    """A ChirpStack v4 `up` event with a decoded `object`, for a device registered with this devEUI; through the
+    device's profile when it has one (the vendor's field names), else by the catalogue's own names."""
     body = _load(payload)
     obj = body.get("object")
     if not isinstance(obj, dict):
         raise Refused("no_readings: ChirpStack uplink without a decoded 'object' (set a codec on the profile)")
+    if profile is not None:
+        t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
+        fcnt = body.get("fCnt")
+        seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
+        try:
+            decoded = profile.decode(obj)
+        except DecodeError as e:
+            raise Refused(str(e)) from None
+        if unmapped is not None:
+            unmapped.extend(decoded.unmapped)
+        return from_profile(device.site, device.plot, device.device, t, decoded, seq, _best_rssi(body, []))
     names = {**CHIRPSTACK_ALIASES, **device.extra}
     readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
     battery = readings.pop("battery_v", None)
     problems: list[str] = []
     found, depths = check_readings(readings, problems) if readings else ({}, {})
     t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
-    rssis = [rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)]
-    rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
-    rssi = _number("rssi_dbm", max(rssi_vals), problems) if rssi_vals else None
+    rssi = _best_rssi(body, problems)
     bat = None if battery is None else _number("battery_v", battery, problems)
     fcnt = body.get("fCnt")
     seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
     if not found and not depths and bat is None:
         return None, problems or ["no_readings: the decoded object has no catalogue reading"]
     return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
+
+
+def _best_rssi(body: Mapping[str, Any], problems: list[str]) -> float | None:
+    """The strongest gateway's signal of a ChirpStack uplink."""
+    rssis = [rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)]
+    rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
+    return _number("rssi_dbm", max(rssi_vals), problems) if rssi_vals else None
 
 
 def to_points(t: Telemetry) -> list[Point]:

@@ -17,9 +17,11 @@ from orchard.logs import event
 from orchard.models import INGEST_STATS, DeadLetter, Device, Point
 from orchard.records import Records, Sighting
 from orchard.settings import Settings, UnknownDevicePolicy
+from orchard.site import SiteError, site_for
 from orchard.store import StoreError, TimeSeriesStore
 from orchard.supervise import Backoff
-from sensors.payload import Refused, Route, parse_chirpstack, parse_native, route, to_points
+from sensors.payload import Refused, Route, parse_chirpstack, parse_native, parse_profiled, route, to_points
+from sensors.profiles import Profile, profiles
 from sensors.registry import replay_held
 from sensors.spool import Spool
 from sensors.throttle import LetterThrottle, NewDeviceGate
@@ -42,6 +44,15 @@ class Counters:
     throttled: int = 0  # dead letters over a device's limit: counted in a summary letter, not kept
 
 
+def _site_profiles(settings: Settings) -> dict[str, str]:
+    """Device id -> profile id from the site file's devices (an unreadable site file gives none: ingest stores
+    what it can and `orchard check` names the site file's mistake)."""
+    try:
+        return {d.id: d.profile for d in site_for(settings).devices if d.profile}
+    except SiteError:
+        return {}
+
+
 class BatchWriter:
     def __init__(self, settings: Settings, store: TimeSeriesStore, records: Records, spool: Spool) -> None:
         self.settings = settings
@@ -52,6 +63,11 @@ class BatchWriter:
         self.counters = Counters()
         self._statuses: dict[str, str] = {}
         self._by_eui: dict[str, Device] = {}
+        self._devices: dict[str, Device] = {}
+        # Fields a device's profile does not know: noted in the registry once per device and day, not per uplink.
+        self._unmapped: dict[str, list[str]] = {}
+        self._unmapped_noted: dict[str, str] = {}
+        self._site_profiles = _site_profiles(settings)
         self._registry_read = 0.0
         self._last_stats = time.monotonic()
         # How late readings arrive (receipt minus the device's own timestamp), this stats period: when the broker
@@ -92,13 +108,20 @@ class BatchWriter:
                         raise Refused(f"bad_status: {payload[:40]!r} is not online/offline")
                     presence.append((r.device, r.site, r.plot, state == b"online", rx))
                     continue
+                unmapped: list[str] = []
                 if r.kind == "chirpstack":
                     dev = self._by_eui.get(r.device)
                     if dev is None:
                         raise Refused(f"unknown_dev_eui: {r.device} is not registered to any device")
-                    telemetry, problems = parse_chirpstack(payload, dev, rx, tol)
+                    telemetry, problems = parse_chirpstack(payload, dev, rx, tol, self._profile_of(dev), unmapped)
+                elif (profile := self._profile_of(self._devices.get(r.device))) is not None and (
+                        profile.kind == "modbus" or b'"readings"' not in payload):
+                    telemetry, decoded = parse_profiled(r, profile, payload, rx)
+                    problems, unmapped = decoded.problems, decoded.unmapped
                 else:
                     telemetry, problems = parse_native(r, payload, rx, tol)
+                if unmapped and telemetry is not None:
+                    self._unmapped[telemetry.device] = unmapped
                 if telemetry is not None:
                     status = self._statuses.get(telemetry.device)
                     if status == "rejected":
@@ -164,8 +187,33 @@ class BatchWriter:
             self._record([], list(self._sightings.values()), [])
             self._sightings = {}
             self._sightings_flushed = time.monotonic()
+        if self._unmapped:
+            self._note_unmapped()
         if final or time.monotonic() - self._last_stats >= self.cfg.stats_interval_s:
             self._log_stats()
+
+    def _profile_of(self, device: Device | None) -> Profile | None:
+        """The device's profile: the registry's (`orchard admin device add --profile`), else the site file's."""
+        if device is None:
+            return None
+        chosen = device.profile or self._site_profiles.get(device.device)
+        return profiles().get(chosen) if chosen else None  # an unknown id is refused when it is set
+
+    def _note_unmapped(self) -> None:
+        """The day's first report of fields a device's profile does not know: logged and kept in the registry
+        for the devices page; the readings it did know are stored as usual."""
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        pending, self._unmapped = self._unmapped, {}
+        for device, fields in pending.items():
+            if self._unmapped_noted.get(device) == day:
+                continue
+            try:
+                if self.records.note_unmapped(device, fields, day):
+                    event(log, "unmapped_fields", logging.WARNING, device=device, fields=",".join(fields)[:300])
+            except Exception as e:  # the records DB away: try again with the next uplink
+                event(log, "unmapped_note_failed", logging.WARNING, device=device, error=type(e).__name__)
+                continue
+            self._unmapped_noted[device] = day
 
     def close(self) -> None:
         self.store.close()
@@ -176,7 +224,9 @@ class BatchWriter:
         away the registry last read stands (at start, `force` lets the error through: nothing is known yet)."""
         if force or time.monotonic() - self._registry_read > 5:
             try:
-                statuses, by_eui = self.records.device_statuses(), self.records.devices_by_eui()
+                devices = self.records.devices()
+                statuses = {d.device: str(d.status) for d in devices}
+                by_eui = {d.dev_eui.lower(): d for d in devices if d.dev_eui}
             except Exception as e:
                 if force:
                     raise
@@ -185,6 +235,7 @@ class BatchWriter:
                       detail=str(e).splitlines()[0][:200] if str(e) else "")
                 return
             self._statuses, self._by_eui = statuses, by_eui
+            self._devices = {d.device: d for d in devices}
             self._registry_read = time.monotonic()
             for device in self.records.approved_with_held():  # approved from the dashboard
                 try:

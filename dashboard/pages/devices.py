@@ -53,6 +53,7 @@ with tab_reg:
             v.t("dev.col_device"): devs["device"],
             v.t("dev.col_plot"): devs["plot"].map(lambda p: site.plot_label(p, v.lang)),
             v.t("dev.col_kind"): devs["kind"].map(lambda k: v.t(f"dev.kind_{k}") if k else "—"),
+            v.t("dev.col_profile"): devs["profile"].map(lambda p: p or "—"),
             v.t("dev.col_state"): devs["state"].map(state_label),
             v.t("dev.col_last_seen"): devs["last_seen_ns"].map(
                 lambda t: "—" if pd.isna(t) else f"{v.fmt_time(int(t))} ({v.age(int(t), now)})"),
@@ -62,6 +63,8 @@ with tab_reg:
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={v.t("dev.col_battery"): st.column_config.NumberColumn(format="%.2f V"),
                                     v.t("dev.col_rssi"): st.column_config.NumberColumn(format="%d dBm")})
+        for row in devs[devs["unmapped"] != ""].itertuples():
+            st.info(v.t("dev.unmapped", device=row.device, fields=shell.plain(str(row.unmapped))))
         low = table[table[v.t("dev.col_battery")] < 3.3]
         if not low.empty:
             st.warning(v.t("dev.low_battery", devices=", ".join(low[v.t("dev.col_device")])))

@@ -66,7 +66,7 @@ class Records:
     # -- devices ----------------------------------------------------------------------------------------------
     def upsert_device(self, d: Device) -> None:
         row = {"device": d.device, "site": d.site, "plot": d.plot, "status": d.status, "kind": d.kind,
-               "dev_eui": d.dev_eui, "extra": orjson.dumps(dict(d.extra)).decode()}
+               "dev_eui": d.dev_eui, "extra": orjson.dumps(dict(d.extra)).decode(), "profile": d.profile}
         stmt = self._upsert(D).values(**row)
         stmt = stmt.on_conflict_do_update(index_elements=[D.c.device],
                                           set_={k: stmt.excluded[k] for k in row if k != "device"})
@@ -79,11 +79,20 @@ class Records:
 
     def devices(self) -> list[Device]:
         cols = (D.c.device, D.c.site, D.c.plot, D.c.status, D.c.kind, D.c.dev_eui, D.c.online, D.c.last_seen_ns,
-                D.c.extra)
+                D.c.extra, D.c.profile, D.c.unmapped)
         with self.engine.connect() as conn:
             rows = conn.execute(select(*cols).order_by(D.c.site, D.c.plot, D.c.device)).all()
         return [Device(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else bool(r[6]), r[7],
-                       orjson.loads(r[8])) for r in rows]
+                       orjson.loads(r[8]), r[9], tuple(orjson.loads(r[10])) if r[10] else ()) for r in rows]
+
+    def note_unmapped(self, device: str, fields: Sequence[str], day: str) -> bool:
+        """Record the payload fields a device's profile does not know, at most once per device and day (a
+        new field is worth a look, not a dead letter per uplink). True when this was the day's first report."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(D).where(D.c.device == device, (D.c.unmapped_day.is_(None))
+                                                | (D.c.unmapped_day != day))
+                                .values(unmapped=orjson.dumps(sorted(fields)).decode(), unmapped_day=day))
+            return bool(done.rowcount)
 
     def device_statuses(self) -> dict[str, str]:
         with self.engine.connect() as conn:

@@ -38,6 +38,9 @@ devices = Table(
     Column("last_seen_ns", BigInteger),
     Column("first_seen_ns", BigInteger),
     Column("extra", Text, nullable=False, server_default="{}"),  # JSON object
+    Column("profile", Text),  # sensors/profiles/<id>.toml: how its payload maps to readings
+    Column("unmapped", Text),  # JSON list: the payload fields its profile does not know, as last reported
+    Column("unmapped_day", Text),  # the UTC day they were reported (once a day, not per uplink)
 )
 
 dead_letters = Table(

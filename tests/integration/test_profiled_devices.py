@@ -1,0 +1,99 @@
+"""Devices with a profile, end to end: every shipped profile's published example goes as a real ChirpStack v4 JSON
+up event (or, for a Modbus profile, as the raw frame a 4G DTU forwards) through Mosquitto and ingest into
+InfluxDB, and is stored under the readings its profile states, item by item; a frame with a bad CRC is a dead
+letter with that reason; a field the profile does not know is noted on the device, not dead-lettered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench.servers import InfluxDB, Mosquitto
+from orchard.models import Device
+from orchard.records import Records
+from orchard.settings import Settings
+from orchard.store import open_store
+from sensors.ingest import Ingest
+from sensors.profiles import profiles
+from sensors.spool import Spool
+from sensors.writer import BatchWriter
+from tests.conftest import influx_url, unique
+from tests.integration.helpers import publisher, wait_published
+
+pytestmark = pytest.mark.integration
+FIELDS = ["air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_speed_ms", "wind_gust_ms", "solar_wm2",
+          "soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", "canopy_temp_c", "air_pressure_hpa",
+          "wind_dir_deg", "battery_v", "battery_pct"]
+
+
+def until(cond: Callable[[], bool], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def stored(store: object, device: str) -> dict[str, dict[str, float]]:
+    """What the store holds for a device: depth ('' for plain readings) -> field -> value."""
+    rows = store.range("telemetry", FIELDS, 0, 2**62)  # type: ignore[attr-defined]
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r.tags["device"] == device:
+            out.setdefault(r.tags.get("depth_cm", ""), {}).update(
+                {k: v for k, v in r.values.items() if v is not None})
+    return out
+
+
+def test_every_profiles_example_is_stored_under_its_readings(tmp_path: Path, mosquitto: Mosquitto,
+                                                              influx: InfluxDB) -> None:
+    s = Settings(mqtt_url=mosquitto.url, store_url=influx_url(influx, unique("prof")), data_dir=tmp_path,
+                 mqtt_prefix=unique("o"), ingest={"client_id": unique("i-")})  # type: ignore[arg-type]
+    store = open_store(s.store_url)
+    store.ensure_ready()  # what the ingest service does at start
+    records = Records.in_data_dir(tmp_path)
+    cases = []  # (device, example, topic, payload)
+    for n, p in enumerate(profiles().values()):
+        ex = next(e for e in p.examples if e.error is None and (e.readings or e.depths))
+        device, eui = f"dev-{n}", f"{n:016x}"
+        records.upsert_device(Device(device, "s", "p1", "approved", "", eui, profile=p.id))
+        if p.kind == "modbus":
+            frame = bytes.fromhex(str(ex.payload).replace(" ", ""))
+            cases.append((device, ex, f"{s.mqtt_prefix}/s/p1/{device}/telemetry", frame))
+        else:
+            up = {"deviceInfo": {"devEui": eui, "deviceName": device}, "fCnt": 7, "fPort": 1,
+                  "object": {**ex.payload, "firmware_build": 41} if n == 0 else ex.payload}  # type: ignore[dict-item]
+            cases.append((device, ex, f"application/1/device/{eui}/event/up", orjson.dumps(up)))
+    damaged = "dev-crc"
+    sen0601 = profiles()["dfrobot-sen0601"]
+    records.upsert_device(Device(damaged, "s", "p1", "approved", "", None, profile=sen0601.id))
+    writer = BatchWriter(s, store, records, Spool(tmp_path / "spool"))
+    ing = Ingest(s, writer)
+    ing.start()
+    assert ing.connected.wait(10)
+    pub = publisher(mosquitto.url)
+    infos = [pub.publish(topic, payload, qos=1) for _, _, topic, payload in cases]
+    infos.append(pub.publish(f"{s.mqtt_prefix}/s/p1/{damaged}/telemetry",
+                             bytes.fromhex("0103060293FF9B03E8D80F"), qos=1))
+    wait_published(pub, infos)
+    until(lambda: ing.received >= len(infos))
+    until(lambda: all(stored(store, device) for device, *_ in cases))
+    for device, ex, _, _ in cases:
+        want = {"": dict(ex.readings)} if ex.readings else {}
+        want |= {depth: dict(readings) for depth, readings in ex.depths.items()}
+        got = stored(store, device)
+        assert sorted(got) == sorted(want), (device, got)
+        for depth, readings in want.items():
+            assert got[depth] == pytest.approx(readings), (device, depth)
+    until(lambda: any(d.letter.device == damaged for d in records.dead_letters()))
+    letter = next(d.letter for d in records.dead_letters() if d.letter.device == damaged)
+    assert letter.reason.startswith("bad_crc:")
+    assert stored(store, damaged) == {}
+    writer.tick(final=True)  # notes the unknown field on the device, once for the day
+    first = next(d for d in records.devices() if d.device == "dev-0")
+    assert first.unmapped == ("firmware_build",)
+    assert not [d for d in records.dead_letters() if d.letter.device == "dev-0"]
+    ing.stop()
