@@ -114,7 +114,7 @@ def test_every_orchard_variable_is_a_real_setting(name: str, monkeypatch: pytest
 
 
 def test_each_service_account_in_compose_is_in_the_acl() -> None:
-    acl = (ROOT / "orchard" / "mosquitto" / "acl").read_text()
+    acl = (ROOT / "app" / "mosquitto" / "acl").read_text()
     for name in ("ingest", "analytics", "cameras", "simulator"):
         url = SERVICES[name]["environment"]["ORCHARD_MQTT_URL"]
         assert url.startswith(f"mqtt://{name}:") and f"\nuser {name}\n" in acl
