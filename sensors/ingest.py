@@ -48,7 +48,8 @@ class Writer(Protocol):
 
 def subscriptions(settings: Settings) -> list[str]:
     topics = [f"{settings.mqtt_prefix}/+/+/+/telemetry", f"{settings.mqtt_prefix}/+/+/+/status",
-              "application/+/device/+/event/up"]
+              "application/+/device/+/event/+",  # ChirpStack v4: up, status, join, log (others are dropped)
+              "v3/+/devices/+/up"]  # The Things Stack v3 uplinks
     group = settings.ingest.shared_group
     return [f"$share/{group}/{t}" for t in topics] if group else topics
 

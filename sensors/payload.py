@@ -39,7 +39,7 @@ CHIRPSTACK_ALIASES = {
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    kind: str  # telemetry | status | chirpstack
+    kind: str  # telemetry | status | chirpstack (an up event) | chirpstack_<status|join|log> | tts (an uplink)
     site: str = ""
     plot: str = ""
     device: str = ""
@@ -57,8 +57,14 @@ def route(topic: str, prefix: str) -> Route:
             if not _ID.fullmatch(value):
                 raise Refused(f"bad_id: {what} {value[:80]!r} must be 1-64 letters, digits or _ . : -")
         return Route(kind, site, plot, device)
-    if len(parts) == 6 and parts[0] == "application" and parts[2] == "device" and parts[4:] == ["event", "up"]:
-        return Route("chirpstack", device=parts[3].lower())
+    if len(parts) == 6 and parts[0] == "application" and parts[2] == "device" and parts[4] == "event":
+        if parts[5] == "up":
+            return Route("chirpstack", device=parts[3].lower())
+        if parts[5] in ("status", "join", "log"):
+            return Route(f"chirpstack_{parts[5]}", device=parts[3].lower())
+        return Route("chirpstack_other", device=parts[3].lower())  # ack, txack, location, integration: not ours
+    if len(parts) == 5 and parts[0] == "v3" and parts[2] == "devices" and parts[4] == "up":
+        return Route("tts", device=parts[3])  # The Things Stack v3: <app>@<tenant>, the end device's id
     raise Refused(f"bad_topic: {topic[:200]!r} is not <prefix>/<site>/<plot>/<device>/telemetry|status")
 
 
@@ -192,13 +198,35 @@ def parse_profiled(r: Route, profile: Profile, payload: bytes | bytearray, recei
     return telemetry, decoded
 
 
+class MacOnly(Exception):
+    """A LoRaWAN frame without application data (fPort 0: MAC commands only; or no payload): counted, not a
+    dead letter."""
+
+
+CHIRPSTACK_JSON = ("chirpstack_protobuf: ChirpStack sends its events as Protobuf, ingest reads JSON: set "
+                   "json=true under [integration.mqtt] in chirpstack.toml (ChirpStack v4) and restart ChirpStack")
+
+
+def chirpstack_event(payload: bytes | bytearray) -> dict[str, Any]:
+    """A ChirpStack v4 integration event as JSON; the one clear error when ChirpStack is set to Protobuf."""
+    try:
+        return _load(payload)
+    except Refused as e:
+        if str(e).startswith("bad_json") and payload[:1] == b"\x0a":  # protobuf: field 1, length-delimited
+            raise Refused(CHIRPSTACK_JSON) from None
+        raise
+
+
 def parse_chirpstack(
     payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int,
     profile: Profile | None = None, unmapped: list[str] | None = None,
 ) -> tuple[Telemetry | None, list[str]]:
     """A ChirpStack v4 `up` event with a decoded `object`, for a device registered with this devEUI; through the
-    device's profile when it has one (the vendor's field names), else by the catalogue's own names."""
-    body = _load(payload)
+    device's profile when it has one (the vendor's field names), else by the catalogue's own names. MacOnly for
+    a frame that carries no application data."""
+    body = chirpstack_event(payload)
+    if body.get("fPort") == 0 or ("object" not in body and not body.get("data")):
+        raise MacOnly()
     obj = body.get("object")
     if not isinstance(obj, dict):
         raise Refused("no_readings: ChirpStack uplink without a decoded 'object' (set a codec on the profile)")
@@ -226,6 +254,60 @@ def parse_chirpstack(
     if not found and not depths and bat is None:
         return None, problems or ["no_readings: the decoded object has no catalogue reading"]
     return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
+
+
+def parse_chirpstack_status(payload: bytes | bytearray, device: Device, received_ns: int) -> Telemetry | None:
+    """A ChirpStack v4 `status` event (the device's answer to DevStatusReq): its battery level in percent, unless
+    the device says it is on external power or cannot measure it."""
+    body = chirpstack_event(payload)
+    level = body.get("batteryLevel")
+    if body.get("externalPowerSource") or body.get("batteryLevelUnavailable") or not isinstance(level, int | float):
+        return None
+    problems: list[str] = []
+    pct = _number("battery_pct", level, problems)
+    if pct is None:
+        raise Refused("; ".join(problems))
+    return Telemetry(device.site, device.plot, device.device, received_ns, {"battery_pct": pct})
+
+
+def parse_tts(payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int,
+              profile: Profile | None = None, unmapped: list[str] | None = None,
+              ) -> tuple[Telemetry | None, list[str]]:
+    """A The Things Stack v3 uplink (`v3/<app>/devices/<id>/up`): `uplink_message.decoded_payload` through the
+    device's profile (or the catalogue's own names)."""
+    body = _load(payload)
+    up = body.get("uplink_message")
+    if not isinstance(up, dict):
+        raise Refused("no_uplink: a The Things Stack message without uplink_message (subscribe to .../up only)")
+    if up.get("f_port") in (0, None) and "decoded_payload" not in up:
+        raise MacOnly()
+    obj = up.get("decoded_payload")
+    if not isinstance(obj, dict):
+        raise Refused("no_readings: The Things Stack uplink without decoded_payload (set a payload formatter)")
+    at = up.get("received_at") or body.get("received_at")
+    t = received_ns if at is None else parse_time(at, received_ns, future_tolerance_ns)
+    fcnt = up.get("f_cnt")
+    seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
+    rssis = [rx.get("rssi") for rx in up.get("rx_metadata") or [] if isinstance(rx, dict)]
+    rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
+    rssi = _number("rssi_dbm", max(rssi_vals), []) if rssi_vals else None
+    if profile is None:
+        names = {**CHIRPSTACK_ALIASES, **device.extra}
+        readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
+        battery = readings.pop("battery_v", None)
+        problems: list[str] = []
+        found, depths = check_readings(readings, problems) if readings else ({}, {})
+        bat = None if battery is None else _number("battery_v", battery, problems)
+        if not found and not depths and bat is None:
+            return None, problems or ["no_readings: the decoded payload has no catalogue reading"]
+        return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
+    try:
+        decoded = profile.decode(obj)
+    except DecodeError as e:
+        raise Refused(str(e)) from None
+    if unmapped is not None:
+        unmapped.extend(decoded.unmapped)
+    return from_profile(device.site, device.plot, device.device, t, decoded, seq, rssi)
 
 
 def _best_rssi(body: Mapping[str, Any], problems: list[str]) -> float | None:

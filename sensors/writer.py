@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
+
 from orchard.logs import event
 from orchard.models import INGEST_STATS, DeadLetter, Device, Point
 from orchard.records import Records, Sighting
@@ -20,7 +22,19 @@ from orchard.settings import Settings, UnknownDevicePolicy
 from orchard.site import SiteError, site_for
 from orchard.store import StoreError, TimeSeriesStore
 from orchard.supervise import Backoff
-from sensors.payload import Refused, Route, parse_chirpstack, parse_native, parse_profiled, route, to_points
+from sensors.payload import (
+    MacOnly,
+    Refused,
+    Route,
+    chirpstack_event,
+    parse_chirpstack,
+    parse_chirpstack_status,
+    parse_native,
+    parse_profiled,
+    parse_tts,
+    route,
+    to_points,
+)
 from sensors.profiles import Profile, profiles
 from sensors.registry import replay_held
 from sensors.spool import Spool
@@ -42,6 +56,16 @@ class Counters:
     rejected: int = 0  # messages with a dead-letter entry (fully or partly refused)
     replayed_points: int = 0  # spooled points later written to the store
     throttled: int = 0  # dead letters over a device's limit: counted in a summary letter, not kept
+    mac_only: int = 0  # LoRaWAN frames without application data (fPort 0): nothing to store, nothing wrong
+
+
+def _tts_eui(payload: bytes | bytearray) -> str | None:
+    try:
+        ids = orjson.loads(payload).get("end_device_ids", {})
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    eui = ids.get("dev_eui") if isinstance(ids, dict) else None
+    return eui.lower() if isinstance(eui, str) else None
 
 
 def _site_profiles(settings: Settings) -> dict[str, str]:
@@ -100,6 +124,7 @@ class BatchWriter:
         for m in batch:
             topic, payload, rx = m
             r = None
+            named: str | None = None
             try:
                 r = route(topic, self.settings.mqtt_prefix)
                 if r.kind == "status":
@@ -108,12 +133,32 @@ class BatchWriter:
                         raise Refused(f"bad_status: {payload[:40]!r} is not online/offline")
                     presence.append((r.device, r.site, r.plot, state == b"online", rx))
                     continue
+                if r.kind == "chirpstack_other":
+                    continue
                 unmapped: list[str] = []
+                if r.kind.startswith("chirpstack") or r.kind == "tts":
+                    dev = self._network_device(r, payload)
+                    named = dev.device  # its dead letters are filed under the registered device, not the EUI
                 if r.kind == "chirpstack":
-                    dev = self._by_eui.get(r.device)
-                    if dev is None:
-                        raise Refused(f"unknown_dev_eui: {r.device} is not registered to any device")
                     telemetry, problems = parse_chirpstack(payload, dev, rx, tol, self._profile_of(dev), unmapped)
+                elif r.kind == "tts":
+                    telemetry, problems = parse_tts(payload, dev, rx, tol, self._profile_of(dev), unmapped)
+                elif r.kind == "chirpstack_status":
+                    telemetry, problems = parse_chirpstack_status(payload, dev, rx), []
+                    if telemetry is None:
+                        continue
+                elif r.kind == "chirpstack_join":
+                    chirpstack_event(payload)  # a Protobuf-encoded join is as wrong as a Protobuf uplink
+                    sightings[dev.device] = Sighting(dev.device, dev.site, dev.plot, rx, str(dev.status))
+                    event(log, "lorawan_join", device=dev.device)
+                    continue
+                elif r.kind == "chirpstack_log":
+                    body = chirpstack_event(payload)
+                    if str(body.get("code", "")).upper() == "UPLINK_CODEC":
+                        raise Refused(f"codec_error: ChirpStack's codec failed on this device's uplink: "
+                                      f"{str(body.get('description', ''))[:300]} (check the codec of its device "
+                                      "profile in ChirpStack)")
+                    continue
                 elif (profile := self._profile_of(self._devices.get(r.device))) is not None and (
                         profile.kind == "modbus" or b'"readings"' not in payload):
                     telemetry, decoded = parse_profiled(r, profile, payload, rx)
@@ -154,8 +199,10 @@ class BatchWriter:
                             "approved" if status == "approved" else "new")
                 if problems:
                     letters.append((self._letter(m, r, r.device, "; ".join(problems)), False))
+            except MacOnly:
+                self.counters.mac_only += 1
             except Refused as e:
-                letters.append((self._letter(m, r, r.device if r else None, str(e)), False))
+                letters.append((self._letter(m, r, named or (r.device if r else None), str(e)), False))
             except Exception as e:  # a bug must not lose the message: keep it with the error
                 log.exception("payload_handling_error")
                 letters.append((self._letter(m, r, r.device if r else None, f"internal_error: {e!r}"), False))
@@ -191,6 +238,22 @@ class BatchWriter:
             self._note_unmapped()
         if final or time.monotonic() - self._last_stats >= self.cfg.stats_interval_s:
             self._log_stats()
+
+    def _network_device(self, r: Route, payload: bytes | bytearray) -> Device:
+        """The registered device a network server's event is about: by devEUI (ChirpStack's topic; The Things
+        Stack's end_device_ids.dev_eui), else by The Things Stack's device id."""
+        if r.kind == "tts":
+            eui = _tts_eui(payload)
+            dev = self._by_eui.get(eui) if eui else None
+            dev = dev or self._devices.get(r.device)
+            if dev is None:
+                raise Refused(f"unknown_device: The Things Stack device {r.device[:64]!r} (devEUI {eui or '?'}) is "
+                              "not registered: add it with its --dev-eui")
+            return dev
+        dev = self._by_eui.get(r.device)
+        if dev is None:
+            raise Refused(f"unknown_dev_eui: {r.device} is not registered to any device")
+        return dev
 
     def _profile_of(self, device: Device | None) -> Profile | None:
         """The device's profile: the registry's (`orchard admin device add --profile`), else the site file's."""

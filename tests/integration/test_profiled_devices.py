@@ -97,3 +97,55 @@ def test_every_profiles_example_is_stored_under_its_readings(tmp_path: Path, mos
     assert first.unmapped == ("firmware_build",)
     assert not [d for d in records.dead_letters() if d.letter.device == "dev-0"]
     ing.stop()
+
+
+def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """ChirpStack v4 status, join, log, ack and MAC-only events, a broker set to Protobuf, and a The Things Stack
+    v3 uplink: each does what a village operator needs, and none is a dead letter it should not be."""
+    s = Settings(mqtt_url=mosquitto.url, store_url=f"sqlite:///{tmp_path}/ts.sqlite", data_dir=tmp_path,
+                 mqtt_prefix=unique("o"), ingest={"client_id": unique("i-")})  # type: ignore[arg-type]
+    store = open_store(s.store_url)
+    records = Records.in_data_dir(tmp_path)
+    eui, tts_eui = unique("")[:16].ljust(16, "0"), unique("")[:16].ljust(16, "1")
+    records.upsert_device(Device("em500-1", "s", "p1", "approved", "soil_probe", eui,
+                                 profile="milesight-em500-smtc"))
+    records.upsert_device(Device("lht65-1", "s", "p2", "approved", "weather_station", tts_eui,
+                                 profile="dragino-lht65"))
+    writer = BatchWriter(s, store, records, Spool(tmp_path / "spool"))
+    ing = Ingest(s, writer)
+    ing.start()
+    assert ing.connected.wait(10)
+    pub = publisher(mosquitto.url)
+    ev = f"application/{unique('app')}/device/{eui}/event"
+    info = {"deviceInfo": {"devEui": eui, "deviceName": "em500-1"}}
+    lht65 = profiles()["dragino-lht65"].examples[0].payload
+    sent = [
+        (f"{ev}/status", orjson.dumps({**info, "margin": 7, "batteryLevel": 87.5, "externalPowerSource": False})),
+        (f"{ev}/join", orjson.dumps({**info, "devAddr": "01ab23cd"})),
+        (f"{ev}/log", orjson.dumps({**info, "level": "ERROR", "code": "UPLINK_CODEC",
+                                    "description": "TypeError: bytes[3] is undefined"})),
+        (f"{ev}/ack", orjson.dumps({**info, "acknowledged": True, "fCntDown": 3})),
+        (f"{ev}/up", orjson.dumps({**info, "fPort": 0, "fCnt": 9, "data": "AwcH"})),  # MAC commands only
+        (f"{ev}/up", b"\x0a\x24" + b"8f4c2b1e-0000-4000-8000-0123456789ab" + b"\x12\x02"),  # Protobuf
+        (f"v3/{unique('app')}@ttn/devices/lht65-in-ttn/up",
+         orjson.dumps({"end_device_ids": {"device_id": "lht65-in-ttn", "dev_eui": tts_eui.upper()},
+                       "uplink_message": {"f_port": 2, "f_cnt": 5, "decoded_payload": lht65,
+                                          "rx_metadata": [{"rssi": -101}]}})),
+    ]
+    wait_published(pub, [pub.publish(topic, payload, qos=1) for topic, payload in sent])
+    until(lambda: ing.received >= len(sent))
+    until(lambda: len(records.dead_letters()) >= 2)
+    writer.tick(final=True)
+    letters = {d.letter.reason.split(":")[0]: d.letter for d in records.dead_letters()}
+    assert sorted(letters) == ["chirpstack_protobuf", "codec_error"]  # ack, join, MAC-only: no dead letter
+    assert "json=true under [integration.mqtt] in chirpstack.toml" in letters["chirpstack_protobuf"].reason
+    assert letters["codec_error"].device == "em500-1"  # filed under the registered device, not its devEUI
+    assert writer.counters.mac_only == 1
+    battery = store.range("telemetry", ["battery_pct"], 0, 2**62)
+    assert [(r.tags["device"], r.values["battery_pct"]) for r in battery] == [("em500-1", 87.5)]
+    air = store.range("telemetry", ["air_temp_c", "rh_pct", "battery_v", "rssi_dbm"], 0, 2**62)
+    assert [(r.tags["device"], dict(r.values)) for r in air] == [
+        ("lht65-1", {"air_temp_c": 28.29, "rh_pct": 88.6, "battery_v": 3.062, "rssi_dbm": -101.0})]
+    joined = next(d for d in records.devices() if d.device == "em500-1")
+    assert joined.last_seen_ns is not None  # the join counts as a sign of life
+    ing.stop()
