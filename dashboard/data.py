@@ -214,9 +214,10 @@ def devices(who: Principal) -> pd.DataFrame:
 def _devices() -> pd.DataFrame:
     rows = shell.records().devices()
     return pd.DataFrame(
-        [(d.device, d.plot, d.kind, d.status, d.online, d.last_seen_ns, d.profile or "", ", ".join(d.unmapped))
-         for d in rows],
-        columns=["device", "plot", "kind", "status", "online", "last_seen_ns", "profile", "unmapped"],
+        [(d.device, d.plot, d.kind, d.status, d.online, d.last_seen_ns, d.profile or "", ", ".join(d.unmapped),
+          d.clock_skew_s) for d in rows],
+        columns=["device", "plot", "kind", "status", "online", "last_seen_ns", "profile", "unmapped",
+                 "clock_skew_s"],
     )
 
 

@@ -136,6 +136,7 @@ class Device:
     extra: Mapping[str, str] = field(default_factory=dict)
     profile: str | None = None  # the sensor model's profile id (sensors/profiles/)
     unmapped: tuple[str, ...] = ()  # payload fields the profile does not know, as last reported
+    clock_skew_s: int | None = None  # its gateway's clock was this far off: filed at the server's time instead
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", DeviceStatus(self.status))

@@ -6,6 +6,7 @@ A message with some good and some bad readings keeps the good ones and dead-lett
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -219,7 +220,7 @@ def chirpstack_event(payload: bytes | bytearray) -> dict[str, Any]:
 
 def parse_chirpstack(
     payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int,
-    profile: Profile | None = None, unmapped: list[str] | None = None,
+    profile: Profile | None = None, unmapped: list[str] | None = None, skew: list[int] | None = None,
 ) -> tuple[Telemetry | None, list[str]]:
     """A ChirpStack v4 `up` event with a decoded `object`, for a device registered with this devEUI; through the
     device's profile when it has one (the vendor's field names), else by the catalogue's own names. MacOnly for
@@ -231,7 +232,7 @@ def parse_chirpstack(
     if not isinstance(obj, dict):
         raise Refused("no_readings: ChirpStack uplink without a decoded 'object' (set a codec on the profile)")
     if profile is not None:
-        t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
+        t = uplink_time(body, received_ns, skew)
         fcnt = body.get("fCnt")
         seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
         try:
@@ -246,7 +247,7 @@ def parse_chirpstack(
     battery = readings.pop("battery_v", None)
     problems: list[str] = []
     found, depths = check_readings(readings, problems) if readings else ({}, {})
-    t = received_ns if body.get("time") is None else parse_time(body["time"], received_ns, future_tolerance_ns)
+    t = uplink_time(body, received_ns, skew)
     rssi = _best_rssi(body, problems)
     bat = None if battery is None else _number("battery_v", battery, problems)
     fcnt = body.get("fCnt")
@@ -254,6 +255,34 @@ def parse_chirpstack(
     if not found and not depths and bat is None:
         return None, problems or ["no_readings: the decoded object has no catalogue reading"]
     return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
+
+
+MAX_CLOCK_SKEW_NS = 5 * 60 * 1_000_000_000
+
+
+def uplink_time(body: Mapping[str, Any], received_ns: int, skew: list[int] | None = None) -> int:
+    """When a ChirpStack uplink was measured: its `time` (the gateway's clock), unless that is more than 5 minutes
+    off the network server's own reception time (rxInfo nsTime; without it, ingest's receipt) - a gateway whose
+    clock was never set (GPS-less, 1970 or a year off) must not file readings at the wrong hour. The skew in
+    seconds is appended to `skew` when it is replaced, so the device can say so."""
+    ns_times = []
+    for rx in body.get("rxInfo") or []:
+        if isinstance(rx, dict) and isinstance(rx.get("nsTime"), str):
+            with contextlib.suppress(Refused):
+                ns_times.append(parse_time(rx["nsTime"], 2**62, 0))
+    reference = min(ns_times) if ns_times else received_ns
+    at = body.get("time")
+    if at is None:
+        return reference
+    try:
+        t = parse_time(at, 2**62, 0)
+    except Refused:
+        t = None
+    if t is None or abs(t - reference) > MAX_CLOCK_SKEW_NS:
+        if skew is not None:
+            skew.append(0 if t is None else round((t - reference) / 1e9))
+        return reference
+    return t
 
 
 def parse_chirpstack_status(payload: bytes | bytearray, device: Device, received_ns: int) -> Telemetry | None:

@@ -91,6 +91,8 @@ class BatchWriter:
         # Fields a device's profile does not know: noted in the registry once per device and day, not per uplink.
         self._unmapped: dict[str, list[str]] = {}
         self._unmapped_noted: dict[str, str] = {}
+        self._skews: dict[str, int] = {}  # device -> how far off its gateway's clock was (s), to note once a day
+        self._skews_noted: dict[str, str] = {}
         self._site_profiles = _site_profiles(settings)
         self._registry_read = 0.0
         self._last_stats = time.monotonic()
@@ -140,7 +142,11 @@ class BatchWriter:
                     dev = self._network_device(r, payload)
                     named = dev.device  # its dead letters are filed under the registered device, not the EUI
                 if r.kind == "chirpstack":
-                    telemetry, problems = parse_chirpstack(payload, dev, rx, tol, self._profile_of(dev), unmapped)
+                    skew: list[int] = []
+                    telemetry, problems = parse_chirpstack(payload, dev, rx, tol, self._profile_of(dev), unmapped,
+                                                           skew)
+                    if skew:
+                        self._skews[dev.device] = skew[0]
                 elif r.kind == "tts":
                     telemetry, problems = parse_tts(payload, dev, rx, tol, self._profile_of(dev), unmapped)
                 elif r.kind == "chirpstack_status":
@@ -236,8 +242,24 @@ class BatchWriter:
             self._sightings_flushed = time.monotonic()
         if self._unmapped:
             self._note_unmapped()
+        if self._skews:
+            self._note_skews()
         if final or time.monotonic() - self._last_stats >= self.cfg.stats_interval_s:
             self._log_stats()
+
+    def _note_skews(self) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        pending, self._skews = self._skews, {}
+        for device, skew in pending.items():
+            if self._skews_noted.get(device) == day:
+                continue
+            try:
+                self.records.note_clock_skew(device, skew)
+            except Exception as e:  # the records DB away: the next uplink tries again
+                event(log, "clock_note_failed", logging.WARNING, device=device, error=type(e).__name__)
+                continue
+            self._skews_noted[device] = day
+            event(log, "gateway_clock_skew", logging.WARNING, device=device, skew_s=skew)
 
     def _network_device(self, r: Route, payload: bytes | bytearray) -> Device:
         """The registered device a network server's event is about: by devEUI (ChirpStack's topic; The Things

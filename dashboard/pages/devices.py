@@ -65,6 +65,8 @@ with tab_reg:
                                     v.t("dev.col_rssi"): st.column_config.NumberColumn(format="%d dBm")})
         for row in devs[devs["unmapped"] != ""].itertuples():
             st.info(v.t("dev.unmapped", device=row.device, fields=shell.plain(str(row.unmapped))))
+        for row in devs[devs["clock_skew_s"].notna()].itertuples():
+            st.warning(v.t("dev.clock_skew", device=row.device, minutes=round(abs(float(row.clock_skew_s)) / 60)))
         low = table[table[v.t("dev.col_battery")] < 3.3]
         if not low.empty:
             st.warning(v.t("dev.low_battery", devices=", ".join(low[v.t("dev.col_device")])))

@@ -79,11 +79,16 @@ class Records:
 
     def devices(self) -> list[Device]:
         cols = (D.c.device, D.c.site, D.c.plot, D.c.status, D.c.kind, D.c.dev_eui, D.c.online, D.c.last_seen_ns,
-                D.c.extra, D.c.profile, D.c.unmapped)
+                D.c.extra, D.c.profile, D.c.unmapped, D.c.clock_skew_s)
         with self.engine.connect() as conn:
             rows = conn.execute(select(*cols).order_by(D.c.site, D.c.plot, D.c.device)).all()
         return [Device(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else bool(r[6]), r[7],
-                       orjson.loads(r[8]), r[9], tuple(orjson.loads(r[10])) if r[10] else ()) for r in rows]
+                       orjson.loads(r[8]), r[9], tuple(orjson.loads(r[10])) if r[10] else (), r[11]) for r in rows]
+
+    def note_clock_skew(self, device: str, skew_s: int) -> None:
+        """Its uplinks carry a gateway time this far off the network server's: they are filed at the server's."""
+        with self.engine.begin() as conn:
+            conn.execute(update(D).where(D.c.device == device).values(clock_skew_s=skew_s))
 
     def note_unmapped(self, device: str, fields: Sequence[str], day: str) -> bool:
         """Record the payload fields a device's profile does not know, at most once per device and day (a

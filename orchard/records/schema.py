@@ -41,6 +41,7 @@ devices = Table(
     Column("profile", Text),  # sensors/profiles/<id>.toml: how its payload maps to readings
     Column("unmapped", Text),  # JSON list: the payload fields its profile does not know, as last reported
     Column("unmapped_day", Text),  # the UTC day they were reported (once a day, not per uplink)
+    Column("clock_skew_s", BigInteger),  # how far off its gateway's clock was, when last found wrong (> 5 min)
 )
 
 dead_letters = Table(

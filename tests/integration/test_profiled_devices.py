@@ -25,6 +25,8 @@ from tests.conftest import influx_url, unique
 from tests.integration.helpers import publisher, wait_published
 
 pytestmark = pytest.mark.integration
+NS_TIME_NS = (time.time_ns() // 1_000_000 - 3000) * 1_000_000  # a few seconds ago, to the millisecond
+NS_TIME = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NS_TIME_NS // 10**9)) + f".{NS_TIME_NS // 10**6 % 1000:03d}Z"
 FIELDS = ["air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_speed_ms", "wind_gust_ms", "solar_wm2",
           "soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", "canopy_temp_c", "air_pressure_hpa",
           "wind_dir_deg", "battery_v", "battery_pct"]
@@ -127,6 +129,9 @@ def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mos
         (f"{ev}/ack", orjson.dumps({**info, "acknowledged": True, "fCntDown": 3})),
         (f"{ev}/up", orjson.dumps({**info, "fPort": 0, "fCnt": 9, "data": "AwcH"})),  # MAC commands only
         (f"{ev}/up", b"\x0a\x24" + b"8f4c2b1e-0000-4000-8000-0123456789ab" + b"\x12\x02"),  # Protobuf
+        (f"{ev}/up", orjson.dumps({**info, "fPort": 85, "fCnt": 10, "time": "2025-06-01T00:00:00+00:00",
+                                   "rxInfo": [{"rssi": -90, "nsTime": NS_TIME}],  # the gateway clock a year off
+                                   "object": profiles()["milesight-em500-smtc"].examples[0].payload})),
         (f"v3/{unique('app')}@ttn/devices/lht65-in-ttn/up",
          orjson.dumps({"end_device_ids": {"device_id": "lht65-in-ttn", "dev_eui": tts_eui.upper()},
                        "uplink_message": {"f_port": 2, "f_cnt": 5, "decoded_payload": lht65,
@@ -142,10 +147,15 @@ def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mos
     assert letters["codec_error"].device == "em500-1"  # filed under the registered device, not its devEUI
     assert writer.counters.mac_only == 1
     battery = store.range("telemetry", ["battery_pct"], 0, 2**62)
-    assert [(r.tags["device"], r.values["battery_pct"]) for r in battery] == [("em500-1", 87.5)]
+    assert sorted((r.tags["device"], r.values["battery_pct"]) for r in battery) == [
+        ("em500-1", 87.5), ("em500-1", 92.0)]  # the status event's, and the uplink's own
     air = store.range("telemetry", ["air_temp_c", "rh_pct", "battery_v", "rssi_dbm"], 0, 2**62)
-    assert [(r.tags["device"], dict(r.values)) for r in air] == [
+    assert [(r.tags["device"], dict(r.values)) for r in air if r.tags["device"] == "lht65-1"] == [
         ("lht65-1", {"air_temp_c": 28.29, "rh_pct": 88.6, "battery_v": 3.062, "rssi_dbm": -101.0})]
     joined = next(d for d in records.devices() if d.device == "em500-1")
     assert joined.last_seen_ns is not None  # the join counts as a sign of life
+    soil = store.range("telemetry", ["soil_temp_c"], 0, 2**62)
+    assert [(r.tags["device"], r.time_ns, r.values["soil_temp_c"]) for r in soil] == [
+        ("em500-1", NS_TIME_NS, 30.8)]  # filed at the network server's time, not the gateway's
+    assert joined.clock_skew_s is not None and joined.clock_skew_s < -86400 * 100  # and the device says so
     ing.stop()
