@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import orjson
 
 from orchard.logs import event
-from orchard.models import INGEST_STATS, DeadLetter, Device, Point
+from orchard.models import INGEST_STATS, DeadLetter, Device, Point, Telemetry
 from orchard.records import Records, Sighting
 from orchard.settings import Settings, UnknownDevicePolicy
 from orchard.site import SiteError, site_for
@@ -68,6 +68,31 @@ def _tts_eui(payload: bytes | bytearray) -> str | None:
     return eui.lower() if isinstance(eui, str) else None
 
 
+SOIL_PROBE_READINGS = frozenset({"soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", "battery_pct"})
+
+
+def soil_only(t: Telemetry) -> tuple[Telemetry | None, list[str]]:
+    """A soil probe's readings, without any that claim to be about the air (a probe whose decoder calls its soil
+    temperature "temperature" would otherwise feed the frost and Psa rules): those are refused with the reason."""
+    wrong = [name for name in t.readings if name not in SOIL_PROBE_READINGS]
+    if not wrong:
+        return t, []
+    problems = [f"wrong_sensor: {name} from soil probe {t.device} is not an air or canopy reading; the frost and "
+                "disease rules read air sensors only (give the device its model's profile, or register it as a "
+                "weather_station if it has an air sensor)" for name in wrong]
+    kept = {k: v for k, v in t.readings.items() if k in SOIL_PROBE_READINGS}
+    if not kept and not t.depths and t.battery_v is None:
+        return None, problems
+    return replace(t, readings=kept), problems
+
+
+def _site_kinds(settings: Settings) -> dict[str, str]:
+    try:
+        return {d.id: str(d.kind) for d in site_for(settings).devices}
+    except SiteError:
+        return {}
+
+
 def _site_profiles(settings: Settings) -> dict[str, str]:
     """Device id -> profile id from the site file's devices (an unreadable site file gives none: ingest stores
     what it can and `orchard check` names the site file's mistake)."""
@@ -94,6 +119,7 @@ class BatchWriter:
         self._skews: dict[str, int] = {}  # device -> how far off its gateway's clock was (s), to note once a day
         self._skews_noted: dict[str, str] = {}
         self._site_profiles = _site_profiles(settings)
+        self._site_kinds = _site_kinds(settings)
         self._registry_read = 0.0
         self._last_stats = time.monotonic()
         # How late readings arrive (receipt minus the device's own timestamp), this stats period: when the broker
@@ -173,6 +199,9 @@ class BatchWriter:
                     telemetry, problems = parse_native(r, payload, rx, tol)
                 if unmapped and telemetry is not None:
                     self._unmapped[telemetry.device] = unmapped
+                if telemetry is not None and self._kind_of(telemetry.device) == "soil_probe":
+                    telemetry, wrong = soil_only(telemetry)
+                    problems = [*problems, *wrong]
                 if telemetry is not None:
                     status = self._statuses.get(telemetry.device)
                     if status == "rejected":
@@ -246,6 +275,10 @@ class BatchWriter:
             self._note_skews()
         if final or time.monotonic() - self._last_stats >= self.cfg.stats_interval_s:
             self._log_stats()
+
+    def _kind_of(self, device: str) -> str:
+        reg = self._devices.get(device)
+        return (reg.kind if reg is not None and reg.kind else None) or self._site_kinds.get(device, "")
 
     def _note_skews(self) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime())
