@@ -231,30 +231,40 @@ def parse_chirpstack(
     obj = body.get("object")
     if not isinstance(obj, dict):
         raise Refused("no_readings: ChirpStack uplink without a decoded 'object' (set a codec on the profile)")
+    fcnt = body.get("fCnt")
+    seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
+    problems: list[str] = []
+    rssi = _strongest([rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)], problems)
+    return _object(device, obj, uplink_time(body, received_ns, skew), seq, rssi, profile, unmapped, problems)
+
+
+def _object(device: Device, obj: Mapping[str, Any], t: int, seq: int | None, rssi: float | None,
+            profile: Profile | None, unmapped: list[str] | None, problems: list[str],
+            ) -> tuple[Telemetry | None, list[str]]:
+    """A network server's decoded object as telemetry: through the device's profile, or by the catalogue's own
+    names (and the device's aliases) when it has none."""
     if profile is not None:
-        t = uplink_time(body, received_ns, skew)
-        fcnt = body.get("fCnt")
-        seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
         try:
             decoded = profile.decode(obj)
         except DecodeError as e:
             raise Refused(str(e)) from None
         if unmapped is not None:
             unmapped.extend(decoded.unmapped)
-        return from_profile(device.site, device.plot, device.device, t, decoded, seq, _best_rssi(body, []))
+        return from_profile(device.site, device.plot, device.device, t, decoded, seq, rssi)
     names = {**CHIRPSTACK_ALIASES, **device.extra}
     readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
     battery = readings.pop("battery_v", None)
-    problems: list[str] = []
     found, depths = check_readings(readings, problems) if readings else ({}, {})
-    t = uplink_time(body, received_ns, skew)
-    rssi = _best_rssi(body, problems)
     bat = None if battery is None else _number("battery_v", battery, problems)
-    fcnt = body.get("fCnt")
-    seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
     if not found and not depths and bat is None:
         return None, problems or ["no_readings: the decoded object has no catalogue reading"]
     return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
+
+
+def _strongest(rssis: list[object], problems: list[str]) -> float | None:
+    """The strongest gateway's signal of an uplink."""
+    values = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
+    return _number("rssi_dbm", max(values), problems) if values else None
 
 
 MAX_CLOCK_SKEW_NS = 5 * 60 * 1_000_000_000
@@ -317,33 +327,9 @@ def parse_tts(payload: bytes | bytearray, device: Device, received_ns: int, futu
     t = received_ns if at is None else parse_time(at, received_ns, future_tolerance_ns)
     fcnt = up.get("f_cnt")
     seq = fcnt if isinstance(fcnt, int) and not isinstance(fcnt, bool) and fcnt >= 0 else None
-    rssis = [rx.get("rssi") for rx in up.get("rx_metadata") or [] if isinstance(rx, dict)]
-    rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
-    rssi = _number("rssi_dbm", max(rssi_vals), []) if rssi_vals else None
-    if profile is None:
-        names = {**CHIRPSTACK_ALIASES, **device.extra}
-        readings = {names.get(k, k): v for k, v in obj.items() if names.get(k, k) in CATALOGUE}
-        battery = readings.pop("battery_v", None)
-        problems: list[str] = []
-        found, depths = check_readings(readings, problems) if readings else ({}, {})
-        bat = None if battery is None else _number("battery_v", battery, problems)
-        if not found and not depths and bat is None:
-            return None, problems or ["no_readings: the decoded payload has no catalogue reading"]
-        return Telemetry(device.site, device.plot, device.device, t, found, depths, seq, bat, rssi), problems
-    try:
-        decoded = profile.decode(obj)
-    except DecodeError as e:
-        raise Refused(str(e)) from None
-    if unmapped is not None:
-        unmapped.extend(decoded.unmapped)
-    return from_profile(device.site, device.plot, device.device, t, decoded, seq, rssi)
-
-
-def _best_rssi(body: Mapping[str, Any], problems: list[str]) -> float | None:
-    """The strongest gateway's signal of a ChirpStack uplink."""
-    rssis = [rx.get("rssi") for rx in body.get("rxInfo") or [] if isinstance(rx, dict)]
-    rssi_vals = [v for v in rssis if isinstance(v, int | float) and not isinstance(v, bool)]
-    return _number("rssi_dbm", max(rssi_vals), problems) if rssi_vals else None
+    problems: list[str] = []
+    rssi = _strongest([rx.get("rssi") for rx in up.get("rx_metadata") or [] if isinstance(rx, dict)], problems)
+    return _object(device, obj, t, seq, rssi, profile, unmapped, problems)
 
 
 def to_points(t: Telemetry) -> list[Point]:

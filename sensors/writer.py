@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -57,6 +58,27 @@ class Counters:
     replayed_points: int = 0  # spooled points later written to the store
     throttled: int = 0  # dead letters over a device's limit: counted in a summary letter, not kept
     mac_only: int = 0  # LoRaWAN frames without application data (fPort 0): nothing to store, nothing wrong
+
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+T = TypeVar("T")
+
+
+def _once_a_day(pending: dict[str, T], noted: dict[str, str], note: Callable[[str, T], None]) -> None:
+    """Note each device's news at most once per UTC day; when the records DB is away, the next one tries again."""
+    day = _today()
+    for device, news in pending.items():
+        if noted.get(device) == day:
+            continue
+        try:
+            note(device, news)
+        except Exception as e:
+            event(log, "device_note_failed", logging.WARNING, device=device, error=type(e).__name__)
+            continue
+        noted[device] = day
 
 
 def _tts_eui(payload: bytes | bytearray) -> str | None:
@@ -280,20 +302,6 @@ class BatchWriter:
         reg = self._devices.get(device)
         return (reg.kind if reg is not None and reg.kind else None) or self._site_kinds.get(device, "")
 
-    def _note_skews(self) -> None:
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        pending, self._skews = self._skews, {}
-        for device, skew in pending.items():
-            if self._skews_noted.get(device) == day:
-                continue
-            try:
-                self.records.note_clock_skew(device, skew)
-            except Exception as e:  # the records DB away: the next uplink tries again
-                event(log, "clock_note_failed", logging.WARNING, device=device, error=type(e).__name__)
-                continue
-            self._skews_noted[device] = day
-            event(log, "gateway_clock_skew", logging.WARNING, device=device, skew_s=skew)
-
     def _network_device(self, r: Route, payload: bytes | bytearray) -> Device:
         """The registered device a network server's event is about: by devEUI (ChirpStack's topic; The Things
         Stack's end_device_ids.dev_eui), else by The Things Stack's device id."""
@@ -320,18 +328,21 @@ class BatchWriter:
     def _note_unmapped(self) -> None:
         """The day's first report of fields a device's profile does not know: logged and kept in the registry
         for the devices page; the readings it did know are stored as usual."""
-        day = time.strftime("%Y-%m-%d", time.gmtime())
         pending, self._unmapped = self._unmapped, {}
-        for device, fields in pending.items():
-            if self._unmapped_noted.get(device) == day:
-                continue
-            try:
-                if self.records.note_unmapped(device, fields, day):
-                    event(log, "unmapped_fields", logging.WARNING, device=device, fields=",".join(fields)[:300])
-            except Exception as e:  # the records DB away: try again with the next uplink
-                event(log, "unmapped_note_failed", logging.WARNING, device=device, error=type(e).__name__)
-                continue
-            self._unmapped_noted[device] = day
+
+        def note(device: str, fields: list[str]) -> None:
+            if self.records.note_unmapped(device, fields, _today()):
+                event(log, "unmapped_fields", logging.WARNING, device=device, fields=",".join(fields)[:300])
+        _once_a_day(pending, self._unmapped_noted, note)
+
+    def _note_skews(self) -> None:
+        """A gateway clock found more than 5 minutes off: kept on the device, once a day."""
+        pending, self._skews = self._skews, {}
+
+        def note(device: str, skew: int) -> None:
+            self.records.note_clock_skew(device, skew)
+            event(log, "gateway_clock_skew", logging.WARNING, device=device, skew_s=skew)
+        _once_a_day(pending, self._skews_noted, note)
 
     def close(self) -> None:
         self.store.close()
