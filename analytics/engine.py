@@ -61,12 +61,13 @@ NS = 1_000_000_000
 RAW_HOURS = 3  # stuck readings (2 h), spikes (cleared after 3 h), frost duration and evening trend
 HOURLY_HOURS = 96  # heat streaks, the 3-day Psa index, waterlogging
 RAW_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_gust_ms", "soil_vwc_pct", "battery_v",
-              "canopy_temp_c")  # the hourly fields among them: the hour under way is summed up from these
+              "battery_pct", "canopy_temp_c")  # the hourly fields among them: the hour under way is summed from these
 LINE_MINUTES = 60  # grading-line reports read per cycle: the reject window and the still limit fit in it
 CAMERA_MINUTES = 30  # camera reports read per cycle: the intrusion hold and the offline limit fit in it
 OFFLINE = ("device_offline", "camera_offline")  # what mutes the other alarms of the same device or camera
 # ...except these: an intrusion seen just before a camera went dark (its power cut, say) is what matters most
 UNMUTED = (*OFFLINE, "intrusion")
+LETTER_HOURS = 24  # dead letters counted per cycle for the device rules that read them (decode_failed)
 HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
 
 
@@ -138,6 +139,7 @@ class Engine:
         classes = dict(rules) if rules is not None else dict(load())
         self.configs = configs_for(site, classes)
         self.rules = {name: cls() for name, cls in classes.items()}
+        self.letter_kinds = frozenset().union(*(getattr(r, "letter_kinds", ()) for r in self.rules.values()))
         self.window = Window(store, RAW_FIELDS, HOURLY_FIELDS, RAW_HOURS, HOURLY_HOURS)
         # Called between plots and devices of a full cycle: lets a quick cycle (someone's new reading) go first.
         self.yield_to_quick: Callable[[], None] = lambda: None
@@ -187,6 +189,8 @@ class Engine:
         result.newest_ns = {str(k): int(v) for k, v in newest.items()}
         air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]
         context: dict[str, Any] = {"plot_air": air.groupby("plot")["value"].mean().to_dict() if not air.empty else {}}
+        if plots is None and self.letter_kinds:  # dead letters some device rules read (rules/base.py letter_kinds)
+            context["failures"] = self.records.failures(sorted(self.letter_kinds), now_ns - LETTER_HOURS * 3600 * NS)
         for i, d in enumerate(devices):
             if plots is None and i % 10 == 0:
                 self.yield_to_quick()
@@ -327,6 +331,10 @@ class Engine:
               result: CycleResult) -> list[Verdict]:
         """Inhibition and silences: such signals become holds (an alarm already raised stays as it was)."""
         offline = {v.source.split(":", 1)[1] for v in verdicts if v.type in OFFLINE and v.state == State.FIRE}
+        # A device whose uplinks arrive but cannot be decoded is not offline: it says so itself (decode_failed).
+        undecodable = {v.source.split(":", 1)[1] for v in verdicts
+                       if v.type == "decode_failed" and v.state == State.FIRE}
+        offline -= undecodable
         # Ingest far behind: devices look silent because their readings wait at the broker, not because they are.
         behind = any(v.type == "ingest_behind" and v.state == State.FIRE for v in verdicts)
         gateway_of = {d.id: d.gateway for d in devices if d.gateway}
@@ -340,6 +348,7 @@ class Engine:
                     (own_device in offline and v.type not in UNMUTED)  # its readings cannot be judged
                     or (v.type == "device_offline" and gateway_of.get(own_device or "") in offline)
                     or (v.type == "device_offline" and behind)
+                    or (v.type == "device_offline" and own_device in undecodable)
                     or any(x.matches(s.plot, own_device, v.type, now_ns) for x in silences)
                 )
                 if muted:

@@ -251,6 +251,13 @@ def presence(devs: pd.DataFrame, latest_df: pd.DataFrame, now: int) -> pd.DataFr
     return out
 
 
+def last_payload(who: Principal, device: str) -> tuple[int, str, bytes] | None:
+    """(received_ns, topic, payload) a device last sent, as ingest noted it: raw payloads are the command
+    center's, like the dead letters."""
+    who.require(center=True)
+    return shell.records().last_payload(device)
+
+
 def dead_letters(who: Principal, since_ns: int, until_ns: int, device: str | None = None, kind: str | None = None,
                  limit: int = 2000) -> pd.DataFrame:
     """Rejected messages, raw payloads and all: the command center's only."""

@@ -146,7 +146,7 @@ class Device:
 # Alarm types about a device's health rather than the crop: they start with the adviser, not the farmer, and do
 # not colour a plot on the map.
 DEVICE_TYPES = frozenset({"device_offline", "low_battery", "stuck_value", "spike", "neighbour_disagreement",
-                          "anomaly"})
+                          "anomaly", "decode_failed"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,9 @@ from sensors.spool import Spool
 from sensors.throttle import LetterThrottle, NewDeviceGate
 
 MAX_LAG_SAMPLES = 20_000  # per stats period; the median of the first ones is plenty
+# The last payload of each device is kept for the devices page: noted at most this often, and this much of it.
+PAYLOAD_EVERY_NS = 300 * 1_000_000_000
+PAYLOAD_BYTES = 4096
 
 log = logging.getLogger("orchard.ingest")
 
@@ -140,6 +143,8 @@ class BatchWriter:
         self._unmapped_noted: dict[str, str] = {}
         self._skews: dict[str, int] = {}  # device -> how far off its gateway's clock was (s), to note once a day
         self._skews_noted: dict[str, str] = {}
+        self._payloads: dict[str, tuple[str, int, str, bytes]] = {}  # device -> its last payload, to note
+        self._payload_noted: dict[str, int] = {}  # device -> when its last payload was noted (receipt ns)
         self._site_profiles = _site_profiles(settings)
         self._site_kinds = _site_kinds(settings)
         self._registry_read = 0.0
@@ -249,6 +254,9 @@ class BatchWriter:
                         origin[id(p)] = m
                     points.extend(new)
                     stored_msgs += 1
+                    if rx - self._payload_noted.get(telemetry.device, 0) >= PAYLOAD_EVERY_NS:
+                        self._payload_noted[telemetry.device] = rx
+                        self._payloads[telemetry.device] = (telemetry.device, rx, topic, bytes(payload[:PAYLOAD_BYTES]))
                     prev = sightings.get(telemetry.device)
                     if prev is None or telemetry.time_ns > prev.time_ns:
                         sightings[telemetry.device] = Sighting(
@@ -291,6 +299,14 @@ class BatchWriter:
             self._record([], list(self._sightings.values()), [])
             self._sightings = {}
             self._sightings_flushed = time.monotonic()
+            if self._payloads:  # after the sightings: a device's first payload needs its row
+                payloads, self._payloads = list(self._payloads.values()), {}
+                try:
+                    self.records.note_payloads(payloads)
+                except Exception as e:  # the records DB is away: the next payload of each device tries again
+                    event(log, "device_note_failed", logging.WARNING, devices=len(payloads), error=type(e).__name__)
+                    for device, *_ in payloads:
+                        self._payload_noted.pop(device, None)
         if self._unmapped:
             self._note_unmapped()
         if self._skews:

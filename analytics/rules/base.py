@@ -127,6 +127,10 @@ class PlotRule(Rule):
 
 
 class DeviceRule(Rule):
+    # Dead-letter reason kinds the rule reads: the engine counts them per device once a full cycle and hands
+    # them over as context["failures"] (device -> orchard.records.Failures); absent in a quick cycle.
+    letter_kinds: ClassVar[frozenset[str]] = frozenset()
+
     def evaluate(self, site: Site, data: DeviceData, cfg: Any, now_ns: int,
                  context: Mapping[str, Any]) -> Iterable[Verdict]:
         raise NotImplementedError

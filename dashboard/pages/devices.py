@@ -38,6 +38,19 @@ PENDING_PER_PAGE = 20
 STATE_ICONS = {"online": "🟢 ", "offline": "🔴 ", "pending": "", "rejected": ""}
 
 
+def show_payload(payload: bytes) -> None:
+    """A payload as its JSON, indented; other text as it is; binary (a Modbus frame) as hex."""
+    try:
+        st.code(json.dumps(json.loads(payload), ensure_ascii=False, indent=2), language="json")
+        return
+    except ValueError:
+        pass
+    text = payload[:4096].decode("utf-8", "replace")
+    if text.count("\ufffd") > len(text) // 10:  # not text at all
+        text = payload[:2048].hex(" ").upper()
+    st.code(text + (f"\n… ({len(payload)} bytes)" if len(payload) > 4096 else ""), language=None)
+
+
 def state_label(state: str) -> str:
     return STATE_ICONS[state] + v.t(f"dev.state_{state}")
 
@@ -70,6 +83,20 @@ with tab_reg:
         low = table[table[v.t("dev.col_battery")] < 3.3]
         if not low.empty:
             st.warning(v.t("dev.low_battery", devices=", ".join(low[v.t("dev.col_device")])))
+
+        # What a sensor really sends, beside what its profile does not know: an installer's first check (raw
+        # payloads are the command center's, like the dead letters).
+        last = None
+        if me.is_center:
+            st.subheader(v.t("dev.last_payload"))
+            which = st.selectbox(v.t("dev.col_device"), list(devs["device"]), key="dev_payload_device")
+            last = data.last_payload(me, str(which)) if which else None
+            if last is None:
+                st.caption(v.t("dev.no_payload"))
+        if last is not None:
+            at_ns, topic, body = last
+            st.caption(v.t("dev.payload_at", time=v.fmt_time(at_ns), age=v.age(at_ns, now), topic=topic))
+            show_payload(body)  # the fields its profile does not know are listed above the table's trends
 
         st.subheader(v.t("dev.trends"))
         chosen = st.multiselect(v.t("dev.trend_devices"), list(devs["device"]), default=list(devs["device"])[:4],
@@ -158,9 +185,4 @@ if me.is_center:
                 picked = event.selection.rows if event is not None else []
                 row = letters.iloc[picked[0] if picked else 0]
                 st.markdown(f"**{v.t('dev.raw')}** — `{row['topic']}`")
-                payload: bytes = row["payload"]
-                try:
-                    st.code(json.dumps(json.loads(payload), ensure_ascii=False, indent=2), language="json")
-                except ValueError:
-                    text = payload[:4096].decode("utf-8", "replace")
-                    st.code(text + (f"\n… ({len(payload)} bytes)" if len(payload) > 4096 else ""), language=None)
+                show_payload(row["payload"])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, case, func, insert, select, update
+from sqlalchemy import Engine, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchard.models import DeadLetter, Device
@@ -40,6 +40,16 @@ class Sighting:
     plot: str
     time_ns: int
     status: str  # the status a first sighting registers the device with
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """One device's dead letters of some kinds over a period: how many, the first and last, the last reason."""
+
+    count: int
+    first_ns: int
+    last_ns: int
+    reason: str
 
 
 class Records:
@@ -98,6 +108,25 @@ class Records:
                                                 | (D.c.unmapped_day != day))
                                 .values(unmapped=orjson.dumps(sorted(fields)).decode(), unmapped_day=day))
             return bool(done.rowcount)
+
+    def note_payloads(self, payloads: Sequence[tuple[str, int, str, bytes]]) -> None:
+        """(device, received_ns, topic, payload): the last payload each device sent, for the devices page."""
+        if not payloads:
+            return
+        stmt = (update(D).where(D.c.device == bindparam("dev"))
+                .values(last_payload=bindparam("payload"), last_payload_ns=bindparam("ns"),
+                        last_topic=bindparam("topic")))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, [{"dev": d, "ns": t, "topic": topic, "payload": p} for d, t, topic, p in payloads])
+
+    def last_payload(self, device: str) -> tuple[int, str, bytes] | None:
+        """(received_ns, topic, payload) of the device's last stored payload, if ingest has noted one."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(D.c.last_payload_ns, D.c.last_topic, D.c.last_payload)
+                               .where(D.c.device == device)).first()
+        if row is None or row[2] is None:
+            return None
+        return int(row[0]), str(row[1]), bytes(row[2])
 
     def device_statuses(self) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -169,6 +198,20 @@ class Records:
         with self.engine.connect() as conn:
             rows = conn.execute(select(L.c.device, L.c.kind, func.count()).group_by(L.c.device, L.c.kind)).all()
         return {(d, k): n for d, k, n in rows}
+
+    def failures(self, kinds: Sequence[str], since_ns: int) -> dict[str, Failures]:
+        """Per device: its dead letters of these reason kinds received since then (ingest files them under the
+        registered device, so a device's codec errors are found here by its id)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(L.c.device, func.count(), func.min(L.c.received_ns), func.max(L.c.received_ns))
+                                .where(L.c.received_ns >= since_ns, L.c.kind.in_(list(kinds)), L.c.device.is_not(None))
+                                .group_by(L.c.device)).all()
+            out = {}
+            for device, n, first, last in rows:
+                reason = conn.execute(select(L.c.reason).where(L.c.device == device, L.c.received_ns == last,
+                                                               L.c.kind.in_(list(kinds))).limit(1)).scalar()
+                out[str(device)] = Failures(int(n), int(first), int(last), str(reason or ""))
+        return out
 
     def held(self, device: str) -> list[StoredDeadLetter]:
         """A device's readings waiting for its approval, oldest first (the order they are replayed in)."""

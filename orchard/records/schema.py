@@ -42,6 +42,9 @@ devices = Table(
     Column("unmapped", Text),  # JSON list: the payload fields its profile does not know, as last reported
     Column("unmapped_day", Text),  # the UTC day they were reported (once a day, not per uplink)
     Column("clock_skew_s", BigInteger),  # how far off its gateway's clock was, when last found wrong (> 5 min)
+    Column("last_payload", LargeBinary),  # the last stored payload (capped), refreshed every few minutes
+    Column("last_payload_ns", BigInteger),
+    Column("last_topic", Text),
 )
 
 dead_letters = Table(

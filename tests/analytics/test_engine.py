@@ -11,7 +11,7 @@ from analytics.engine import Engine, RuleConfigError
 from analytics.rules import load
 from analytics.rules.base import PlotRule
 from orchard.catalogue import TELEMETRY
-from orchard.models import Device, Point
+from orchard.models import DeadLetter, Device, Point
 from orchard.records import Records, Sighting
 from orchard.records.alarms import AlarmBook
 from orchard.site import DeviceConfig, Site
@@ -92,6 +92,37 @@ def test_offline_device_mutes_its_readings_and_gateway_mutes_its_devices(
     assert ("device:ws-p02", "device_offline") not in found  # muted: its gateway is offline
     # Every other device reported until NIGHT and is now 10 minutes silent: offline too, and not muted.
     assert found[("device:ws-p01", "device_offline")] == "warning"
+
+
+def codec_error(records: Records, device: str, plot: str, when: int) -> None:
+    records.record_batch([(DeadLetter(when, "application/a/device/0004a30b001c0530/event/log", b"{}",
+                                      "codec_error: ChirpStack's codec failed on this device's uplink: TypeError: "
+                                      "bytes[9] is undefined", device, SITE.id, plot), False)], [], [])
+
+
+def test_an_undecodable_device_says_so_instead_of_looking_offline(
+        world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    everyone_reports(store, NIGHT, 5.0)
+    # ws-p03's uplinks still arrive, but since NIGHT ChirpStack's codec throws on each: nothing is stored.
+    for k in range(1, 10):
+        codec_error(records, "ws-p03", "p03", NIGHT + k * MIN)
+    engine = Engine(SITE, store, records, book)
+    engine.cycle(NIGHT + 10 * MIN)
+    found = active(book)
+    assert found[("device:ws-p03", "decode_failed")] == "major"  # nothing stored since the first failure
+    assert ("device:ws-p03", "device_offline") not in found  # held: the device is not offline
+    assert found[("device:ws-p01", "device_offline")] == "warning"  # the others are silent indeed
+    (alarm,) = [a for a in book.active() if a.type == "decode_failed"]
+    assert alarm.details["count"] == 9 and "bytes[9] is undefined" in str(alarm.details["reason"])
+
+    # The codec is fixed: readings come again; an hour after the last failure the alarm clears.
+    later = NIGHT + 75 * MIN
+    everyone_reports(store, later, 5.0)
+    engine.cycle(later - 10 * MIN)
+    assert active(book)[("device:ws-p03", "decode_failed")] == "warning"  # stored again, failed within the hour
+    engine.cycle(later)
+    assert ("device:ws-p03", "decode_failed") not in active(book)
 
 
 def test_silence_keeps_a_maintenance_window_quiet(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:

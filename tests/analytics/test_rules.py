@@ -14,6 +14,7 @@ from analytics.rules import load
 from analytics.rules.base import DeviceData, PlotData, Verdict
 from analytics.window import Readings
 from orchard import i18n
+from orchard.records import Failures
 from orchard.records.alarms import alarm_text
 from orchard.site import SHIPPED, DeviceConfig, Site, load_site
 
@@ -216,6 +217,30 @@ def test_low_battery(volts: float, expected: str) -> None:
 
 def test_low_battery_ignores_one_cold_dip() -> None:
     assert said(device_verdict("low_battery", raw(NOW, 30, battery_v=lambda b: 3.0 if b == 0 else 3.7))) == "clear"
+
+
+@pytest.mark.parametrize(("pct", "expected"), [(8.0, "fire:major"), (15.0, "fire:warning"), (25.0, "hold"),
+                                               (60.0, "clear")])
+def test_low_battery_in_percent_for_devices_that_report_only_that(pct: float, expected: str) -> None:
+    assert said(device_verdict("low_battery", raw(NOW, 30, battery_pct=pct))) == expected
+
+
+@pytest.mark.parametrize(("case", "failures", "last_seen", "expected"), [
+    ("a quick cycle does not count dead letters", None, NOW, "hold"),
+    ("no failure", {}, NOW, "clear"),
+    ("every uplink fails since", {"ws-p01": Failures(4, NOW - 50 * MIN, NOW - 5 * MIN, "bad_crc: x")}, NOW - 60 * MIN,
+     "fire:major"),
+    ("one bad frame among good ones", {"ws-p01": Failures(1, NOW - 20 * MIN, NOW - 20 * MIN, "bad_crc: x")}, NOW,
+     "fire:warning"),
+    ("the last failure 59 min ago", {"ws-p01": Failures(1, NOW - 59 * MIN, NOW - 59 * MIN, "codec_error: x")}, NOW,
+     "fire:warning"),
+    ("the last failure 61 min ago", {"ws-p01": Failures(1, NOW - 61 * MIN, NOW - 61 * MIN, "codec_error: x")}, NOW,
+     "clear"),
+    ("another device's failures", {"ws-p02": Failures(3, NOW - 9 * MIN, NOW - MIN, "codec_error: x")}, NOW, "clear"),
+])
+def test_decode_failed(case: str, failures: dict[str, Failures] | None, last_seen: int, expected: str) -> None:
+    context = {} if failures is None else {"failures": failures}
+    assert said(device_verdict("decode_failed", raw(NOW, 0), last_seen, context=context)) == expected
 
 
 @pytest.mark.parametrize(("minutes", "expected"), [(150, "fire:warning"), (60, "clear")])

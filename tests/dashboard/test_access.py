@@ -261,6 +261,7 @@ def data_calls(ids: dict[str, int]) -> list[tuple[str, Callable[[Principal], obj
         ("season_quality p02", lambda w: data.season_quality(w, ("p02",)), NOTHING),
         ("line_minutes", lambda w: data.line_minutes(w, "line-1", day, now + 60 * NS), only_my_lot),
         ("lot_fruit theirs", lambda w: data.lot_fruit(w, ids["their_lot"], day, now + 60 * NS), Forbidden),
+        ("last_payload", lambda w: data.last_payload(w, "ws-p01"), Forbidden),
         ("dead_letters", lambda w: data.dead_letters(w, day, now), Forbidden),
         ("dead_letter_counts", lambda w: data.dead_letter_counts(w), Forbidden),
     ]

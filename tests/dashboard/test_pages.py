@@ -143,6 +143,28 @@ def test_devices_page_pending_and_dead_letters(run_app: RunApp, tmp_path_factory
     records.close()
 
 
+def test_devices_page_shows_what_a_device_last_sent(run_app: RunApp,
+                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    d = tmp_path_factory.mktemp("payload")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0.1, time.time())
+    records = Records.in_data_dir(d)
+    now = time.time_ns()
+    records.note_payloads([
+        ("ws-p01", now, "application/a/device/24e124126b316403/event/up",
+         orjson.dumps({"object": {"temperature": 30.8, "firmware_build": 7}})),
+        ("sp-p01", now, "orchard/sunzigou/p01/sp-p01/telemetry", bytes.fromhex("0103040292FF9BDA4F")),  # Modbus
+    ])
+    records.close()
+    at = run_app(seeded, "devices")
+    at.selectbox(key="dev_payload_device").set_value("ws-p02").run()
+    assert any(c.value == "还没有收到这台设备可入库的上报。" for c in at.caption)  # nothing noted for it yet
+    at.selectbox(key="dev_payload_device").set_value("ws-p01").run()
+    assert any('"firmware_build": 7' in c.value for c in at.code)
+    assert any("application/a/device/24e124126b316403/event/up" in c.value for c in at.caption)
+    at.selectbox(key="dev_payload_device").set_value("sp-p01").run()
+    assert any(c.value == "01 03 04 02 92 FF 9B DA 4F" for c in at.code)  # a binary frame as hex
+
+
 def test_devices_page_reject_in_english(run_app: RunApp, tmp_path_factory: pytest.TempPathFactory) -> None:
     d = tmp_path_factory.mktemp("reject")
     seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0, time.time())

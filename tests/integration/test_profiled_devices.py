@@ -12,10 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from analytics.engine import Engine
 from bench.servers import InfluxDB, Mosquitto
 from orchard.models import Device
 from orchard.records import Records
+from orchard.records.alarms import AlarmBook, alarm_text
 from orchard.settings import Settings
+from orchard.site import SHIPPED, load_site
 from orchard.store import open_store
 from sensors.ingest import Ingest
 from sensors.profiles import profiles
@@ -27,6 +30,7 @@ from tests.integration.helpers import publisher, wait_published
 pytestmark = pytest.mark.integration
 NS_TIME_NS = (time.time_ns() // 1_000_000 - 3000) * 1_000_000  # a few seconds ago, to the millisecond
 NS_TIME = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NS_TIME_NS // 10**9)) + f".{NS_TIME_NS // 10**6 % 1000:03d}Z"
+SITE = load_site(SHIPPED / "sunzigou" / "site.toml")
 FIELDS = ["air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_speed_ms", "wind_gust_ms", "solar_wm2",
           "soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", "canopy_temp_c", "air_pressure_hpa",
           "wind_dir_deg", "battery_v", "battery_pct"]
@@ -98,6 +102,11 @@ def test_every_profiles_example_is_stored_under_its_readings(tmp_path: Path, mos
     first = next(d for d in records.devices() if d.device == "dev-0")
     assert first.unmapped == ("firmware_build",)
     assert not [d for d in records.dead_letters() if d.letter.device == "dev-0"]
+    # What each device sent is kept for the devices page, exactly as it came (a Modbus frame as its bytes).
+    for device, _, topic, payload in cases:
+        last = records.last_payload(device)
+        assert last is not None and last[1:] == (topic, payload), device
+    assert records.last_payload(damaged) is None  # nothing of it was stored: its frame is a dead letter
     ing.stop()
 
 
@@ -109,7 +118,7 @@ def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mos
     store = open_store(s.store_url)
     records = Records.in_data_dir(tmp_path)
     eui, tts_eui = unique("")[:16].ljust(16, "0"), unique("")[:16].ljust(16, "1")
-    records.upsert_device(Device("em500-1", "s", "p1", "approved", "soil_probe", eui,
+    records.upsert_device(Device("em500-1", "s", "p01", "approved", "soil_probe", eui,
                                  profile="milesight-em500-smtc"))
     records.upsert_device(Device("lht65-1", "s", "p2", "approved", "weather_station", tts_eui,
                                  profile="dragino-lht65"))
@@ -159,3 +168,10 @@ def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mos
         ("em500-1", NS_TIME_NS, 30.8)]  # filed at the network server's time, not the gateway's
     assert joined.clock_skew_s is not None and joined.clock_skew_s < -86400 * 100  # and the device says so
     ing.stop()
+    # The codec error is the device's 解码失败 alarm on the next analytics cycle, with ChirpStack's own words.
+    book = AlarmBook(records)
+    Engine(SITE, store, records, book).cycle(time.time_ns())
+    (failed,) = [a for a in book.active() if a.type == "decode_failed"]
+    assert (failed.source, failed.plot, failed.details["count"]) == ("device:em500-1", "p01", 1)
+    assert "bytes[3] is undefined" in str(failed.details["reason"])
+    assert alarm_text(failed, "zh", SITE).title == "解码失败"
