@@ -23,6 +23,9 @@ _SPECS = (
     ReadingSpec("air_temp_c", "°C", -40, 60, "气温", "Air temperature"),
     ReadingSpec("rh_pct", "%", 0, 100, "相对湿度", "Relative humidity"),
     ReadingSpec("leaf_wetness_pct", "%", 0, 100, "叶面湿度", "Leaf wetness"),
+    # A dielectric leaf sensor's raw index (Decentlab DL-LWS: ADC count / 2^23 - 1, so -1..1), not a percentage:
+    # where it turns "wet" depends on the sensor and its mounting, so the Psa rule does not read it as one.
+    ReadingSpec("leaf_wetness_index", "", -1, 1, "叶面湿润指数", "Leaf wetness index"),
     ReadingSpec("rain_mm", "mm", 0, 200, "降雨量", "Rain"),
     ReadingSpec("wind_speed_ms", "m/s", 0, 75, "风速", "Wind speed"),
     ReadingSpec("wind_gust_ms", "m/s", 0, 75, "阵风", "Wind gust"),

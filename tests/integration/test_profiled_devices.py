@@ -33,7 +33,7 @@ NS_TIME = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NS_TIME_NS // 10**9)) +
 SITE = load_site(SHIPPED / "sunzigou" / "site.toml")
 FIELDS = ["air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_speed_ms", "wind_gust_ms", "solar_wm2",
           "soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", "canopy_temp_c", "air_pressure_hpa",
-          "wind_dir_deg", "battery_v", "battery_pct"]
+          "wind_dir_deg", "leaf_wetness_index", "battery_v", "battery_pct"]
 
 
 def until(cond: Callable[[], bool], timeout_s: float = 60) -> None:
