@@ -67,6 +67,7 @@ CAMERA_MINUTES = 30  # camera reports read per cycle: the intrusion hold and the
 OFFLINE = ("device_offline", "camera_offline")  # what mutes the other alarms of the same device or camera
 # ...except these: an intrusion seen just before a camera went dark (its power cut, say) is what matters most
 UNMUTED = (*OFFLINE, "intrusion")
+AIR_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "wind_gust_ms", "canopy_temp_c")
 LETTER_HOURS = 24  # dead letters counted per cycle for the device rules that read them (decode_failed)
 HOURLY_FIELDS = ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm", "soil_vwc_pct")
 
@@ -164,11 +165,17 @@ class Engine:
             raw, hourly = self.window.refresh(now_ns)
         else:
             raw, hourly = self.window.read(now_ns, {"plot": sorted(plots)})
-        by_plot, by_device = Slices(raw, ["plot", "field"]), Slices(raw, ["device", "field"])
-        hourly_by_plot = Slices(hourly, ["plot", "field"])
         today = datetime.fromtimestamp(now_ns / NS, self.site.tz).date()
         registry = {d.device: d for d in self.records.devices()}
         devices = [d for d in self._devices(registry) if plots is None or d.plot in plots]
+        # The plot's crop rules read the air from air sensors only: a soil probe's air readings are refused at
+        # ingest, and any stored before it was registered as one are left out here (its own health rules still
+        # see them, by device).
+        probes = [d.id for d in devices if d.kind == "soil_probe"]
+        plot_raw = raw[~(raw["device"].isin(probes) & raw["field"].isin(AIR_FIELDS))] if probes and not raw.empty \
+            else raw
+        by_plot, by_device = Slices(plot_raw, ["plot", "field"]), Slices(raw, ["device", "field"])
+        hourly_by_plot = Slices(hourly, ["plot", "field"])
         verdicts: list[Verdict] = []
 
         for plot in self.site.plots:
@@ -187,7 +194,7 @@ class Engine:
 
         newest = raw.groupby("device")["time_ns"].max().to_dict() if not raw.empty else {}
         result.newest_ns = {str(k): int(v) for k, v in newest.items()}
-        air = raw[(raw["field"] == "air_temp_c") & (raw["time_ns"] >= now_ns - 3600 * NS)]
+        air = plot_raw[(plot_raw["field"] == "air_temp_c") & (plot_raw["time_ns"] >= now_ns - 3600 * NS)]
         context: dict[str, Any] = {"plot_air": air.groupby("plot")["value"].mean().to_dict() if not air.empty else {}}
         if plots is None and self.letter_kinds:  # dead letters some device rules read (rules/base.py letter_kinds)
             context["failures"] = self.records.failures(sorted(self.letter_kinds), now_ns - LETTER_HOURS * 3600 * NS)

@@ -73,6 +73,20 @@ def test_frost_raised_then_cleared_then_out_of_season(world: tuple[TimeSeriesSto
     assert ("plot:p01", "spring_frost") not in active(book)
 
 
+def test_a_soil_probes_air_reading_never_raises_a_frost(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    """Stored before the device was registered as a soil probe (ingest refuses them since): the plot's frost rule
+    still does not read them; the weather station's reading is the plot's air."""
+    store, records, book = world
+    everyone_reports(store, NIGHT, 4.0)
+    probe = next(d for d in SITE.devices if d.plot == "p01" and d.kind == "soil_probe")
+    readings(store, probe.id, "p01", NIGHT, 45, air_temp_c=-3.0)  # its soil temperature, misnamed
+    Engine(SITE, store, records, book).cycle(NIGHT)
+    assert ("plot:p01", "spring_frost") not in active(book)
+    readings(store, "ws-p01", "p01", NIGHT, 45, air_temp_c=-2.0)  # the air does freeze: that is seen
+    Engine(SITE, store, records, book).cycle(NIGHT + NS)
+    assert active(book)[("plot:p01", "spring_frost")] == "critical"
+
+
 def test_offline_device_mutes_its_readings_and_gateway_mutes_its_devices(
         world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
     store, records, book = world
