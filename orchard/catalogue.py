@@ -40,10 +40,12 @@ _SPECS = (
     ReadingSpec("battery_v", "V", 0, 5, "电池电压", "Battery voltage"),
     ReadingSpec("battery_pct", "%", 0, 100, "电池电量", "Battery level"),
     ReadingSpec("rssi_dbm", "dBm", -150, 0, "信号强度", "Signal strength"),
+    # LoRaWAN DevStatusAns: the demodulation margin of the device's last DevStatusReq, a 6-bit signed number.
+    ReadingSpec("link_margin_db", "dB", -32, 31, "链路余量", "Link margin"),
 )
 
 CATALOGUE: dict[str, ReadingSpec] = {s.name: s for s in _SPECS}
-DEVICE_HEALTH = ("battery_v", "battery_pct", "rssi_dbm")  # about the device, not the orchard
+DEVICE_HEALTH = ("battery_v", "battery_pct", "rssi_dbm", "link_margin_db")  # about the device, not the orchard
 
 # The measurement every telemetry reading lands in; tags: site, plot, device[, depth_cm].
 TELEMETRY = "telemetry"

@@ -295,18 +295,23 @@ def uplink_time(body: Mapping[str, Any], received_ns: int, skew: list[int] | Non
     return t
 
 
-def parse_chirpstack_status(payload: bytes | bytearray, device: Device, received_ns: int) -> Telemetry | None:
-    """A ChirpStack v4 `status` event (the device's answer to DevStatusReq): its battery level in percent, unless
-    the device says it is on external power or cannot measure it."""
+def parse_chirpstack_status(payload: bytes | bytearray, device: Device, received_ns: int,
+                            ) -> tuple[Telemetry | None, list[str]]:
+    """A ChirpStack v4 `status` event (the device's answer to DevStatusReq): its battery level in percent (unless
+    the device says it is on external power or cannot measure it) and its link margin in dB."""
     body = chirpstack_event(payload)
-    level = body.get("batteryLevel")
-    if body.get("externalPowerSource") or body.get("batteryLevelUnavailable") or not isinstance(level, int | float):
-        return None
     problems: list[str] = []
-    pct = _number("battery_pct", level, problems)
-    if pct is None:
+    values: dict[str, float] = {}
+    level = body.get("batteryLevel")
+    on_battery = not (body.get("externalPowerSource") or body.get("batteryLevelUnavailable"))
+    if on_battery and level is not None and (pct := _number("battery_pct", level, problems)) is not None:
+        values["battery_pct"] = pct
+    margin = body.get("margin")
+    if margin is not None and (db := _number("link_margin_db", margin, problems)) is not None:
+        values["link_margin_db"] = db
+    if problems and not values:
         raise Refused("; ".join(problems))
-    return Telemetry(device.site, device.plot, device.device, received_ns, {"battery_pct": pct})
+    return (Telemetry(device.site, device.plot, device.device, received_ns, values) if values else None), problems
 
 
 def parse_tts(payload: bytes | bytearray, device: Device, received_ns: int, future_tolerance_ns: int,

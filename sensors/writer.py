@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from orchard.catalogue import DEVICE_HEALTH
 from orchard.logs import event
 from orchard.models import INGEST_STATS, DeadLetter, Device, Point, Telemetry
 from orchard.records import Records, Sighting
@@ -93,7 +94,7 @@ def _tts_eui(payload: bytes | bytearray) -> str | None:
     return eui.lower() if isinstance(eui, str) else None
 
 
-SOIL_PROBE_READINGS = frozenset({"soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", "battery_pct"})
+SOIL_PROBE_READINGS = frozenset({"soil_vwc_pct", "soil_temp_c", "soil_ec_dsm", "soil_ph", *DEVICE_HEALTH})
 
 
 def soil_only(t: Telemetry) -> tuple[Telemetry | None, list[str]]:
@@ -102,8 +103,8 @@ def soil_only(t: Telemetry) -> tuple[Telemetry | None, list[str]]:
     wrong = [name for name in t.readings if name not in SOIL_PROBE_READINGS]
     if not wrong:
         return t, []
-    problems = [f"wrong_sensor: {name} from soil probe {t.device} is not an air or canopy reading; the frost and "
-                "disease rules read air sensors only (give the device its model's profile, or register it as a "
+    problems = [f"wrong_sensor: soil probe {t.device} sent {name}, which a soil probe does not measure; the frost "
+                "and disease rules read air sensors only (give the device its model's profile, or register it as a "
                 "weather_station if it has an air sensor)" for name in wrong]
     kept = {k: v for k, v in t.readings.items() if k in SOIL_PROBE_READINGS}
     if not kept and not t.depths and t.battery_v is None:
@@ -203,7 +204,7 @@ class BatchWriter:
                 elif r.kind == "tts":
                     telemetry, problems = parse_tts(payload, dev, rx, tol, self._profile_of(dev), unmapped)
                 elif r.kind == "chirpstack_status":
-                    telemetry, problems = parse_chirpstack_status(payload, dev, rx), []
+                    telemetry, problems = parse_chirpstack_status(payload, dev, rx)
                     if telemetry is None:
                         continue
                 elif r.kind == "chirpstack_join":

@@ -60,7 +60,7 @@ with tab_reg:
     if devs.empty:
         st.info(v.t("dev.none"))
     else:
-        power = latest[latest["field"].isin(["battery_v", "rssi_dbm"])].pivot_table(
+        power = latest[latest["field"].isin(["battery_v", "battery_pct", "rssi_dbm", "link_margin_db"])].pivot_table(
             index="device", columns="field", values="value", aggfunc="last") if not latest.empty else pd.DataFrame()
         table = pd.DataFrame({
             v.t("dev.col_device"): devs["device"],
@@ -71,11 +71,15 @@ with tab_reg:
             v.t("dev.col_last_seen"): devs["last_seen_ns"].map(
                 lambda t: "—" if pd.isna(t) else f"{v.fmt_time(int(t))} ({v.age(int(t), now)})"),
             v.t("dev.col_battery"): devs["device"].map(power.get("battery_v", {})),
+            v.t("dev.col_battery_pct"): devs["device"].map(power.get("battery_pct", {})),
             v.t("dev.col_rssi"): devs["device"].map(power.get("rssi_dbm", {})),
+            v.t("dev.col_margin"): devs["device"].map(power.get("link_margin_db", {})),
         })
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={v.t("dev.col_battery"): st.column_config.NumberColumn(format="%.2f V"),
-                                    v.t("dev.col_rssi"): st.column_config.NumberColumn(format="%d dBm")})
+                                    v.t("dev.col_battery_pct"): st.column_config.NumberColumn(format="%d %%"),
+                                    v.t("dev.col_rssi"): st.column_config.NumberColumn(format="%d dBm"),
+                                    v.t("dev.col_margin"): st.column_config.NumberColumn(format="%d dB")})
         for row in devs[devs["unmapped"] != ""].itertuples():
             st.info(v.t("dev.unmapped", device=row.device, fields=shell.plain(str(row.unmapped))))
         for row in devs[devs["clock_skew_s"].notna()].itertuples():

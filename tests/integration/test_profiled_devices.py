@@ -158,6 +158,8 @@ def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mos
     battery = store.range("telemetry", ["battery_pct"], 0, 2**62)
     assert sorted((r.tags["device"], r.values["battery_pct"]) for r in battery) == [
         ("em500-1", 87.5), ("em500-1", 92.0)]  # the status event's, and the uplink's own
+    margin = store.range("telemetry", ["link_margin_db"], 0, 2**62)
+    assert [(r.tags["device"], r.values["link_margin_db"]) for r in margin] == [("em500-1", 7.0)]
     air = store.range("telemetry", ["air_temp_c", "rh_pct", "battery_v", "rssi_dbm"], 0, 2**62)
     assert [(r.tags["device"], dict(r.values)) for r in air if r.tags["device"] == "lht65-1"] == [
         ("lht65-1", {"air_temp_c": 28.29, "rh_pct": 88.6, "battery_v": 3.062, "rssi_dbm": -101.0})]

@@ -38,4 +38,4 @@ def test_a_soil_probe_never_gives_air_temperature(tmp_path: Path, kind: str, sto
     reasons = [d.letter.reason for d in records.dead_letters()]
     assert [r.split(":")[0] for r in reasons] == (["wrong_sensor"] if refused else [])
     if refused:
-        assert "air_temp_c from soil probe em500-1" in reasons[0]
+        assert "soil probe em500-1 sent air_temp_c" in reasons[0]
