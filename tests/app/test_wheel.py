@@ -38,8 +38,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheel = next((work / "dist").glob("smart_orchard-*.whl"))
     venv.create(work / "venv", with_pip=True)
     py = work / "venv" / "bin" / "python"
-    subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)], check=True,
-                   cwd=work)
+    # --no-compile: byte-compiling every dependency (streamlit, pandas, opencv...) is much of an install's time,
+    # and the services compile what they import on their first start anyway.
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check", str(wheel)],
+                   check=True, cwd=work)
     return py
 
 
