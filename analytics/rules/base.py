@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -97,7 +98,9 @@ class Rule:
         The alarm's text is alarm.<type>_text, or alarm.<type>_<variant>_text with text="<variant>"; its
         placeholders must all be among the numbers."""
         variant = str(params.pop("text", ""))
-        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in params.items()}
+        # Numbers as plain Python numbers (a numpy float is a float, but not one the alarm's JSON history takes).
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+        rounded = {k: round(v, 2) if isinstance(v, float) else v for k, v in plain.items()}
         message = f"alarm.{self.type}_{variant}_text" if variant else f"alarm.{self.type}_text"
         signal = Signal(site.id, source, self.type, Severity(severity), message, rounded, params.get("plot"),
                         params.get("device"))

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -276,3 +277,13 @@ def test_anomaly_against_the_daily_cycle(case: str, last: float | None, expected
     noise = np.random.default_rng(3).normal(0, 0.3, 96)
     h = hourly(JULY_EVENING, 96, air_temp_c=lambda b: daily_cycle(b) + noise[b] + (last or 0.0) * (b == 0))
     assert said(plot_verdict("anomaly", "fruit_growth", JULY_EVENING, hourly_df=h)) == expected, case
+
+
+def test_a_rules_numpy_numbers_reach_the_alarm_as_plain_numbers() -> None:
+    """numpy scalars from a rule's arithmetic: a numpy float is a float, but the alarm's JSON history refuses it."""
+    v = RULES["heat"]().signal(SITE, "plot:p01", "warning", plot="p01", temp_c=np.float64(35.126),
+                               hours=np.int64(5))
+    assert v.signal is not None
+    assert type(v.signal.details["temp_c"]) is float and v.signal.details["temp_c"] == 35.13
+    assert type(v.signal.details["hours"]) is int
+    orjson.dumps(dict(v.signal.details))  # what AlarmBook.fire writes
