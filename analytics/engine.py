@@ -140,6 +140,7 @@ class Engine:
         classes = dict(rules) if rules is not None else dict(load())
         self.configs = configs_for(site, classes)
         self.rules = {name: cls() for name, cls in classes.items()}
+        self._device_rules = any(isinstance(r, DeviceRule) for r in self.rules.values())
         self.letter_kinds = frozenset().union(*(getattr(r, "letter_kinds", ()) for r in self.rules.values()))
         self.window = Window(store, RAW_FIELDS, HOURLY_FIELDS, RAW_HOURS, HOURLY_HOURS)
         # Called between plots and devices of a full cycle: lets a quick cycle (someone's new reading) go first.
@@ -174,7 +175,10 @@ class Engine:
         probes = [d.id for d in devices if d.kind == "soil_probe"]
         plot_raw = raw[~(raw["device"].isin(probes) & raw["field"].isin(AIR_FIELDS))] if probes and not raw.empty \
             else raw
-        by_plot, by_device = Slices(plot_raw, ["plot", "field"]), Slices(raw, ["device", "field"])
+        by_plot = Slices(plot_raw, ["plot", "field"])
+        # Cut by device only when a device rule will read it (a pack of crop rules alone, as the season harness
+        # runs, need not pay for it).
+        by_device = Slices(raw if self._device_rules else raw.iloc[0:0], ["device", "field"])
         hourly_by_plot = Slices(hourly, ["plot", "field"])
         verdicts: list[Verdict] = []
 

@@ -50,7 +50,8 @@ class Slices:
         self.empty = self.df.iloc[0:0]
 
         # Plain arrays of the columns rules scan most, for rules that go by numbers rather than frames.
-        self.columns = {c: self.df[c].to_numpy() for c in ("time_ns", "value", "depth_cm") if c in self.df}
+        self.columns = {c: self.df[c].to_numpy() for c in ("time_ns", "value", "depth_cm", "mean", "min", "max")
+                        if c in self.df}
 
     def get(self, *key: str) -> pd.DataFrame:
         b = self.bounds.get(key)
@@ -61,6 +62,14 @@ class Slices:
         depth = self.columns.get("depth_cm")
         return Arrays(self.columns["time_ns"][a:b], self.columns["value"][a:b].astype(float),
                       depth[a:b] if depth is not None else np.full(b - a, "", dtype=object))
+
+
+    def column(self, name: str, *key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, that column) of one key's rows, as arrays in time order; empty when the key has none."""
+        a, b = self.bounds.get(key, (0, 0))
+        if name not in self.columns:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        return self.columns["time_ns"][a:b], self.columns[name][a:b].astype(float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,11 @@ class Readings:
 
     def arrays(self, field: str) -> Arrays:
         return self.slices.arrays(field) if self.entity is None else self.slices.arrays(self.entity, field)
+
+    def arrays_of(self, field: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values of `column`) of one reading: hourly tables have mean, min and max."""
+        key = (field,) if self.entity is None else (self.entity, field)
+        return self.slices.column(column, *key)
 
 
 class Window:

@@ -242,6 +242,28 @@ def bench_alerts(
     run_bench(devices=devices, trials=trials, history_days=history_days, work_dir=work_dir)
 
 
+@bench_app.command("season")
+def bench_season(
+    seeds: Annotated[str, typer.Option(help="Weather seeds, comma-separated (the rules were not tuned on them).")]
+    = "11,12,13,14",
+    start: Annotated[str, typer.Option(help="First day (local), YYYY-MM-DD.")] = "2027-02-20",
+    days: Annotated[int, typer.Option(help="Days of each season.")] = 80,
+    plots: Annotated[int, typer.Option(help="Plots from 400 to 900 m.")] = 8,
+    cycle_min: Annotated[int, typer.Option(help="Minutes between evaluation cycles (the injected clock).")] = 30,
+    processes: Annotated[int, typer.Option(help="Seasons run at once.")] = 2,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
+) -> None:
+    """The rule pack through seasons of the harness's own weather (bench/season): per rule the truth events,
+    detections, lead times, false alarms (share and per plot-week), flaps and severity changes, and whether the
+    targets hold."""
+    from datetime import date
+
+    from bench.season.run import run_bench
+
+    run_bench([int(x) for x in seeds.split(",") if x.strip()], date.fromisoformat(start), days, plots, cycle_min,
+              processes, json_out)
+
+
 @bench_app.command("cameras")
 def bench_cameras(
     snapshots: Annotated[int, typer.Option("--snapshots", "-n", help="Snapshots processed per run.")] = 400,

@@ -9,9 +9,9 @@ susceptible: its index is weighted up.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, tzinfo
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from analytics.rules import register
@@ -27,28 +27,34 @@ def temperature_weight(t_c: np.ndarray) -> np.ndarray:
     return np.clip(1 - ((t_c - 15.0) / 10.0) ** 2, 0.0, 1.0)
 
 
-def psa_index(hourly: Readings, since_ns: int, tz: object, wet_pct: float = 50.0,
+def psa_index(hourly: Readings, since_ns: int, tz: tzinfo, wet_pct: float = 50.0,
               rh_pct: float = 81.0) -> tuple[float, int]:
-    """(index, wet hours) of a plot's hourly means from since_ns on."""
-    cols = {}
+    """(index, wet hours) of a plot's hourly means from since_ns on (numpy over the hours: this runs for every
+    plot every cycle)."""
+    cols: dict[str, dict[int, float]] = {}
     for f in ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm"):
-        rows = hourly.of(f)
-        rows = rows[rows["time_ns"] >= since_ns]
-        if not rows.empty:
-            cols[f] = pd.Series(rows["mean"].to_numpy(dtype=float), index=rows["time_ns"].to_numpy())
-    if "air_temp_c" not in cols:
+        a = hourly.arrays_of(f, "mean")
+        keep = a[0] >= since_ns
+        cols[f] = dict(zip(a[0][keep].tolist(), a[1][keep].tolist(), strict=True))
+    temps = cols["air_temp_c"]
+    if not temps:
         return 0.0, 0
-    wide = pd.DataFrame(cols)
-    if "leaf_wetness_pct" in wide:
-        wet = wide["leaf_wetness_pct"] >= wet_pct
+    hours = np.array(sorted(temps), dtype=np.int64)
+    t = np.array([temps[h] for h in hours.tolist()])
+    if cols["leaf_wetness_pct"]:
+        wet = np.array([cols["leaf_wetness_pct"].get(h, 0.0) >= wet_pct for h in hours.tolist()])
     else:
-        wet = wide.get("rh_pct", pd.Series(0.0, index=wide.index)) > rh_pct
-    if "rain_mm" in wide:
-        wet |= wide["rain_mm"] > 0
-    local_day = pd.to_datetime(wide.index, unit="ns", utc=True).tz_convert(tz).date
-    day_mean = wide["air_temp_c"].groupby(local_day).transform("mean")
-    weight = temperature_weight(wide["air_temp_c"].to_numpy(dtype=float)) * (day_mean < 20).to_numpy()
-    return float((weight * wet.to_numpy()).sum()), int(wet.sum())
+        wet = np.array([cols["rh_pct"].get(h, 0.0) > rh_pct for h in hours.tolist()])
+    if cols["rain_mm"]:
+        wet |= np.array([cols["rain_mm"].get(h, 0.0) > 0 for h in hours.tolist()])
+    # The local day of each hour, and whether that day's mean reached 20 C (no infection then).
+    days = np.array([datetime.fromtimestamp(h / NS, tz).toordinal() for h in hours.tolist()])
+    warm = np.zeros(len(hours), dtype=bool)
+    for d in np.unique(days):
+        on = days == d
+        warm[on] = t[on].mean() >= 20
+    weight = temperature_weight(t) * ~warm
+    return float((weight * wet).sum()), int(wet.sum())
 
 
 class PsaConfig(RuleConfig):
