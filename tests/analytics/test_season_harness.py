@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bench.season import truth
-from bench.season.run import figures, harness_plots, harness_site, run_season
+from bench.season.run import figures, harness_plots, run_season
 from bench.season.weather import LOCAL, STEP_S, Sample, SeasonWeather
 
 NIGHT = int(datetime(2027, 3, 10, 18, tzinfo=UTC).timestamp()) - LOCAL  # 18:00 local, after 'Hongyang' budbreak
