@@ -42,6 +42,7 @@ from orchard.models import (
     CAMERA_MEASUREMENT,
     INGEST_STATS,
     LINE_MEASUREMENT,
+    SEVERITIES,
     Alarm,
     CameraStatus,
     Device,
@@ -132,9 +133,13 @@ class CycleFailed(Exception):
 class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
                  rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
-                 evidence: Evidence | None = None, ingest_behind_s: float = 300) -> None:
+                 evidence: Evidence | None = None, ingest_behind_s: float = 300, drop_dwell_s: float = 3600) -> None:
         self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
         self.ingest_behind_s = ingest_behind_s
+        # Severity with hysteresis: a rise counts at once, a drop only once the lower level has held this long
+        # (so an alarm does not go warning -> major -> warning every half hour).
+        self.drop_dwell_ns = int(drop_dwell_s * NS)
+        self._lower_since: dict[tuple[str, str], int] = {}
         self.lots = Lots(records, site)
         self.evidence = evidence
         classes = dict(rules) if rules is not None else dict(load())
@@ -375,8 +380,15 @@ class Engine:
             current = active.get((v.source, v.type))
             if current is not None and current.updated_ns > now_ns:
                 continue  # a later cycle (on newer data) has already judged this source
+            key = (v.source, v.type)
             if v.state == State.FIRE and v.signal is not None:
                 s = v.signal
+                if current is not None and SEVERITIES.index(s.severity) < SEVERITIES.index(current.severity):
+                    since = self._lower_since.setdefault(key, now_ns)
+                    if now_ns - since < self.drop_dwell_ns:
+                        result.held += 1  # lower, but not for long enough yet: the alarm stays as it is
+                        continue
+                self._lower_since.pop(key, None)
                 if current and current.severity == s.severity and dict(current.details) == dict(s.details):
                     continue
                 alarm, outcome = self.book.fire(s, now_ns)
@@ -385,7 +397,9 @@ class Engine:
                 if outcome != "same":
                     result.changed.append((alarm, outcome))
             elif v.state == State.CLEAR:
-                if current is not None and (cleared := self.book.clear(v.source, v.type, now_ns)) is not None:
+                self._lower_since.pop(key, None)
+                if current is not None and (cleared := self.book.clear(v.source, v.type, now_ns,
+                                                                       details=v.note)) is not None:
                     result.changed.append((cleared, "cleared"))
             else:
                 result.held += 1

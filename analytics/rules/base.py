@@ -45,6 +45,7 @@ class Verdict:
     type: str
     state: State
     signal: Signal | None = None
+    note: Mapping[str, Any] | None = None  # a clear's own words for the alarm's history (the frost that was not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +118,10 @@ class Rule:
         calm = value < clear if rising else value >= clear
         return self.clear(source) if calm else self.hold(source)
 
-    def clear(self, source: str) -> Verdict:
-        return Verdict(source, self.type, State.CLEAR)
+    def clear(self, source: str, **note: Any) -> Verdict:
+        """Clear; `note` (plain numbers and words) goes into the alarm's history with the clearing."""
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in note.items()}
+        return Verdict(source, self.type, State.CLEAR, note=plain or None)
 
     def hold(self, source: str) -> Verdict:
         return Verdict(source, self.type, State.HOLD)

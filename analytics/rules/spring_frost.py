@@ -26,7 +26,9 @@ FRESH_NS = 15 * 60 * NS  # older than this, the plot's temperature is unknown: h
 class SpringFrostConfig(RuleConfig):
     frost_c: float = Field(-1.5, description="Buds are damaged at or below this air temperature ...")
     duration_min: float = Field(30, description="... after this many minutes (critical).")
-    wet_bulb_c: float = Field(1.0, description="Start frost protection when the wet-bulb temperature reaches this.")
+    wet_bulb_c: float = Field(1.0, description="Start frost protection when the wet-bulb temperature reaches this ...")
+    wet_bulb_air_max_c: float = Field(3.0, description="... at night, with the air itself at or below this (a low "
+                                                       "wet bulb in the dry air of a warm evening is no frost).")
     clear_margin_c: float = Field(1.0, description="Clear once air is this much above the frost threshold.")
     predict: bool = Field(True, description="Warn in the evening when the night's projected minimum is too low.")
     predict_from_hour: int = Field(16, ge=0, le=23, description="Local hour the evening projection starts.")
@@ -54,22 +56,54 @@ class SpringFrost(PlotRule):
             return [self.signal(site, src, "critical", minutes=round(below), **common)]
         if t_now <= cfg.frost_c:
             return [self.signal(site, src, "major", minutes=round(below), **common)]
-        if wb is not None and wb <= cfg.wet_bulb_c:
-            return [self.signal(site, src, "major", text="wet_bulb", wet_bulb_c=wb, wet_bulb_limit_c=cfg.wet_bulb_c,
+        evening = self.in_evening(site, now_ns, cfg.predict_from_hour)
+        if evening and wb is not None and wb <= cfg.wet_bulb_c and t_now <= cfg.wet_bulb_air_max_c:
+            return [self.signal(site, src, "warning", text="wet_bulb", wet_bulb_c=wb, wet_bulb_limit_c=cfg.wet_bulb_c,
                                 minutes=0, **common)]
         projected = self.projected_min(site, t, rh, now_ns) if cfg.predict else None
-        evening = self.in_evening(site, now_ns, cfg.predict_from_hour)
         if projected is not None and evening and projected <= cfg.frost_c + cfg.predict_margin_c:
-            return [self.signal(site, src, "warning", text="predicted", projected_min_c=projected, minutes=0, **common)]
+            expected = self.next_sunrise(site, now_ns).strftime("%H:%M")
+            return [self.signal(site, src, "warning", text="predicted", projected_min_c=projected, expected_at=expected,
+                                minutes=0, **common)]
+        # A frost alarm covers the night: raised in the evening or at night, it holds until the sun is up and the
+        # air is safely above frost (no raise, clear, raise again as a projection wavers).
         calm = t_now > cfg.frost_c + cfg.clear_margin_c and (wb is None or wb > cfg.wet_bulb_c + 0.5)
-        return [self.clear(src) if calm and (projected is None or projected > cfg.frost_c + cfg.predict_margin_c)
-                else self.hold(src)]
+        if not calm or evening:
+            return [self.hold(src)]
+        # By day: the night is over. Its history says what came of it: the frost, or none (advisers learn how far
+        # to trust an evening's warning).
+        low = self.night_min(data, now_ns)
+        if low is None:
+            return [self.clear(src)]
+        return [self.clear(src, outcome="frost" if low <= cfg.frost_c else "no_frost", observed_min_c=round(low, 1),
+                           threshold_c=cfg.frost_c)]
+
+    @staticmethod
+    def night_min(data: PlotData, now_ns: int) -> float | None:
+        """The lowest air temperature of the last 18 hours (the night just over), from the hourly minima and the
+        raw readings of the hour under way."""
+        hourly = data.hourly.arrays_of("air_temp_c", "min")
+        recent = hourly[1][hourly[0] >= now_ns - 18 * 3600 * NS]
+        raw = coldest(data)
+        lows = [float(recent.min())] if len(recent) else []
+        lows += [float(raw.min())] if not raw.empty else []
+        return min(lows) if lows else None
 
     @staticmethod
     def in_evening(site: Site, now_ns: int, from_hour: int) -> bool:
         local = datetime.fromtimestamp(now_ns / NS, site.tz)
         sunrise = sunrise_utc(*site.centre, local.date()).astimezone(site.tz)
         return local.hour >= from_hour or local < sunrise
+
+    @staticmethod
+    def next_sunrise(site: Site, now_ns: int) -> datetime:
+        """The coming sunrise, local time: when a night's minimum is expected."""
+        local = datetime.fromtimestamp(now_ns / NS, site.tz)
+        sunrise = sunrise_utc(*site.centre, local.date()).astimezone(site.tz)
+        if local >= sunrise:
+            sunrise = sunrise_utc(*site.centre, local.date().fromordinal(local.date().toordinal() + 1)
+                                  ).astimezone(site.tz)
+        return sunrise
 
     @staticmethod
     def projected_min(site: Site, t: pd.Series, rh: pd.Series, now_ns: int) -> float | None:

@@ -125,7 +125,9 @@ def receipts(a: Alarm) -> None:
     st.dataframe(pd.DataFrame([{
         v.t("alarms.col_time"): v.fmt_time(e.time_ns), v.t("alarms.col_who"): e.actor,
         v.t("alarms.col_action"): v.t(f"alarms.action_{e.action}"),
-        v.t("alarms.col_detail"): ", ".join(f"{k}={x}" for k, x in e.detail.items() if k != "details"),
+        v.t("alarms.col_detail"): (v.t(f"alarms.outcome_{e.detail['outcome']}", **e.detail)
+                                   if e.detail.get("outcome") in ("frost", "no_frost")
+                                   else ", ".join(f"{k}={x}" for k, x in e.detail.items() if k != "details")),
     } for e in book.events(a.id)]), hide_index=True, width="stretch")
 
 

@@ -9,7 +9,7 @@ audit event in the same transaction.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,7 +33,8 @@ class Outcome(StrEnum):
     """What firing a signal did to its alarm."""
 
     RAISED = "raised"  # a new alarm
-    WORSE = "worse"  # a higher severity (un-acknowledges it)
+    WORSE = "worse"  # higher than this alarm has ever been: people are told again (and it un-acknowledges it)
+    RESTORED = "restored"  # back up to a level this alarm already had: people were told of it, no new message
     BETTER = "better"  # a lower severity
     SAME = "same"  # nothing changed
 SYSTEM = "system"
@@ -64,6 +65,14 @@ def alarm_text(alarm: Alarm | Signal, lang: str, site: Site) -> AlarmText:
 def _alarm(r: Any) -> Alarm:
     return Alarm(r.id, r.site, r.source, r.type, r.severity, r.plot, r.device, r.started_ns, r.updated_ns,
                  r.cleared_ns, r.acked_ns, r.acked_by, r.assignee, r.message, orjson.loads(r.details))
+
+
+def _peak(conn: Connection, alarm_id: int) -> str:
+    """The highest severity an alarm has had: what its people were told of (its raise and its rises)."""
+    rows = conn.execute(select(E.c.action, E.c.detail).where(
+        E.c.alarm_id == alarm_id, E.c.action.in_([AlarmAction.RAISED, AlarmAction.SEVERITY]))).all()
+    levels = [str(orjson.loads(d).get("severity" if a == AlarmAction.RAISED else "new", "info")) for a, d in rows]
+    return max(levels, key=lambda x: SEVERITIES.index(x) if x in SEVERITIES else -1, default="info")
 
 
 def _log(conn: Connection, alarm_id: int, now_ns: int, actor: str, action: AlarmAction, **detail: object) -> None:
@@ -102,6 +111,8 @@ class AlarmBook:
             return self._get(conn, alarm_id), Outcome.RAISED
         old, new = SEVERITIES.index(row.severity), SEVERITIES.index(s.severity)
         outcome = Outcome.WORSE if new > old else Outcome.BETTER if new < old else Outcome.SAME
+        if outcome is Outcome.WORSE and new <= SEVERITIES.index(_peak(conn, row.id)):
+            outcome = Outcome.RESTORED  # a drop and a rise again: nothing people were not told already
         values: dict[str, object] = {"severity": s.severity, "updated_ns": now_ns, "message": s.message,
                                      "details": details}
         if outcome is Outcome.WORSE:
@@ -112,15 +123,17 @@ class AlarmBook:
                  unacked=outcome is Outcome.WORSE and row.acked_ns is not None)
         return self._get(conn, row.id), outcome
 
-    def clear(self, source: str, type_: str, now_ns: int, actor: str = SYSTEM, reason: str = "") -> Alarm | None:
-        """Clear the active alarm of (source, type); None when there is none."""
+    def clear(self, source: str, type_: str, now_ns: int, actor: str = SYSTEM, reason: str = "",
+              details: Mapping[str, object] | None = None) -> Alarm | None:
+        """Clear the active alarm of (source, type); None when there is none. `details` (a rule's words on how it
+        ended: the night's observed minimum, whether the frost came) go into its history."""
         with self.engine.begin() as conn:
             row = conn.execute(select(A.c.id).where(A.c.source == source, A.c.type == type_,
                                                     A.c.cleared_ns.is_(None))).first()
             if row is None:
                 return None
             conn.execute(update(A).where(A.c.id == row.id).values(cleared_ns=now_ns, updated_ns=now_ns))
-            _log(conn, row.id, now_ns, actor, AlarmAction.CLEARED, reason=reason)
+            _log(conn, row.id, now_ns, actor, AlarmAction.CLEARED, reason=reason, **dict(details or {}))
             return self._get(conn, row.id)
 
     # -- what people do ---------------------------------------------------------------------------------------

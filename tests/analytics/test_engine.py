@@ -60,9 +60,11 @@ def test_frost_raised_then_cleared_then_out_of_season(world: tuple[TimeSeriesSto
 
     assert engine.cycle(NIGHT + 30 * NS).changed == []  # the same frost again changes nothing
 
-    later = NIGHT + 3 * 3600 * NS
+    later = NIGHT + 3 * 3600 * NS  # 08:00, the sun is up
     everyone_reports(store, later, 6.0)
     assert [(a.type, how) for a, how in engine.cycle(later).changed] == [("spring_frost", "cleared")]
+    cleared = book.events(alarm.id)[-1]
+    assert (cleared.action, cleared.detail["outcome"], cleared.detail["observed_min_c"]) == ("cleared", "frost", -2.0)
 
     readings(store, "ws-p01", "p01", later + 10 * MIN, 45, air_temp_c=-2.0, rh_pct=92.0)
     engine.cycle(later + 10 * MIN)
@@ -85,6 +87,29 @@ def test_a_soil_probes_air_reading_never_raises_a_frost(world: tuple[TimeSeriesS
     readings(store, "ws-p01", "p01", NIGHT, 45, air_temp_c=-2.0)  # the air does freeze: that is seen
     Engine(SITE, store, records, book).cycle(NIGHT + NS)
     assert active(book)[("plot:p01", "spring_frost")] == "critical"
+
+
+def test_an_evening_warning_holds_the_night_and_says_by_day_that_no_frost_came(
+        world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    evening = at("2026-03-15T19:00")
+    everyone_reports(store, evening, 6.0)
+    store.write([Point(TELEMETRY, {"site": SITE.id, "plot": "p01", "device": "ws-p01"},  # 7 -> 4 C, a dry evening
+                       {"air_temp_c": 7.0 - 3.0 * k / 120, "rh_pct": 45.0}, evening - (120 - k) * MIN)
+                 for k in range(121)])
+    engine = Engine(SITE, store, records, book)
+    engine.cycle(evening)
+    (alarm,) = [a for a in book.active() if a.type == "spring_frost"]
+    assert alarm.message == "alarm.spring_frost_predicted_text" and ":" in str(alarm.details["expected_at"])
+    night = at("2026-03-16T02:00")  # the projection eased: 2 C and steady; the alarm still covers the night
+    everyone_reports(store, night, 2.0)
+    engine.cycle(night)
+    assert ("plot:p01", "spring_frost") in active(book)
+    morning = at("2026-03-16T09:00")
+    everyone_reports(store, morning, 8.0)
+    assert (alarm.id, "cleared") in [(a.id, how) for a, how in engine.cycle(morning).changed]
+    last = book.events(alarm.id)[-1]
+    assert last.detail["outcome"] == "no_frost" and last.detail["observed_min_c"] > -1.5
 
 
 def test_offline_device_mutes_its_readings_and_gateway_mutes_its_devices(
@@ -134,9 +159,37 @@ def test_an_undecodable_device_says_so_instead_of_looking_offline(
     later = NIGHT + 75 * MIN
     everyone_reports(store, later, 5.0)
     engine.cycle(later - 10 * MIN)
-    assert active(book)[("device:ws-p03", "decode_failed")] == "warning"  # stored again, failed within the hour
+    # Stored again but failed within the hour: warning by now, but a drop waits out the engine's dwell.
+    assert active(book)[("device:ws-p03", "decode_failed")] == "major"
     engine.cycle(later)
     assert ("device:ws-p03", "decode_failed") not in active(book)
+
+
+def test_a_severity_drop_waits_out_the_dwell_a_rise_does_not(
+        world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    store, records, book = world
+    engine = Engine(SITE, store, records, book)
+    everyone_reports(store, NIGHT, 5.0)
+    readings(store, "ws-p05", "p05", NIGHT, 10, air_temp_c=5.0, battery_v=3.0)  # major
+    engine.cycle(NIGHT)
+    assert active(book)[("device:ws-p05", "low_battery")] == "major"
+    t = NIGHT
+    for _ in range(5):  # the battery reads 3.2 V (warning) for 50 minutes: the alarm stays major
+        t += 10 * MIN
+        everyone_reports(store, t, 5.0)
+        readings(store, "ws-p05", "p05", t, 10, air_temp_c=5.0, battery_v=3.2)
+        engine.cycle(t)
+        assert active(book)[("device:ws-p05", "low_battery")] == "major", (t - NIGHT) // MIN
+    t += 25 * MIN  # 65 minutes since the first warning-level reading: now it drops
+    everyone_reports(store, t, 5.0)
+    readings(store, "ws-p05", "p05", t, 25, air_temp_c=5.0, battery_v=3.2)
+    engine.cycle(t)
+    assert active(book)[("device:ws-p05", "low_battery")] == "warning"
+    t += 10 * MIN  # and a rise counts at once
+    everyone_reports(store, t, 5.0)
+    readings(store, "ws-p05", "p05", t, 10, air_temp_c=5.0, battery_v=3.0)
+    assert [(a.type, how) for a, how in engine.cycle(t).changed] == [("low_battery", "restored")]
+    assert active(book)[("device:ws-p05", "low_battery")] == "major"
 
 
 def test_silence_keeps_a_maintenance_window_quiet(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:

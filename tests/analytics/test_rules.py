@@ -72,6 +72,7 @@ def said(v: Verdict) -> str:
 
 FROST_NIGHT = at("2026-03-15T05:00")
 EVENING = at("2026-03-15T20:00")
+MORNING = at("2026-03-16T09:00")
 
 
 @pytest.mark.parametrize(
@@ -82,14 +83,19 @@ EVENING = at("2026-03-15T20:00")
          {"air_temp_c": lambda b: -1.5 if b <= 30 else 2.0, "rh_pct": 90}, "fire:critical"),
         ("-1.6 C for 10 min", FROST_NIGHT, {"air_temp_c": lambda b: -1.6 if b < 10 else 1.0, "rh_pct": 90},
          "fire:major"),
-        ("+0.5 C in saturated air: wet-bulb below +1", FROST_NIGHT, {"air_temp_c": 0.5, "rh_pct": 95}, "fire:major"),
-        ("+2.5 C in dry air: wet-bulb -1.2", FROST_NIGHT, {"air_temp_c": 2.5, "rh_pct": 50}, "fire:major"),
+        ("+0.5 C in saturated air: wet-bulb below +1", FROST_NIGHT, {"air_temp_c": 0.5, "rh_pct": 95},
+         "fire:warning"),
+        ("+2.5 C in dry air: wet-bulb -1.2", FROST_NIGHT, {"air_temp_c": 2.5, "rh_pct": 50}, "fire:warning"),
+        ("+5 C on a dry evening: wet-bulb -0.2, but no frost in that air", EVENING,
+         {"air_temp_c": 5.0, "rh_pct": 35}, "hold"),
         ("evening 6 C falling 1.5 C/h, dew point -4", EVENING,
          {"air_temp_c": lambda b: 6.0 + 1.5 * b / 60, "rh_pct": 48}, "fire:warning"),
-        ("evening 9 C steady, moist", EVENING, {"air_temp_c": 9.0, "rh_pct": 70}, "clear"),
+        ("evening 9 C steady, moist: a night's alarm is not cleared before day", EVENING,
+         {"air_temp_c": 9.0, "rh_pct": 70}, "hold"),
+        ("morning, 6 C and rising", MORNING, {"air_temp_c": lambda b: 6.0 - b / 30, "rh_pct": 70}, "clear"),
         ("-0.8 C, no humidity sensor: within the clear margin", FROST_NIGHT, {"air_temp_c": -0.8}, "hold"),
         ("-1.4 C: just above the threshold, wet-bulb decides", FROST_NIGHT, {"air_temp_c": -1.4, "rh_pct": 99},
-         "fire:major"),
+         "fire:warning"),
     ],
 )
 def test_spring_frost(case: str, now: int, fields: dict[str, Any], expected: str) -> None:
@@ -102,7 +108,7 @@ def test_spring_frost_holds_on_stale_data_and_says_its_numbers() -> None:
     assert said(plot_verdict("spring_frost", "budbreak", FROST_NIGHT, stale)) == "hold"
     v = plot_verdict("spring_frost", "budbreak", FROST_NIGHT, raw(FROST_NIGHT, 60, air_temp_c=-2.0, rh_pct=90),
                      frost_c=-2.5)  # a site setting moves the threshold
-    assert said(v) == "fire:major" and v.signal and v.signal.details["threshold_c"] == -2.5
+    assert said(v) == "fire:warning" and v.signal and v.signal.details["threshold_c"] == -2.5  # the wet bulb
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,21 @@ def test_worse_severity_needs_a_new_ack_better_does_not(records: Records) -> Non
         ("severity", "system")]
 
 
+def test_a_drop_and_rise_within_an_alarm_tells_nobody_again(records: Records) -> None:
+    """People were told of 'major' once: back to it after a drop neither un-acknowledges nor messages; only a
+    level they were never told of does."""
+    book = AlarmBook(records)
+    a, _ = book.fire(frost("warning"), 1 * NS)
+    _, outcome = book.fire(frost("major"), 2 * NS)
+    assert outcome == "worse"
+    book.ack(a.id, "farmer-wang", 3 * NS)
+    assert book.fire(frost("warning"), 4 * NS)[1] == "better"
+    b, outcome = book.fire(frost("major"), 5 * NS)
+    assert outcome == "restored" and b.acked_by == "farmer-wang"
+    c, outcome = book.fire(frost("critical"), 6 * NS)
+    assert outcome == "worse" and not c.acked
+
+
 def test_ack_keeps_the_first_and_a_cleared_alarm_still_waits_for_one(records: Records) -> None:
     book = AlarmBook(records)
     a, _ = book.fire(frost(), 1 * NS)
@@ -100,6 +115,7 @@ def test_racing_raisers_make_one_alarm(records: Records) -> None:
 @dataclass
 class Model:
     severity: str
+    peak: str = ""  # the highest severity it has had (what people were told of)
     cleared: bool = False
     acked_by: str | None = None
     events: int = 1
@@ -138,12 +154,16 @@ class Lifecycle(RuleBasedStateMachine):
         if key not in self.model.active:
             assert outcome == "raised"
             self.model.active[key] = alarm.id
-            self.model.alarms[alarm.id] = Model(severity)
+            self.model.alarms[alarm.id] = Model(severity, severity)
             return
         m = self.model.alarms[self.model.active[key]]
         assert alarm.id == self.model.active[key]
-        if SEVERITIES.index(severity) > SEVERITIES.index(m.severity):
+        if SEVERITIES.index(severity) > SEVERITIES.index(m.peak):
             m.acked_by = None
+            m.peak = severity
+            assert outcome == "worse"
+        elif SEVERITIES.index(severity) > SEVERITIES.index(m.severity):
+            assert outcome == "restored"
         if severity != m.severity:
             m.events += 1
         m.severity = severity

@@ -40,6 +40,7 @@ DYNAMIC = (
     + [f"notify.channel_{c}" for c in ("dingtalk", "wecom", "sms", "webhook", "email")]
     + [f"alarms.role_{r}" for r in ROLES]
     + [f"alarms.kind_{k}" for k in ("alarm", "reminder", "cleared")]
+    + [f"alarms.outcome_{k}" for k in ("frost", "no_frost")]
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented",
                                                            "evidence")]
