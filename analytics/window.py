@@ -23,8 +23,9 @@ from orchard.store.base import Where
 NS = 1_000_000_000
 HOUR = 3600 * NS
 LONG = ["time_ns", "plot", "device", "depth_cm", "field", "value"]
-HOURLY = ["time_ns", "plot", "field", "mean", "min", "max"]
-NUMBERS = {"time_ns": "int64", "value": "float64", "mean": "float64", "min": "float64", "max": "float64"}
+HOURLY = ["time_ns", "plot", "field", "mean", "min", "max", "sum"]  # sum: rain totals (over the plot's gauges)
+NUMBERS = {"time_ns": "int64", "value": "float64", "mean": "float64", "min": "float64", "max": "float64",
+           "sum": "float64"}
 
 
 def table(records: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
@@ -44,14 +45,14 @@ class Slices:
         # costs several times more per row, and rules filter thousands of slices a cycle).
         rest = df[[c for c in df.columns if c not in keys]]
         self.df = rest.astype({c: "category" for c in rest.columns if c not in ("time_ns", "value", "mean", "min",
-                                                                                 "max")})
+                                                                                 "max", "sum")})
         # Sorted by the keys, each key's rows are one run: a positional slice (a view) instead of a gather.
         self.bounds = {(k if isinstance(k, tuple) else (k,)): (int(v[0]), int(v[-1]) + 1) for k, v in raw_index.items()}
         self.empty = self.df.iloc[0:0]
 
         # Plain arrays of the columns rules scan most, for rules that go by numbers rather than frames.
-        self.columns = {c: self.df[c].to_numpy() for c in ("time_ns", "value", "depth_cm", "mean", "min", "max")
-                        if c in self.df}
+        self.columns = {c: self.df[c].to_numpy() for c in ("time_ns", "value", "depth_cm", "mean", "min", "max",
+                                                           "sum") if c in self.df}
 
     def get(self, *key: str) -> pd.DataFrame:
         b = self.bounds.get(key)
@@ -161,7 +162,7 @@ class Window:
         rows = self.raw[(self.raw["time_ns"] >= hour) & self.raw["field"].isin(self.hourly_fields)]
         if rows.empty:
             return table([], HOURLY)
-        agg = rows.groupby(["plot", "field"], observed=True)["value"].agg(["mean", "min", "max"]).reset_index()
+        agg = rows.groupby(["plot", "field"], observed=True)["value"].agg(["mean", "min", "max", "sum"]).reset_index()
         agg.insert(0, "time_ns", hour)
         return table(list(agg[HOURLY].itertuples(index=False, name=None)), HOURLY)
 
@@ -176,8 +177,9 @@ class Window:
         return table([], LONG) if df.empty else df.dropna(subset=["value"]).astype({"value": "float64"})
 
     def _hourly(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
-        rows = self.store.aggregate(TELEMETRY, self.hourly_fields, ["mean", "min", "max"], start, end, HOUR,
+        rows = self.store.aggregate(TELEMETRY, self.hourly_fields, ["mean", "min", "max", "sum"], start, end, HOUR,
                                     ["plot"], where=where)
         records = [(r.time_ns, r.tags.get("plot", ""), f, r.values.get(f"{f}.mean"), r.values.get(f"{f}.min"),
-                    r.values.get(f"{f}.max")) for r in rows for f in self.hourly_fields if f"{f}.mean" in r.values]
+                    r.values.get(f"{f}.max"), r.values.get(f"{f}.sum"))
+                   for r in rows for f in self.hourly_fields if f"{f}.mean" in r.values]
         return table(records, HOURLY)

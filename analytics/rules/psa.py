@@ -1,15 +1,19 @@
-"""Psa (bacterial canker, Pseudomonas syringae pv. actinidiae): infection weather over the last 3 days.
+"""Psa (bacterial canker, Pseudomonas syringae pv. actinidiae): the infection risk index of Beresford, Tyson &
+Henshall (2017, Phytopathology 107:184), as the season harness's truth states it.
 
-A Beresford-style index: every wet hour adds a temperature weight that peaks at 15 C and vanishes at 5 and
-25 C; days with a mean of 20 C or more add nothing (no infection). An hour is wet when the leaf-wetness sensor
-says so, when it rained, or, on plots without a wetness sensor, when RH is above 81%. 'Hongyang' is highly
-susceptible: its index is weighted up.
+M sums, over the hours of the last three local days (today so far included), a temperature weight that peaks at
+15 C and vanishes at 5 and 25 C, for the hours that are wet: the leaf-wetness sensor says so, or it rained, or,
+on plots without a wetness sensor, RH is above 81% (their R'). Days with a mean of 20 C or more add nothing. The
+risk index R is M on a day with more than 1 mm of rain (rain moves the bacteria to wounds and leaf scars) and
+zero otherwise. Froud, Cogger & Beresford (2018, Acta Hortic. 1218) found R of about 25 associated with severe
+canker: the warning. 'Hongyang' is highly susceptible: its major level comes sooner. It applies all year: leaf
+fall and winter pruning wounds are infection sites too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 import numpy as np
 from pydantic import Field
@@ -29,8 +33,8 @@ def temperature_weight(t_c: np.ndarray) -> np.ndarray:
 
 def psa_index(hourly: Readings, since_ns: int, tz: tzinfo, wet_pct: float = 50.0,
               rh_pct: float = 81.0) -> tuple[float, int]:
-    """(index, wet hours) of a plot's hourly means from since_ns on (numpy over the hours: this runs for every
-    plot every cycle)."""
+    """(M, wet hours) of a plot's hourly means from since_ns on (numpy over the hours: this runs for every plot
+    every cycle)."""
     cols: dict[str, dict[int, float]] = {}
     for f in ("air_temp_c", "rh_pct", "leaf_wetness_pct", "rain_mm"):
         a = hourly.arrays_of(f, "mean")
@@ -57,13 +61,24 @@ def psa_index(hourly: Readings, since_ns: int, tz: tzinfo, wet_pct: float = 50.0
     return float((weight * wet).sum()), int(wet.sum())
 
 
+def rain_since(hourly: Readings, since_ns: int, gauges: int) -> float:
+    """mm of rain since then: the hourly totals over the plot's gauges, per gauge (a plot's stations all read
+    the same rain)."""
+    times, total = hourly.arrays_of("rain_mm", "sum")
+    if not len(times):
+        times, total = hourly.arrays_of("rain_mm", "mean")  # a table without totals: its hourly values
+    return float(total[times >= since_ns].sum()) / max(1, gauges)
+
+
 class PsaConfig(RuleConfig):
-    warning_index: float = Field(12.0, description="3-day index for a warning (about half a day wet at 15 C).")
-    major_index: float = Field(24.0, description="3-day index for a major alarm (a whole wet day at 15 C).")
-    clear_index: float = Field(8.0, description="Clear below this.")
+    warning_index: float = Field(25.0, description="R for a warning: the level associated with severe canker "
+                                 "(Froud, Cogger & Beresford 2018).")
+    major_index: float = Field(50.0, description="R for a major alarm (for a variety of susceptibility 1).")
+    clear_index: float = Field(15.0, description="Clear below this (R is 0 on a day without rain).")
+    rain_mm: float = Field(1.0, description="Rain of the day from which R counts (Beresford et al. 2017).")
     susceptibility: dict[str, float] = Field(
         default_factory=lambda: {"hongyang": 1.5, "hayward": 1.0, "jinyan": 0.8, "cuixiang": 1.0},
-        description="Index weight per variety ('Hongyang' is highly susceptible).")
+        description="Per variety: the major level is divided by this ('Hongyang' is highly susceptible).")
     wet_pct: float = Field(50.0, description="Leaf wetness % from which an hour counts as wet.")
     rh_pct: float = Field(81.0, description="RH above which an hour counts as wet where there is no wetness sensor.")
 
@@ -72,16 +87,20 @@ class PsaConfig(RuleConfig):
 class Psa(PlotRule):
     type = "psa_risk"
     Config = PsaConfig
-    stages = frozenset({"post_harvest", "dormancy", "budbreak", "flowering"})  # cool, wet seasons and leaf scars
 
     def evaluate(self, site: Site, data: PlotData, cfg: PsaConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
-        since = now_ns - 72 * 3600 * NS
+        local = datetime.fromtimestamp(now_ns / NS, site.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = int(midnight.timestamp() * NS)
+        since = int((midnight - timedelta(days=2)).timestamp() * NS)  # the three local days, today's so far
         temps = data.hourly.of("air_temp_c")
-        if int((temps["time_ns"] >= since).sum()) < 48:
+        if int((temps["time_ns"] >= since).sum()) < 36:
             return [self.hold(src)]  # not enough of the three days to judge
-        raw, wet_hours = psa_index(data.hourly, since, site.tz, cfg.wet_pct, cfg.rh_pct)
-        index = raw * cfg.susceptibility.get(data.plot.variety, 1.0)
-        return [self.graded(site, src, index, warning=cfg.warning_index, major=cfg.major_index,
+        m, wet_hours = psa_index(data.hourly, since, site.tz, cfg.wet_pct, cfg.rh_pct)
+        rain = rain_since(data.hourly, today, len(data.stations))
+        index = m if rain > cfg.rain_mm else 0.0
+        major = cfg.major_index / cfg.susceptibility.get(data.plot.variety, 1.0)
+        return [self.graded(site, src, index, warning=cfg.warning_index, major=max(major, cfg.warning_index),
                             clear=cfg.clear_index, rising=True, threshold_key="threshold", plot=data.plot.id,
                             index=index, wet_hours=wet_hours)]

@@ -146,26 +146,38 @@ NOV = at("2026-11-20T12:00")
 
 
 @pytest.mark.parametrize(
-    ("case", "temp", "wet_hours", "rh", "expected"),
+    ("case", "temp", "wet_hours", "rain_today_mm", "expected"),
     [
-        ("30 wet hours at 14 C ('Hongyang' x1.5)", 14.0, 30, 70.0, "fire:major"),
-        ("10 wet hours at 14 C", 14.0, 10, 70.0, "fire:warning"),
-        ("4 wet hours at 14 C", 14.0, 4, 70.0, "clear"),
-        ("6 wet hours at 15 C: between clear and warning", 15.0, 6, 70.0, "hold"),
-        ("wet but warm, daily mean 22 C", 22.0, 40, 70.0, "clear"),
-        ("wet but cold, 4 C", 4.0, 40, 70.0, "clear"),
+        ("60 wet hours at 14 C, 3 mm today ('Hongyang': major from R 33)", 14.0, 60, 3.0, "fire:major"),
+        ("30 wet hours at 14 C, 3 mm today: R about 30", 14.0, 30, 3.0, "fire:warning"),
+        ("the same 30 wet hours, no rain today: R is 0", 14.0, 30, 0.0, "clear"),
+        ("the same, 0.9 mm today: not a rain day", 14.0, 30, 0.9, "clear"),
+        ("20 wet hours at 15 C, rain today: between clear and warning", 15.0, 20, 3.0, "hold"),
+        ("wet and raining but warm, daily mean 22 C", 22.0, 60, 3.0, "clear"),
+        ("wet and raining but cold, 4 C", 4.0, 60, 3.0, "clear"),
     ],
 )
-def test_psa(case: str, temp: float, wet_hours: int, rh: float, expected: str) -> None:
-    h = hourly(NOV, 72, air_temp_c=temp, rh_pct=rh, leaf_wetness_pct=lambda b: 90.0 if b < wet_hours else 10.0)
+def test_psa(case: str, temp: float, wet_hours: int, rain_today_mm: float, expected: str) -> None:
+    """Beresford's R on a plot with a leaf-wetness sensor, at noon: the rain of this morning's six hours."""
+    h = hourly(NOV, 60, air_temp_c=temp, rh_pct=70.0, leaf_wetness_pct=lambda b: 90.0 if b < wet_hours else 10.0,
+               rain_mm=lambda b: rain_today_mm / 6 if b < 6 else 0.0)
     assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=h)) == expected, case
 
 
-def test_psa_without_a_wetness_sensor_uses_humidity_and_needs_two_days() -> None:
-    humid = hourly(NOV, 72, air_temp_c=14.0, rh_pct=lambda b: 90.0 if b < 20 else 60.0)
-    assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=humid)) == "fire:major"
-    short = hourly(NOV, 30, air_temp_c=14.0, rh_pct=95.0)
+def test_psa_without_a_wetness_sensor_uses_humidity_and_needs_a_day_and_a_half() -> None:
+    humid = hourly(NOV, 60, air_temp_c=14.0, rh_pct=lambda b: 90.0 if b < 40 else 60.0,
+                   rain_mm=lambda b: 0.5 if b < 4 else 0.0)
+    assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=humid)) == "fire:major"  # R 39.6, 'Hongyang'
+    short = hourly(NOV, 30, air_temp_c=14.0, rh_pct=95.0, rain_mm=0.5)
     assert said(plot_verdict("psa_risk", "post_harvest", NOV, hourly_df=short)) == "hold"
+
+
+def test_psa_applies_in_fruit_growth_too() -> None:
+    """Infection happens whenever it is cool and wet: the rule is no longer switched off after flowering."""
+    assert RULES["psa_risk"].stages is None  # the engine evaluates it in every stage
+    june = at("2026-06-10T12:00")
+    h = hourly(june, 60, air_temp_c=16.0, rh_pct=92.0, rain_mm=lambda b: 1.0 if b < 3 else 0.0)
+    assert said(plot_verdict("psa_risk", "fruit_growth", june, hourly_df=h)) == "fire:major"
 
 
 def soil_at(available_pct: float) -> float:
