@@ -33,6 +33,10 @@ NS = 1_000_000_000
 HOUR = 3600
 CROP_RULES = ("spring_frost", "heat", "psa_risk", "drought")
 MATCH_S = {"spring_frost": 12 * HOUR, "heat": 24 * HOUR, "psa_risk": 48 * HOUR, "drought": 72 * HOUR}
+# How long after an event's start an alarm still counts as warning of it: a frost night must be warned before
+# its onset; a day's heat or Psa risk during the day; a dry spell within a day of the soil crossing the line
+# (the rules judge from the readings, which cross it first).
+ALLOW_S = {"spring_frost": 0, "heat": 24 * HOUR, "psa_risk": 24 * HOUR, "drought": 24 * HOUR}
 VARIETIES = ("hongyang", "hayward", "hongyang", "jinyan", "hayward", "cuixiang", "hongyang", "hayward")
 
 
@@ -185,7 +189,7 @@ def figures(runs: Sequence[SeasonRun]) -> list[RuleFigures]:
             mine = [e for e in run.episodes if e.rule == rule]
             truths = [e for e in run.events if e.rule == rule]
             events += len(truths)
-            day_long = 86400 if rule in ("psa_risk", "heat") else 0  # a day's event: warned during the day counts
+            day_long = ALLOW_S[rule]
             for ev in truths:
                 cover = [a for a in mine if a.plot == ev.plot and a.raised_s <= ev.start_s + day_long
                          and (a.cleared_s is None or a.cleared_s >= ev.start_s)]
@@ -201,8 +205,8 @@ def figures(runs: Sequence[SeasonRun]) -> list[RuleFigures]:
                 changes += a.changes
                 if a.cleared_s is not None and a.cleared_s - a.raised_s < HOUR:
                     short += 1
-                if not any(e.plot == a.plot and a.raised_s - (86400 if rule in ("psa_risk", "heat") else 0)
-                           <= e.start_s <= a.raised_s + MATCH_S[rule] for e in truths):
+                if not any(e.plot == a.plot and a.raised_s - day_long <= e.start_s <= a.raised_s + MATCH_S[rule]
+                           for e in truths):
                     false += 1
         out.append(RuleFigures(rule, events, detected, tuple(leads), alarms, false, weeks, flaps, short, changes,
                                evening))
