@@ -114,11 +114,7 @@ class SpringFrost(PlotRule):
             return None
         hours = (recent.index.to_numpy() - recent.index[-1]) / (3600 * NS)
         slope = float(np.polyfit(hours, recent.to_numpy(dtype=float), 1)[0])
-        local = datetime.fromtimestamp(now_ns / NS, site.tz)
-        sunrise = sunrise_utc(*site.centre, local.date()).astimezone(site.tz)
-        if local >= sunrise:
-            sunrise = sunrise_utc(*site.centre, local.date().fromordinal(local.date().toordinal() + 1))
-        to_sunrise_h = (sunrise.timestamp() - now_ns / NS) / 3600
+        to_sunrise_h = (SpringFrost.next_sunrise(site, now_ns).timestamp() - now_ns / NS) / 3600
         t_now = float(t.iloc[-1])
         trend = t_now + min(slope, 0.0) * to_sunrise_h * 0.6
         floor = float(dew_point_c(t_now, float(rh.iloc[-1]))) - 1.0

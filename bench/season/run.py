@@ -28,6 +28,7 @@ from orchard.models import Point
 from orchard.records import Records
 from orchard.records.alarms import AlarmBook
 from orchard.site import DeviceConfig, Plot, Site, SiteInfo
+from orchard.store import open_store
 
 NS = 1_000_000_000
 HOUR = 3600
@@ -100,8 +101,6 @@ class SeasonRun:
 def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int = 1800,
                work: Path | None = None, progress: Callable[[int, int], None] | None = None) -> SeasonRun:
     """One seed's season through the engine (SQLite store and records in a temporary folder)."""
-    from orchard.store import open_store
-
     specs = harness_plots(n_plots)
     site = harness_site(specs)
     weather = SeasonWeather(seed, specs, start, days)

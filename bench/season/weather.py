@@ -108,7 +108,7 @@ class SeasonWeather:
     def _synoptic(self) -> list[DayWeather]:
         rng = random.Random(f"season:{self.seed}")
         anomaly, wet, out = 0.0, False, []
-        for k in range(self.days + 1):  # one more: the last night runs into the next morning
+        for k in range(self.days):
             day = self.start + timedelta(days=k)
             doy = day.timetuple().tm_yday
             p_dry_wet, p_wet_wet, mm = WET[day.month - 1]
@@ -153,11 +153,11 @@ class _PlotState:
     def step(self, w: SeasonWeather, t: int) -> Sample:
         local_h = ((t + LOCAL) % 86400) / 3600
         k = min((t - w.start_s) // 86400, w.days - 1)
-        today, tomorrow = w.by_day[k], w.by_day[k + 1]
+        today = w.by_day[k]
         yesterday = w.by_day[k - 1] if k > 0 else today
         doy = (w.start + timedelta(days=k)).timetuple().tm_yday
         self.micro = 0.97 * self.micro + self.rng.gauss(0, 0.05)
-        temp, td = self._temperature(today, tomorrow, yesterday, doy, local_h)
+        temp, td = self._temperature(today, yesterday, doy, local_h)
         temp += self.micro
         rain = sum(mm_h * STEP_S / 3600 for start, hours, mm_h in today.rain if start <= local_h < start + hours)
         rh = 98.0 if rain > 0 else magnus_rh(temp, td)
@@ -167,8 +167,7 @@ class _PlotState:
         return Sample(t, self.plot.id, round(temp, 2), round(rh, 1), wet, round(rain, 2), round(gust, 1),
                       round(self.vwc, 2))
 
-    def _temperature(self, today: DayWeather, tomorrow: DayWeather, yesterday: DayWeather, doy: int,
-                     h: float) -> tuple[float, float]:
+    def _temperature(self, today: DayWeather, yesterday: DayWeather, doy: int, h: float) -> tuple[float, float]:
         """(air temperature, dew point) at local hour h: the night's cooling, or the day's sunshine curve from
         the dawn the night left to the 14:30 maximum and down to sunset."""
         rise, sset = daylight(doy)
