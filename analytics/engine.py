@@ -147,7 +147,9 @@ class Engine:
         self.rules = {name: cls() for name, cls in classes.items()}
         self._device_rules = any(isinstance(r, DeviceRule) for r in self.rules.values())
         self.letter_kinds = frozenset().union(*(getattr(r, "letter_kinds", ()) for r in self.rules.values()))
-        self.window = Window(store, RAW_FIELDS, HOURLY_FIELDS, RAW_HOURS, HOURLY_HOURS)
+        configs = [*self.configs.site_wide.items(), *((r, c) for (r, _), c in self.configs.per_plot.items())]
+        shares = [s for name, cfg in configs for s in self.rules[name].shares(cfg)]
+        self.window = Window(store, RAW_FIELDS, HOURLY_FIELDS, RAW_HOURS, HOURLY_HOURS, shares)
         # Called between plots and devices of a full cycle: lets a quick cycle (someone's new reading) go first.
         self.yield_to_quick: Callable[[], None] = lambda: None
 

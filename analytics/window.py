@@ -28,6 +28,13 @@ NUMBERS = {"time_ns": "int64", "value": "float64", "mean": "float64", "min": "fl
            "sum": "float64"}
 
 
+def share_field(field: str, at_least: float) -> str:
+    """The hourly table's row name for how long a reading stood at or above a threshold in each hour, from the
+    readings themselves: in `mean` the hours (the share of the hour's readings at or above it, times the part
+    of the hour gone by: 1 for a past hour), in `sum` how many readings were."""
+    return f"{field}>={at_least:g}"
+
+
 def table(records: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     """A long table with its number columns typed, empty or not (so tables concatenate without surprises)."""
     df = pd.DataFrame(records, columns=columns)
@@ -117,9 +124,10 @@ class Readings:
 
 class Window:
     def __init__(self, store: TimeSeriesStore, raw_fields: Sequence[str], hourly_fields: Sequence[str],
-                 raw_hours: float, hourly_hours: int) -> None:
+                 raw_hours: float, hourly_hours: int, shares: Sequence[tuple[str, float]] = ()) -> None:
         self.store = store
         self.raw_fields, self.hourly_fields = list(raw_fields), list(hourly_fields)
+        self.shares = sorted(set(shares))  # (field, threshold): the hourly share of readings at or above it
         self.raw_ns, self.hourly_hours = int(raw_hours * HOUR), hourly_hours
         self.raw = table([], LONG)
         self.raw_until = 0
@@ -145,7 +153,7 @@ class Window:
                                    & (self.past_hours["time_ns"] < self.past_hour_start - HOUR)]
             self.past_hours = pd.concat([kept, done], ignore_index=True)
             self.past_hour_start = hour
-        current = self._current_hour(hour) if set(self.hourly_fields) <= set(self.raw_fields) else \
+        current = self._current_hour(hour, now_ns) if set(self.hourly_fields) <= set(self.raw_fields) else \
             self._hourly(hour, now_ns + 1)
         hourly = pd.concat([self.past_hours, current], ignore_index=True) if not current.empty else self.past_hours
         return self.raw, hourly
@@ -156,7 +164,7 @@ class Window:
         return (self._raw(now_ns - self.raw_ns, now_ns + 1, where),
                 self._hourly(hour - self.hourly_hours * HOUR, now_ns + 1, where))
 
-    def _current_hour(self, hour: int) -> pd.DataFrame:
+    def _current_hour(self, hour: int, now_ns: int) -> pd.DataFrame:
         """The hour under way, from the raw readings already here (as InfluxDB's mean over all of a plot's points
         would give it) instead of asking the store to scan it again every cycle."""
         rows = self.raw[(self.raw["time_ns"] >= hour) & self.raw["field"].isin(self.hourly_fields)]
@@ -164,7 +172,15 @@ class Window:
             return table([], HOURLY)
         agg = rows.groupby(["plot", "field"], observed=True)["value"].agg(["mean", "min", "max", "sum"]).reset_index()
         agg.insert(0, "time_ns", hour)
-        return table(list(agg[HOURLY].itertuples(index=False, name=None)), HOURLY)
+        records = list(agg[HOURLY].itertuples(index=False, name=None))
+        for f, at_least in self.shares:
+            mine = rows[rows["field"] == f]
+            if not mine.empty:
+                hot = (mine["value"] >= at_least).groupby(mine["plot"], observed=True).agg(["mean", "sum"])
+                gone = min(1.0, (now_ns - hour) / HOUR)
+                records += [(hour, plot, share_field(f, at_least), float(m) * gone, float("nan"), float("nan"),
+                             float(n)) for plot, (m, n) in hot.iterrows()]
+        return table(records, HOURLY)
 
     def _raw(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
         rows = self.store.range(TELEMETRY, self.raw_fields, start, end, where=where)
@@ -177,9 +193,20 @@ class Window:
         return table([], LONG) if df.empty else df.dropna(subset=["value"]).astype({"value": "float64"})
 
     def _hourly(self, start: int, end: int, where: Where | None = None) -> pd.DataFrame:
-        rows = self.store.aggregate(TELEMETRY, self.hourly_fields, ["mean", "min", "max", "sum"], start, end, HOUR,
-                                    ["plot"], where=where)
+        rows = self.store.aggregate(TELEMETRY, self.hourly_fields, ["mean", "min", "max", "sum", "count"], start, end,
+                                    HOUR, ["plot"], where=where)
         records = [(r.time_ns, r.tags.get("plot", ""), f, r.values.get(f"{f}.mean"), r.values.get(f"{f}.min"),
                     r.values.get(f"{f}.max"), r.values.get(f"{f}.sum"))
                    for r in rows for f in self.hourly_fields if f"{f}.mean" in r.values]
+        for f, at_least in self.shares:
+            hot = {(r.tags.get("plot", ""), r.time_ns): float(r.values.get(f"{f}.count") or 0)
+                   for r in self.store.aggregate(TELEMETRY, [f], ["count"], start, end, HOUR, ["plot"], where=where,
+                                                 at_least=at_least)}
+            for r in rows:
+                n = float(r.values.get(f"{f}.count") or 0)
+                if n:
+                    k = hot.get((r.tags.get("plot", ""), r.time_ns), 0.0)
+                    gone = min(1.0, (end - 1 - r.time_ns) / HOUR)  # the hour under way counts what has gone by
+                    records.append((r.time_ns, r.tags.get("plot", ""), share_field(f, at_least), k / n * gone,
+                                    float("nan"), float("nan"), k))
         return table(records, HOURLY)

@@ -226,6 +226,9 @@ class NotifySettings(Section):
     retries: int = Field(6, ge=0, description="Attempts after the first before a delivery counts as failed.")
     retry_base_s: float = Field(10, gt=0, description="First retry after this; doubling each time, at most 10 min.")
     timeout_s: float = Field(10, gt=0, description="Give a receiver this long to answer.")
+    group_wait_s: float = Field(30, ge=0, description="Hold a message this long so that the same rule's alarms "
+                                "on other plots raised meanwhile go with it, as one message (orchard/grouping.py; "
+                                "Alertmanager's group_wait). The in-app inbox never waits.")
     robot_posts_per_min: int = Field(18, ge=1, le=20, description="Posts per minute a group robot (DingTalk, "
                                      "WeCom) is sent at most; the vendors take 20, then refuse for 10 minutes. "
                                      "More alarms than this are combined into summary posts.")

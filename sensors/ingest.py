@@ -64,6 +64,7 @@ class Ingest:
         )
         self.received = 0
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker has acknowledged this connection's subscriptions (SUBACK)
         self._queue: queue.Queue[Message] = queue.Queue(maxsize=self.cfg.queue_limit)
         self._gen = 0  # bumped on every (re)connect: acks for an older connection's ids must not be sent
         self._closing = threading.Event()
@@ -74,6 +75,7 @@ class Ingest:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -104,6 +106,7 @@ class Ingest:
             event(log, "mqtt_connect_failed", logging.ERROR, reason=str(rc))
             return
         self._gen += 1
+        self.subscribed.clear()
         client.subscribe([(t, 1) for t in subscriptions(self.settings)])
         self.connected.set()
         event(log, "mqtt_connected", session_present=flags.session_present, generation=self._gen)

@@ -4,6 +4,7 @@ personal signed link."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,7 @@ class Message:
     markdown: str  # for DingTalk, WeCom and the inbox
     plain: str  # for e-mail and SMS
     link: str | None
+    alarm_ids: tuple[int, ...] = ()  # every alarm it tells of (a group has several); empty for the digest
 
 
 def link_for(notification_id: int, cfg: NotifySettings, now_s: float | None = None) -> str | None:
@@ -60,4 +62,43 @@ def compose(alarm: Alarm, kind: str, lang: str, site: Site, link: str | None,
     if link:
         md.append(f"[{i18n.t('notify.open', lang)}]({link})")
     plain = "\n".join([subject, *lines, *([f"{i18n.t('notify.open', lang)}: {link}"] if link else [])])
-    return Message(alarm.id, alarm.severity, subject, "\n".join(md), plain, link)
+    return Message(alarm.id, alarm.severity, subject, "\n".join(md), plain, link, (alarm.id,))
+
+
+def compose_group(alarms: Sequence[Alarm], kind: str, lang: str, site: Site, link: str | None,
+                  photo: SnapshotRef | None = None, compact: bool = False) -> Message:
+    """One message for one rule's alarms raised together (orchard/grouping.py): the rule, how many plots, each
+    plot's own sentence (most severe first), the advice once; `compact` (a group chat's post, which must stay
+    small): the worst plot's sentence and the plots by name. A group of one is the alarm's own message."""
+    if len(alarms) == 1:
+        return compose(alarms[0], kind, lang, site, link, photo)
+    alarms = sorted(alarms, key=lambda a: (-a.severity.rank, a.started_ns, a.id))
+    worst = alarms[0]
+    words = alarm_text(worst, lang, site)
+    plots = list(dict.fromkeys(a.plot for a in alarms if a.plot))
+    count = i18n.t("cc.group_plots", lang, n=len(plots)) if plots else i18n.t("cc.group_alarms", lang, n=len(alarms))
+    since = datetime.fromtimestamp(min(a.started_ns for a in alarms) / 1e9, site.tz).strftime("%m-%d %H:%M")
+    prefix = {"reminder": i18n.t("notify.reminder", lang), "cleared": i18n.t("notify.cleared", lang)}.get(kind, "")
+    subject = f"{prefix}[{words.severity}] {words.title} · {count}"
+    each = []
+    mixed = len({a.severity for a in alarms}) > 1  # then each line says how bad it is
+    for a in alarms:
+        where = site.plot_label(a.plot, lang) if a.plot else (a.device or a.source)
+        owner = site.plot_by_id[a.plot].owner if a.plot in site.plot_by_id else ""
+        icon = f"{ICONS.get(a.severity, '')} " if mixed or compact else ""
+        each.append(f"{icon}{where}{f' ({owner})' if owner else ''}" if compact
+                    else f"{icon}{where}{f' ({owner})' if owner else ''}: {alarm_text(a, lang, site).text}")
+    if compact:  # the worst plot's sentence, then the plots, one a line
+        each = [words.text, *each]
+    head = [i18n.t("notify.cleared_text", lang)] if kind == "cleared" else []
+    tail = [] if kind == "cleared" else [i18n.t("notify.advice", lang, advice=words.advice)]
+    lines = [*head, i18n.t("notify.since", lang, time=since), *each, *tail]
+    if photo is not None and kind != "cleared":
+        taken = datetime.fromtimestamp(photo.time_ns / 1e9, site.tz).strftime("%H:%M:%S")
+        lines.append(i18n.t("notify.photo_link" if link else "notify.photo", lang,
+                            camera=_camera_label(site, photo.camera), time=taken))
+    md = [f"### {ICONS.get(worst.severity, '')} {i18n.neutral(subject)}", *(f"- {i18n.neutral(x)}" for x in lines)]
+    if link:
+        md.append(f"[{i18n.t('notify.open', lang)}]({link})")
+    plain = "\n".join([subject, *lines, *([f"{i18n.t('notify.open', lang)}: {link}"] if link else [])])
+    return Message(worst.id, worst.severity, subject, "\n".join(md), plain, link, tuple(a.id for a in alarms))

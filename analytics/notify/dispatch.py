@@ -8,9 +8,13 @@
   people). The in-app inbox is silent and never waits.
 - Delivery: each (recipient, channel) separately, several at a time (a receiver that hangs delays only its own
   messages), retried with doubling backoff; every attempt is recorded for the receipt matrix.
-- Group robots (DingTalk, WeCom) get one post per alarm and escalation step that @-mentions everyone it is for,
-  critical first, paced under the robot's per-minute limit; more alarms than the minute allows are combined into
-  summary posts (robots.py). A refusal that a retry cannot fix (bad key or signature) is not retried: it raises a
+- Grouping (orchard/grouping.py): one rule's alarms raised together are one message per person and step. A
+  message waits `group_wait_s` (30 s) for the rest of its group; when it goes, it takes the group's later alarms
+  with it; a group escalates on the clock of its first alarm. The signed link of a group message reads (and
+  acknowledges) every alarm in it.
+- Group robots (DingTalk, WeCom) get one post per group of alarms and escalation step that @-mentions everyone
+  it is for, critical first, split by plot where one post would be too large, paced under the robot's
+  per-minute limit; more groups than the minute allows are combined into summary posts (robots.py). A refusal that a retry cannot fix (bad key or signature) is not retried: it raises a
   `channel_failed` alarm for the command center, through its other channels; the next post that gets through
   clears it.
 """
@@ -22,14 +26,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics.notify.channels import AlertPublisher, Channel, DeliveryError, Refused, Robot, Throttled
-from analytics.notify.compose import compose, link_for
-from analytics.notify.robots import Item, Mention, group_lang, pack
+from analytics.notify.compose import Message, compose_group, link_for
+from analytics.notify.robots import Item, Mention, group_lang, pack, single
 from orchard import i18n
+from orchard.grouping import group_alarms
 from orchard.logs import event
 from orchard.models import DEVICE_TYPES, Alarm, Severity, Signal
 from orchard.records.alarms import AlarmBook, alarm_text
@@ -47,6 +53,22 @@ DEVICE_CHAIN: tuple[Role, ...] = (Role.ADVISER, Role.CENTER)
 CENTER_CHAIN: tuple[Role, ...] = (Role.CENTER,)
 CENTER_TYPES = frozenset({"work_order_overdue", "channel_failed", "ingest_behind"})
 Health = tuple[str, str]  # a channel's state after a delivery round: ("ok" | "refused" | "throttled", error)
+
+
+@dataclass(frozen=True, slots=True)
+class RobotPart:
+    """Some alarms of one group, as one post for a group chat would carry them."""
+
+    alarms: tuple[Alarm, ...]
+    severity: str
+    started_ns: int
+    message: Message
+    mentions: tuple[Mention, ...]
+    detail: str
+    what: str
+
+    def item(self, key: tuple[int, str, int]) -> Item:
+        return Item(key, self.severity, self.started_ns, self.message, self.mentions, self.detail, self.what)
 
 
 class Escalation(BaseModel):
@@ -107,8 +129,11 @@ class Dispatcher:
         for u in users:
             for c in [c for c in u.channels if c in self.channels and c != broken] or ["inbox"]:
                 wait_until = None
+                if c != "inbox":  # a moment for the same rule's alarms on other plots to join it (grouping)
+                    wait_until = now_ns + int(self.cfg.group_wait_s * NS) if self.cfg.group_wait_s else None
                 if c != "inbox" and alarm.severity != "critical" and kind != "cleared":
-                    wait_until = self._quiet_end(u, now_ns)
+                    quiet = self._quiet_end(u, now_ns)
+                    wait_until = max(quiet, wait_until or 0) if quiet is not None else wait_until
                 rows.append((u.name, c, wait_until))
         return len(self.outbox.queue(alarm.id, rows, stage, kind, now_ns)) if rows else 0
 
@@ -144,6 +169,9 @@ class Dispatcher:
     def _escalate(self, now_ns: int) -> int:
         open_alarms = [a for a in self.book.active() if not a.acked]
         reached = self.outbox.last_stage(a.id for a in open_alarms)
+        # A group's alarms escalate together, on the clock of its first one: the next stage hears of the group
+        # in one message, not of each plot as its own minutes run out.
+        group_start = {a.id: g.started_ns for g in group_alarms(open_alarms) for a in g.alarms}
         queued = 0
         for a in open_alarms:
             policy = self.escalation.get(a.severity, DEFAULT_ESCALATION["info"])
@@ -151,7 +179,7 @@ class Dispatcher:
                 continue
             stage, last_ns = reached[a.id]
             chain = self.chain(a)
-            age_min = (now_ns - a.started_ns) / NS / 60
+            age_min = (now_ns - group_start.get(a.id, a.started_ns)) / NS / 60
             due = sum(1 for m in policy.next_after_min if age_min >= m)
             if due > stage and stage + 1 < len(chain):
                 target = min(due, len(chain) - 1)
@@ -171,30 +199,38 @@ class Dispatcher:
         for nid, sent_ns in list(self.unrecorded.items()):
             self.outbox.sent(nid, sent_ns)
             del self.unrecorded[nid]
-        due = self.outbox.due(now_ns)
+        # What is due, and what is held only for its group to gather (due within the group wait): a message that
+        # goes now takes its group's later alarms with it, so the group is one message, not one per plot.
+        candidates = self.outbox.due(now_ns + int(self.cfg.group_wait_s * NS))
         alarms: dict[int, Alarm] = {}
         photos: dict[int, SnapshotRef | None] = {}
-        for n in due:
+        for n in candidates:
             if n.alarm_id not in alarms:
                 alarms[n.alarm_id] = self.book.get(n.alarm_id)
                 photos[n.alarm_id] = next(iter(self.book.evidence(n.alarm_id)), None)
         by_robot: dict[str, list[Notification]] = {}
         personal = []
-        for n in due:
-            channel = self.channels.get(n.channel)
-            if isinstance(channel, Robot):
-                by_robot.setdefault(n.channel, []).append(n)
-            else:
-                personal.append(n)
-        singles = [self.pool.submit(self._deliver_one, n, alarms[n.alarm_id], photos[n.alarm_id], now_ns)
-                   for n in personal]
+        for notes in self._together(candidates, alarms):
+            if not any(n.next_try_ns <= now_ns for n in notes):
+                continue  # the whole group is still gathering
+            for n in notes:
+                channel = self.channels.get(n.channel)
+                if isinstance(channel, Robot):
+                    by_robot.setdefault(n.channel, []).append(n)
+            if not isinstance(self.channels.get(notes[0].channel), Robot):
+                personal.append(notes)
+        due = [n for notes in personal for n in notes] + [n for notes in by_robot.values() for n in notes]
+        singles = [self.pool.submit(self._deliver_one, notes, [alarms[n.alarm_id] for n in notes],
+                                    next((photos[n.alarm_id] for n in notes if photos[n.alarm_id]), None), now_ns)
+                   for notes in personal]
         groups = [self.pool.submit(self._deliver_robot, name, notes, alarms, photos, now_ns)
                   for name, notes in by_robot.items()]  # one robot's posts in order; robots side by side
         outcomes: dict[str, int] = {}
         health: dict[str, Health] = {}
         for f in singles:
-            outcome, said = f.result()
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            counted, said = f.result()
+            for k, v in counted.items():
+                outcomes[k] = outcomes.get(k, 0) + v
             if said is not None:
                 health[said[0]] = said[1]
         for g in groups:
@@ -209,35 +245,62 @@ class Dispatcher:
             self._channel_alarm(name, state, now_ns)
         return outcomes
 
-    def _deliver_one(self, n: Notification, alarm: Alarm, photo: SnapshotRef | None,
-                     now_ns: int) -> tuple[str, tuple[str, Health] | None]:
-        if n.kind == "reminder" and alarm.acked:
-            self.outbox.failed(n.id, "acknowledged before the reminder went out", None)
-            return "cancelled", None
-        user = self.people.get(n.user)
-        channel = self.channels.get(n.channel)
+    @staticmethod
+    def _together(notes: Iterable[Notification], alarms: Mapping[int, Alarm]) -> list[list[Notification]]:
+        """What goes to one person through one channel as one message: their due notifications of the same kind
+        and stage whose alarms are one group (orchard/grouping.py)."""
+        by_person: dict[tuple[str, str, str, int], list[Notification]] = {}
+        for n in notes:
+            by_person.setdefault((n.user, n.channel, n.kind, n.stage), []).append(n)
+        out: list[list[Notification]] = []
+        for mine in by_person.values():
+            group_of = {a.id: g.key for g in group_alarms(alarms[n.alarm_id] for n in mine) for a in g.alarms}
+            batches: dict[str, list[Notification]] = {}
+            for n in mine:
+                batches.setdefault(group_of[n.alarm_id], []).append(n)
+            out += batches.values()
+        return out
+
+    def _deliver_one(self, notes: list[Notification], alarms: list[Alarm], photo: SnapshotRef | None,
+                     now_ns: int) -> tuple[dict[str, int], tuple[str, Health] | None]:
+        """One message to one person through one channel, for one alarm or a group of them."""
+        live = []
+        for n, alarm in zip(notes, alarms, strict=True):
+            if n.kind == "reminder" and alarm.acked:
+                self.outbox.failed(n.id, "acknowledged before the reminder went out", None)
+            else:
+                live.append((n, alarm))
+        counts = {"cancelled": len(notes) - len(live)} if len(live) < len(notes) else {}
+        if not live:
+            return counts, None
+        first = live[0][0]
+        ids = [n.id for n, _ in live]
+        user = self.people.get(first.user)
+        channel = self.channels.get(first.channel)
         if user is None or channel is None or isinstance(channel, Robot):
-            self.outbox.failed(n.id, f"no such {'user' if user is None else 'channel'}", None)
-            return "failed", None
-        msg = compose(alarm, n.kind, user.lang, self.site, link_for(n.id, self.cfg, now_ns / NS), photo)
+            self.outbox.failed(ids, f"no such {'user' if user is None else 'channel'}", None)
+            return {**counts, "failed": len(ids)}, None
+        msg = compose_group([a for _, a in live], first.kind, user.lang, self.site,
+                            link_for(first.id, self.cfg, now_ns / NS), photo)
         try:
             channel.send(user, msg)
         except Refused as e:
-            self.outbox.failed(n.id, str(e), None)
-            event(log, "delivery_refused", logging.ERROR, notification=n.id, channel=n.channel, error=str(e)[:200])
-            return "failed", (n.channel, ("refused", str(e)))
+            self.outbox.failed(ids, str(e), None)
+            event(log, "delivery_refused", logging.ERROR, notification=first.id, channel=first.channel,
+                  error=str(e)[:200])
+            return {**counts, "failed": len(ids)}, (first.channel, ("refused", str(e)))
         except DeliveryError as e:
-            retry = self._retry_at(n.attempts, now_ns)
-            self.outbox.failed(n.id, str(e), retry)
-            event(log, "delivery_failed", logging.WARNING, notification=n.id, channel=n.channel, user=n.user,
-                  attempt=n.attempts + 1, error=str(e)[:200], retry=retry is not None)
-            return ("retry" if retry is not None else "failed"), None
+            retry = self._retry_at(min(n.attempts for n, _ in live), now_ns)
+            self.outbox.failed(ids, str(e), retry)
+            event(log, "delivery_failed", logging.WARNING, notification=first.id, channel=first.channel,
+                  user=first.user, attempt=first.attempts + 1, error=str(e)[:200], retry=retry is not None)
+            return {**counts, ("retry" if retry is not None else "failed"): len(ids)}, None
         try:
-            self.outbox.sent(n.id, now_ns)
+            self.outbox.sent(ids, now_ns)
         except Exception:
-            self.unrecorded[n.id] = now_ns
+            self.unrecorded.update({i: now_ns for i in ids})
             raise
-        return "sent", (n.channel, ("ok", ""))
+        return {**counts, "sent": len(ids)}, (first.channel, ("ok", ""))
 
     def _retry_at(self, attempts: int, now_ns: int) -> int | None:
         if attempts >= self.cfg.retries:
@@ -256,6 +319,9 @@ class Dispatcher:
             if n:
                 out[outcome] = out.get(outcome, 0) + n
 
+        # One item per group of alarms (orchard/grouping.py) and escalation step: one post for a frost night
+        # across twelve plots, each person @-mentioned once with their own link.
+        group_of = {a.id: g.alarms[0].id for g in group_alarms(alarms[n.alarm_id] for n in notes) for a in g.alarms}
         members: dict[tuple[int, str, int], list[tuple[Notification, User]]] = {}
         for n in notes:
             user = self.people.get(n.user)
@@ -266,19 +332,17 @@ class Dispatcher:
                 self.outbox.failed(n.id, "no such user", None)
                 count("failed", 1)
             else:
-                members.setdefault((n.alarm_id, n.kind, n.stage), []).append((n, user))
+                members.setdefault((group_of[n.alarm_id], n.kind, n.stage), []).append((n, user))
         notes_of: dict[tuple[int, str, int], list[Notification]] = {}
         items = []
-        for key, group in members.items():
-            alarm = alarms[key[0]]
-            mentions = tuple(Mention(u, link_for(n.id, self.cfg, now_ns / NS)) for n, u in group)
-            lang = group_lang(mentions)
-            words = alarm_text(alarm, lang, self.site)
-            items.append(Item(key, alarm.severity, alarm.started_ns,
-                              compose(alarm, key[1], lang, self.site, None, photos[key[0]]), mentions,
-                              i18n.neutral(words.text) if key[1] != "cleared" else "",
-                              i18n.neutral(f"{words.title}：{words.advice}") if key[1] != "cleared" else ""))
-            notes_of[key] = [n for n, _ in group]
+        for (first_id, kind, stage), group in members.items():
+            grouped = sorted({n.alarm_id: alarms[n.alarm_id] for n, _ in group}.values(),
+                             key=lambda a: (-a.severity.rank, a.started_ns, a.id))  # a split keeps the worst first
+            parts = self._robot_parts(grouped, group, kind, robot.max_bytes, robot.at_phone, photos, now_ns)
+            for part in parts:
+                key = (first_id if len(parts) == 1 else part.alarms[0].id, kind, stage)
+                items.append(part.item(key))
+                notes_of[key] = [n for n, _ in group if n.alarm_id in {a.id for a in part.alarms}]
         gate = robot.gate
         if not gate.seeded:  # once: what an earlier run posted this minute
             gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)
@@ -327,6 +391,32 @@ class Dispatcher:
             self.outbox.postpone(held, gate.next_free(now_ns))
             count("waiting", len(held))
         return out, (name, state)
+
+    def _robot_parts(self, grouped: list[Alarm], group: list[tuple[Notification, User]], kind: str,
+                     max_bytes: int, at_phone: bool, photos: Mapping[int, SnapshotRef | None],
+                     now_ns: int) -> list[RobotPart]:
+        """A group's post for a group chat, split in halves (by plot) until each half fits in one post."""
+        ids = {a.id for a in grouped}
+        mine = [(n, u) for n, u in group if n.alarm_id in ids]
+        first_note: dict[str, tuple[Notification, User]] = {}
+        for n, u in mine:
+            first_note.setdefault(u.name, (n, u))
+        mentions = tuple(Mention(u, link_for(n.id, self.cfg, now_ns / NS)) for n, u in first_note.values())
+        lang = group_lang(mentions)
+        worst = max(grouped, key=lambda a: a.severity.rank)
+        words = alarm_text(worst, lang, self.site)
+        photo = next((photos[a.id] for a in grouped if photos[a.id] is not None), None)
+        message = compose_group(grouped, kind, lang, self.site, None, photo, compact=True)
+        names = [self.site.plot_label(a.plot, lang) if a.plot else (a.device or a.source) for a in grouped]
+        detail = i18n.neutral(words.text if len(grouped) == 1 else f"{words.text} · {'、'.join(names)}")
+        part = RobotPart(tuple(grouped), worst.severity, min(a.started_ns for a in grouped), message, mentions,
+                         detail if kind != "cleared" else "",
+                         i18n.neutral(f"{words.title}：{words.advice}") if kind != "cleared" else "")
+        if len(grouped) == 1 or len(single(part.item((0, kind, 0)), at_phone).markdown.encode()) <= max_bytes:
+            return [part]
+        half = len(grouped) // 2
+        return [*self._robot_parts(grouped[:half], mine, kind, max_bytes, at_phone, photos, now_ns),
+                *self._robot_parts(grouped[half:], mine, kind, max_bytes, at_phone, photos, now_ns)]
 
     def _channel_alarm(self, name: str, health: Health, now_ns: int) -> None:
         """A channel that refuses everything is an alarm for the command center; the next delivery clears it."""

@@ -94,6 +94,11 @@ class Rule:
     stages: ClassVar[frozenset[str] | None] = None  # growth stages it applies in; None: all year
     severity_order: ClassVar[tuple[str, ...]] = ("warning", "major", "critical")
 
+    def shares(self, cfg: Any) -> Iterable[tuple[str, float]]:
+        """(reading, threshold) pairs whose hourly share of readings at or above it the rule reads
+        (data.hourly, row `share_field(reading, threshold)`): how long the air stood at or above 35 C."""
+        return ()
+
     def signal(self, site: Site, source: str, severity: Severity | str, **params: Any) -> Verdict:
         """Fire with these numbers (rounded for the texts); `plot` and `device` among them also file the alarm.
         The alarm's text is alarm.<type>_text, or alarm.<type>_<variant>_text with text="<variant>"; its

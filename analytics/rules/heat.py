@@ -1,8 +1,12 @@
-"""Heat: above 35 C with about 5 hours of strong sun scorches leaf edges; more than 2 days of it drops leaves."""
+"""Heat: above 35 C with about 5 hours of strong sun scorches leaf edges; more than 2 days of it drops leaves.
+
+The hours are counted from the readings themselves: each hour adds the share of the plot's air readings in it
+that stood at or above the threshold (analytics/window.py share_field), so one 35 C reading in an otherwise 33 C
+hour adds a few minutes, not an hour."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -10,6 +14,7 @@ from pydantic import Field
 
 from analytics.rules import register
 from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, plot_source
+from analytics.window import share_field
 from orchard.site import Site
 
 NS = 1_000_000_000
@@ -17,10 +22,12 @@ DAY_NS = 86400 * NS
 
 
 class HeatConfig(RuleConfig):
-    temp_c: float = Field(35.0, description="An hour is hot when its highest air temperature reaches this.")
-    hours: int = Field(5, description="Hot hours within 24 h that scorch leaves (major).")
+    temp_c: float = Field(35.0, description="The air is hot at or above this (each reading counts on its own).")
+    warning_hours: float = Field(2.0, description="Hours at or above it within 24 h that warn: heat is building, "
+                                                  "irrigate and shade before it scorches.")
+    hours: float = Field(5.0, description="Hours at or above it within 24 h that scorch leaves (major).")
     escalate_days: int = Field(2, description="Days in a row with that many hot hours: leaf drop (critical).")
-    clear_below_c: float = Field(33.0, description="Clear after 24 h without a hot hour and air below this.")
+    clear_below_c: float = Field(33.0, description="Clear after 24 h without a hot reading and air below this.")
 
 
 @register
@@ -29,32 +36,36 @@ class Heat(PlotRule):
     Config = HeatConfig
     stages = frozenset({"budbreak", "flowering", "fruit_set", "fruit_growth", "maturation", "post_harvest"})
 
+    def shares(self, cfg: HeatConfig) -> Iterable[tuple[str, float]]:
+        return [("air_temp_c", cfg.temp_c)]
+
     def evaluate(self, site: Site, data: PlotData, cfg: HeatConfig, now_ns: int) -> Iterable[Verdict]:
         src = plot_source(data.plot)
         h = data.hourly.of("air_temp_c")
         if h.empty:
             return [self.hold(src)]
-        times = h["time_ns"].to_numpy()[h["max"].to_numpy(dtype=float) >= cfg.temp_c]
-        last24 = int((times >= now_ns - 24 * 3600 * NS).sum())
+        times, hours = data.hourly.arrays_of(share_field("air_temp_c", cfg.temp_c), "mean")
+        last24 = float(hours[times >= now_ns - 24 * 3600 * NS].sum())
         # Local days by the zone's offset now (the 4 days looked at rarely straddle a clock change).
         offset = datetime.fromtimestamp(now_ns / NS, site.tz).utcoffset()
         shift = int(offset.total_seconds()) * NS if offset else 0
-        per_day = Counter(((times + shift) // DAY_NS).tolist())
+        per_day: dict[int, float] = defaultdict(float)
+        for day, n in zip(((times + shift) // DAY_NS).tolist(), hours.tolist(), strict=True):
+            per_day[day] += n
         today = (now_ns + shift) // DAY_NS
         streak = 0
         for back in range(0, 4):
-            if per_day.get(today - back, 0) >= cfg.hours:
+            if per_day.get(today - back, 0.0) >= cfg.hours:
                 streak += 1
             elif back > 0:  # today may still be on its way
                 break
         t_max = float(h["max"].iloc[-1])
-        common = {"plot": data.plot.id, "hot_hours": last24, "threshold_c": cfg.temp_c, "days": streak,
+        common = {"plot": data.plot.id, "hot_hours": round(last24, 1), "threshold_c": cfg.temp_c, "days": streak,
                   "temp_c": t_max}
         if streak >= cfg.escalate_days:
             return [self.signal(site, src, "critical", **common)]
         if last24 >= cfg.hours:
             return [self.signal(site, src, "major", **common)]
-        if t_max >= cfg.temp_c:
+        if last24 >= cfg.warning_hours:
             return [self.signal(site, src, "warning", **common)]
         return [self.clear(src) if last24 == 0 and t_max < cfg.clear_below_c else self.hold(src)]
-

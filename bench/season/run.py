@@ -65,9 +65,12 @@ def points(site_id: str, step: Sequence[Sample]) -> list[Point]:
     out = []
     for s in step:
         t = s.time_s * NS
+        # The stations carry no leaf-wetness sensor (most village stations do not): the model's wetness (wet
+        # only in rain or at RH >= 95 %) is too coarse to stand for a real sensor's dew, so the Psa rule reads
+        # RH > 81 % for it, as the reference index (Beresford's R') does.
         out.append(Point(TELEMETRY, {"site": site_id, "plot": s.plot, "device": f"ws-{s.plot}"},
-                         {"air_temp_c": s.air_temp_c, "rh_pct": s.rh_pct, "leaf_wetness_pct": s.leaf_wetness_pct,
-                          "rain_mm": s.rain_mm, "wind_gust_ms": s.wind_gust_ms, "battery_v": 3.9}, t))
+                         {"air_temp_c": s.air_temp_c, "rh_pct": s.rh_pct, "rain_mm": s.rain_mm,
+                          "wind_gust_ms": s.wind_gust_ms, "battery_v": 3.9}, t))
         out.append(Point(TELEMETRY, {"site": site_id, "plot": s.plot, "device": f"sp-{s.plot}"},
                          {"battery_v": 3.9}, t))
         out.append(Point(TELEMETRY, {"site": site_id, "plot": s.plot, "device": f"sp-{s.plot}", "depth_cm": "20"},

@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import board, cameras, shell, signin
+from orchard.grouping import AlarmGroup, group_alarms
 from orchard.models import Alarm
 from orchard.records.alarms import AlarmBook, alarm_text
 from orchard.records.outbox import Outbox
@@ -131,9 +132,31 @@ def receipts(a: Alarm) -> None:
     } for e in book.events(a.id)]), hide_index=True, width="stretch")
 
 
+def show_group(g: AlarmGroup) -> None:
+    """One rule across many plots at once: a heading with the plots and one ack for all, then each plot's own
+    alarm below it (acknowledged, assigned and closed on its own)."""
+    words = alarm_text(g.alarms[0], v.lang, site)
+    names = [site.plot_label(p, v.lang) for p in g.plots] or [a.device or a.source for a in g.alarms]
+    count = v.t("cc.group_plots", n=len(g.plots)) if g.plots else v.t("cc.group_alarms", n=len(g))
+    st.markdown(f"#### {ICON.get(g.severity, '')} {words.title} · {count}")
+    st.caption(f"{v.t('alarms.since', time=v.fmt_time(g.started_ns))} · "
+               f"{v.t('cc.group_unacked', n=len(g.unacked), total=len(g))} · {'、'.join(names)}")
+    if g.unacked and st.button(v.t("alarms.ack_group", n=len(g.unacked)), key=f"ack_group_{g.key}"):
+        now = time.time_ns()
+        for a in g.unacked:
+            me.check(a.plot)
+            book.ack(a.id, me.name, now)
+        st.rerun()
+    for a in g.alarms:
+        show_alarm(a)
+
+
 with tab_alarms:
-    for alarm in alarms:
-        show_alarm(alarm)
+    for group in group_alarms(alarms):
+        if len(group) == 1:
+            show_alarm(group.alarms[0])
+        else:
+            show_group(group)
 
 # -- the in-app inbox: what was sent to me; seeing it here counts as reading it --
 with tab_inbox:

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import cameras, charts, data, grading, shell, signin
 from dashboard.risk import LEVELS, Risk, plot_risk
 from orchard.catalogue import CATALOGUE
+from orchard.grouping import group_alarms
 from orchard.records.alarms import alarm_text
 from orchard.store import StoreError
 
@@ -118,14 +119,23 @@ def live() -> None:
         st.subheader(v.t("cc.attention"))
         if not active:
             st.success(v.t("cc.all_green"))
-        for a in active[:10]:
+        groups = group_alarms(active)  # one rule across many plots at once: one line, the plots listed
+        for g in groups[:10]:
+            a = g.alarms[0]
             words = alarm_text(a, v.lang, site)
-            where = site.plot_label(a.plot, v.lang) if a.plot else a.source
-            ack = (v.t("cc.unacked") if not a.acked else v.t("cc.acked", who=a.acked_by) if me.personal_data
-                   else v.t("cc.acked_anon"))
-            st.markdown(f"{ICONS[a.severity]} **{words.title}** · {where} · {v.age(a.started_ns, now)} · {ack}")
-        if len(active) > 10:
-            st.caption(v.t("cc.more_alarms", n=len(active) - 10))
+            if len(g) == 1:
+                where = site.plot_label(a.plot, v.lang) if a.plot else a.source
+                ack = (v.t("cc.unacked") if not a.acked else v.t("cc.acked", who=a.acked_by) if me.personal_data
+                       else v.t("cc.acked_anon"))
+                st.markdown(f"{ICONS[a.severity]} **{words.title}** · {where} · {v.age(a.started_ns, now)} · {ack}")
+                continue
+            names = [site.plot_label(p, v.lang) for p in g.plots] or [x.device or x.source for x in g.alarms]
+            count = v.t("cc.group_plots", n=len(g.plots)) if g.plots else v.t("cc.group_alarms", n=len(g))
+            st.markdown(f"{ICONS[g.severity]} **{words.title} · {count}** · {v.age(g.started_ns, now)} · "
+                        f"{v.t('cc.group_unacked', n=len(g.unacked), total=len(g))}  \n"
+                        f"{'、'.join(names) if v.lang == 'zh' else ', '.join(names)}")
+        if len(groups) > 10:
+            st.caption(v.t("cc.more_alarms", n=sum(len(g) for g in groups[10:])))
         unknown = [p for p in site.plots if risks[p.id].level == "unknown"]
         if unknown:
             st.markdown(f"⬜ {v.t('cc.no_data_plots')}: " + ", ".join(p.label(v.lang) for p in unknown))

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import cameras, shell
 from orchard.links import LinkError, verify
+from orchard.models import Alarm
 from orchard.records.alarms import AlarmBook, alarm_text
 from orchard.records.outbox import Outbox
 from orchard.records.people import People
@@ -45,22 +46,51 @@ if person is None or not person.active:  # disabled (or removed) since the messa
     st.stop()
 note = outbox.read(nid, time.time_ns()) or note
 lang = person.lang if person and "lang" not in st.query_params else v.lang
-alarm = book.get(note.alarm_id)
-words = alarm_text(alarm, lang, site)
-
-st.title(f"{words.title} · {site.plot_label(alarm.plot, lang) if alarm.plot else alarm.source}")
-st.markdown(f"**{words.severity}** — {words.text}")
-st.markdown(f"**{v.t('receipt.since')}** {v.fmt_time(alarm.started_ns)}")
-st.info(words.advice)
-for ref in book.evidence(alarm.id)[:2]:  # the camera's picture of it, full size
-    if (photo := cameras.snapshot_files().read(ref.path)) is not None:
-        st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
-                 width="stretch")
+# One message may have carried a group of alarms (one rule across several plots): opening it reads them all.
+together = outbox.sent_with(note)
+if len(together) > 1:
+    outbox.read_all([n.id for n in together[1:]], time.time_ns())
+alarms = list({n.alarm_id: book.get(n.alarm_id) for n in together}.values())
 who = person.display if person else note.user
-if alarm.acked:
-    st.success(v.t("receipt.acked_by", who=alarm.acked_by or "", time=v.fmt_time(alarm.acked_ns)))
-elif st.button(v.t("receipt.ack", who=who), type="primary", key="receipt_ack"):
-    book.ack(alarm.id, note.user, time.time_ns())
-    st.success(v.t("receipt.thanks"))
-if not alarm.active:
-    st.caption(v.t("receipt.cleared", time=v.fmt_time(alarm.cleared_ns)))
+
+
+def show(alarm: Alarm, heading: bool) -> None:
+    words = alarm_text(alarm, lang, site)
+    where = site.plot_label(alarm.plot, lang) if alarm.plot else alarm.source
+    if heading:
+        st.title(f"{words.title} · {where}")
+    else:
+        st.subheader(where)
+    st.markdown(f"**{words.severity}** — {words.text}")
+    st.markdown(f"**{v.t('receipt.since')}** {v.fmt_time(alarm.started_ns)}")
+    if heading:
+        st.info(words.advice)
+    for ref in book.evidence(alarm.id)[:2]:  # the camera's picture of it, full size
+        if (photo := cameras.snapshot_files().read(ref.path)) is not None:
+            st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
+                     width="stretch")
+    if alarm.acked:
+        st.success(v.t("receipt.acked_by", who=alarm.acked_by or "", time=v.fmt_time(alarm.acked_ns)))
+    if not alarm.active:
+        st.caption(v.t("receipt.cleared", time=v.fmt_time(alarm.cleared_ns)))
+
+
+if len(alarms) == 1:
+    (alarm,) = alarms
+    show(alarm, heading=True)
+    if not alarm.acked and st.button(v.t("receipt.ack", who=who), type="primary", key="receipt_ack"):
+        book.ack(alarm.id, note.user, time.time_ns())
+        st.success(v.t("receipt.thanks"))
+else:
+    first = alarm_text(alarms[0], lang, site)
+    st.title(f"{first.title} · {v.t('cc.group_plots', n=len({a.plot for a in alarms if a.plot}))}")
+    st.info(first.advice)
+    open_ = [a for a in alarms if not a.acked]
+    if open_ and st.button(v.t("receipt.ack_group", who=who, n=len(open_)), type="primary", key="receipt_ack"):
+        now = time.time_ns()
+        for a in open_:
+            book.ack(a.id, note.user, now)
+        st.success(v.t("receipt.thanks"))
+        alarms = [book.get(a.id) for a in alarms]
+    for a in alarms:
+        show(a, heading=False)

@@ -106,6 +106,23 @@ class Outbox:
             row = conn.execute(select(N).where(N.c.id == nid)).first()
         return _row(row) if row is not None else None
 
+    def sent_with(self, note: Notification) -> list[Notification]:
+        """The notifications that went out in one message with this one (a group of alarms: the same person,
+        channel, kind and step, sent at the same moment), this one first; just this one when it went alone or
+        has not gone yet."""
+        if note.sent_ns is None:
+            return [note]
+        stmt = select(N).where(N.c.user == note.user, N.c.channel == note.channel, N.c.kind == note.kind,
+                               N.c.stage == note.stage, N.c.sent_ns == note.sent_ns).order_by(N.c.id)
+        with self.engine.connect() as conn:
+            others = [_row(r) for r in conn.execute(stmt) if r.id != note.id]
+        return [note, *others]
+
+    def read_all(self, ids: Iterable[int], now_ns: int) -> None:
+        """Record the first read of each."""
+        with self.engine.begin() as conn:
+            conn.execute(update(N).where(N.c.id.in_(list(ids)), N.c.read_ns.is_(None)).values(read_ns=now_ns))
+
     def for_alarm(self, alarm_id: int) -> list[Notification]:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(select(N).where(N.c.alarm_id == alarm_id).order_by(N.c.id))]

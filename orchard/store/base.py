@@ -88,9 +88,12 @@ class TimeSeriesStore(Protocol):
         group_by: Sequence[str] = (),
         where: Where | None = None,
         offset_ns: int = 0,
+        at_least: float | None = None,
     ) -> list[Row]:
         """Buckets of ``every_ns`` (epoch-aligned, shifted by ``offset_ns``) over [start, end), one row per
-        bucket and group; with every_ns None one bucket for the whole range, stamped ``start_ns``."""
+        bucket and group; with every_ns None one bucket for the whole range, stamped ``start_ns``. With
+        ``at_least`` (one field only) only the values at or above it count: how long a reading spent above a
+        threshold; a bucket with none is missing."""
 
     def range(
         self,
@@ -115,6 +118,11 @@ class TimeSeriesStore(Protocol):
         """The first and last timestamp of a measurement; None when it is empty."""
 
     def close(self) -> None: ...
+
+
+def check_at_least(fields: Sequence[str], at_least: float | None) -> None:
+    if at_least is not None and len(fields) != 1:
+        raise ValueError("at_least filters the values of one field: ask for one field at a time")
 
 
 def bucket_start(time_ns: int, every_ns: int, offset_ns: int = 0) -> int:

@@ -28,6 +28,7 @@ from orchard.store.base import (
     StoreUnavailable,
     Where,
     WriteResult,
+    check_at_least,
     matches_nothing,
 )
 from orchard.store.lineproto import line
@@ -224,7 +225,9 @@ class InfluxStore:
         group_by: Sequence[str] = (),
         where: Where | None = None,
         offset_ns: int = 0,
+        at_least: float | None = None,
     ) -> list[Row]:
+        check_at_least(fields, at_least)
         if not fields or not fns or matches_nothing(where):
             return []
         select = ", ".join(f"{fn}({q.ident(f)}) AS {q.ident(f'{f}.{fn}')}" for f in fields for fn in fns)
@@ -232,7 +235,8 @@ class InfluxStore:
         if every_ns:
             groups.insert(0, f"time({int(every_ns)}ns, {int(offset_ns) % int(every_ns)}ns)")
         group = f" GROUP BY {', '.join(groups)} fill(none)" if groups else ""
-        stmt = f"SELECT {select} FROM {q.ident(measurement)}{q.where_clause(where, start_ns, end_ns)}{group}"
+        floor = f" AND {q.ident(fields[0])} >= {float(at_least)!r}" if at_least is not None else ""
+        stmt = f"SELECT {select} FROM {q.ident(measurement)}{q.where_clause(where, start_ns, end_ns)}{floor}{group}"
         return _rows(self._query(stmt)[0])
 
     def range(

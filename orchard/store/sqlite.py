@@ -26,6 +26,7 @@ from orchard.store.base import (
     StoreUnavailable,
     Where,
     WriteResult,
+    check_at_least,
     where_items,
 )
 
@@ -157,7 +158,9 @@ class SQLiteStore:
         group_by: Sequence[str] = (),
         where: Where | None = None,
         offset_ns: int = 0,
+        at_least: float | None = None,
     ) -> list[Row]:
+        check_at_least(fields, at_least)
         series = self._series(measurement, where)
         if not series or not fields or not fns:
             return []
@@ -166,7 +169,7 @@ class SQLiteStore:
         bucket = "((time_ns - ?) / ?) * ? + ?" if every else "?"
         bucket_args: list[Any] = [off, every, every, off] if every else [start_ns]
         # Per series partials, combined per group below: exact for every function, any grouping.
-        parts = self._select_buckets(bucket, bucket_args, series, fields, start_ns, end_ns)
+        parts = self._select_buckets(bucket, bucket_args, series, fields, start_ns, end_ns, at_least)
         acc: dict[tuple[tuple[tuple[str, str], ...], int, str], list[Any]] = {}
         for sid, f, b, n, s, lo, hi in parts:
             gkey = tuple((g, series[sid][g]) for g in group_by if g in series[sid])
@@ -176,7 +179,7 @@ class SQLiteStore:
             a[2] = lo if a[2] is None else min(a[2], lo)
             a[3] = hi if a[3] is None else max(a[3], hi)
         if "last" in fns:
-            for sid, f, b, t, v in self._select_last(bucket, bucket_args, series, fields, start_ns, end_ns):
+            for sid, f, b, t, v in self._select_last(bucket, bucket_args, series, fields, start_ns, end_ns, at_least):
                 gkey = tuple((g, series[sid][g]) for g in group_by if g in series[sid])
                 a = acc[(gkey, b, f)]
                 if a[4] is None or t > a[4]:
@@ -191,28 +194,34 @@ class SQLiteStore:
         return rows
 
     def _select_buckets(
-        self, bucket: str, bucket_args: list[Any], series: dict[int, Any], fields: Sequence[str], start: int, end: int
+        self, bucket: str, bucket_args: list[Any], series: dict[int, Any], fields: Sequence[str], start: int, end: int,
+        at_least: float | None = None,
     ) -> list[Any]:
         sids, flds = list(series), list(fields)
         sql = (
             f"SELECT series_id, field, {bucket} AS b, count(value), sum(value), min(value), max(value) "
             f"FROM points WHERE series_id IN ({_marks(sids)}) AND field IN ({_marks(flds)}) "
-            "AND time_ns >= ? AND time_ns < ? GROUP BY series_id, field, b"
+            "AND time_ns >= ? AND time_ns < ?" + (" AND value >= ?" if at_least is not None else "")
+            + " GROUP BY series_id, field, b"
         )
+        floor = [at_least] if at_least is not None else []
         with self._lock:
-            return self._db.execute(sql, [*bucket_args, *sids, *flds, start, end]).fetchall()
+            return self._db.execute(sql, [*bucket_args, *sids, *flds, start, end, *floor]).fetchall()
 
     def _select_last(
-        self, bucket: str, bucket_args: list[Any], series: dict[int, Any], fields: Sequence[str], start: int, end: int
+        self, bucket: str, bucket_args: list[Any], series: dict[int, Any], fields: Sequence[str], start: int, end: int,
+        at_least: float | None = None,
     ) -> list[Any]:
         sids, flds = list(series), list(fields)
         sql = (
             f"SELECT series_id, field, {bucket} AS b, max(time_ns), value "
             f"FROM points WHERE series_id IN ({_marks(sids)}) AND field IN ({_marks(flds)}) "
-            "AND time_ns >= ? AND time_ns < ? GROUP BY series_id, field, b"
+            "AND time_ns >= ? AND time_ns < ?" + (" AND value >= ?" if at_least is not None else "")
+            + " GROUP BY series_id, field, b"
         )
+        floor = [at_least] if at_least is not None else []
         with self._lock:
-            return self._db.execute(sql, [*bucket_args, *sids, *flds, start, end]).fetchall()
+            return self._db.execute(sql, [*bucket_args, *sids, *flds, start, end, *floor]).fetchall()
 
     def range(
         self,

@@ -65,7 +65,7 @@ def settings_for(rx: HttpReceiver, smtp_port: int, **extra: object) -> NotifySet
                           dingtalk_secret=DING_SECRET, webhook_url=f"{rx.base}/hook",  # type: ignore[arg-type]
                           webhook_secret=HOOK_SECRET, sms_url=f"{rx.base}/sms",  # type: ignore[arg-type]
                           smtp_url=f"smtp://127.0.0.1:{smtp_port}", retry_base_s=10,  # type: ignore[arg-type]
-                          timeout_s=1.0, **extra)
+                          timeout_s=1.0, **{"group_wait_s": 0, **extra})
 
 
 def dispatcher(records: Records, cfg: NotifySettings) -> tuple[Dispatcher, AlarmBook, Outbox]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,13 @@ import pytest
 
 from analytics.rules import load
 from analytics.rules.base import DeviceData, PlotData, Verdict
-from analytics.window import Readings
+from analytics.window import Readings, Slices, Window
 from orchard import i18n
+from orchard.models import Point
 from orchard.records import Failures
 from orchard.records.alarms import alarm_text
 from orchard.site import SHIPPED, DeviceConfig, Site, load_site
+from orchard.store import open_store
 
 RULES = load()
 SITE: Site = load_site(SHIPPED / "sunzigou" / "site.toml")
@@ -124,22 +127,45 @@ def test_winter_freeze(variety_critical: float, temp: float, expected: str) -> N
 
 
 JULY_EVENING = at("2026-07-20T19:00")
+TEN_MIN = 10 * MIN
+
+
+def hot(hours_back: tuple[float, float], c: float = 36.0) -> Callable[[int], float]:
+    """c between `hours_back` (from, to) hours before now, 30 C otherwise; takes minutes before now."""
+    return lambda m: c if hours_back[0] * 60 <= m < hours_back[1] * 60 else 30.0
 
 
 @pytest.mark.parametrize(
-    ("case", "max_c", "expected"),
+    ("case", "temp", "expected"),
     [
-        ("6 hot hours today", lambda b: 36.0 if 2 <= b < 8 else 30.0, "fire:major"),
-        ("exactly 5 hot hours at exactly 35 C", lambda b: 35.0 if 2 <= b < 7 else 30.0, "fire:major"),
-        ("yesterday and today 6 h each", lambda b: 36.0 if (2 <= b < 8 or 26 <= b < 32) else 30.0, "fire:critical"),
-        ("35.5 C now, first hot hour", lambda b: 35.5 if b == 0 else 31.0, "fire:warning"),
-        ("34 C now, hot hours earlier", lambda b: 34.0 if b == 0 else (36.0 if 10 <= b < 12 else 30.0), "hold"),
-        ("a cool day", 29.0, "clear"),
+        ("6 hot hours today", hot((2, 8)), "fire:major"),
+        ("exactly 5 hours at exactly 35 C", hot((2, 7), 35.0), "fire:major"),
+        ("yesterday and today 6 h each", lambda m: max(hot((2, 8))(m), hot((26, 32))(m)), "fire:critical"),
+        ("2.5 hours at 36 C: heat building", hot((0, 2.5)), "fire:warning"),
+        ("35.5 C for the last half hour: not yet a warning", hot((0, 0.5), 35.5), "hold"),
+        ("1.9 hours at 36 C: the hour under way counts its 17 minutes", hot((0, 1.9)), "hold"),
+        # Ten hours whose maxima touched 35 C: one reading in six each, 1.7 hours in all.
+        ("one hot reading an hour for 10 hours", lambda m: 35.5 if m < 600 and m % 60 == 0 else 33.0, "hold"),
+        ("a cool day", lambda m: 29.0, "clear"),
     ],
 )
-def test_heat(case: str, max_c: Any, expected: str) -> None:
-    v = plot_verdict("heat", "fruit_growth", JULY_EVENING, hourly_df=hourly(JULY_EVENING, 72, air_temp_c=max_c))
-    assert said(v) == expected, case
+@pytest.mark.parametrize("path", ["refresh", "read"])
+def test_heat_counts_the_hours_the_readings_stood_at_35(tmp_path: Path, case: str, temp: Callable[[int], float],
+                                                         expected: str, path: str) -> None:
+    """Through the window the engine reads (SQLite store), a reading every 10 minutes for three days, 17 minutes
+    into the hour: a full cycle (past hours from the store, the hour under way from the raw readings it keeps)
+    and a quick one (everything from the store)."""
+    store = open_store(f"sqlite:///{tmp_path}/ts.sqlite")
+    now = JULY_EVENING + 17 * MIN
+    store.write([Point("telemetry", {"site": "s", "plot": "p01", "device": "ws-p01"}, {"air_temp_c": temp(back)},
+                       now - back * MIN) for back in range(0, 72 * 60, 10)])
+    cfg = RULES["heat"].Config()
+    window = Window(store, ["air_temp_c"], ["air_temp_c"], 3, 96, list(RULES["heat"]().shares(cfg)))
+    raw_df, hourly_df = window.refresh(now) if path == "refresh" else window.read(now, {"plot": "p01"})
+    data = PlotData(PLOT, "fruit_growth", Readings(Slices(raw_df, ["plot", "field"]), "p01"),
+                    Readings(Slices(hourly_df, ["plot", "field"]), "p01"), ("ws-p01",), ())
+    (v,) = RULES["heat"]().evaluate(SITE, data, cfg, now)  # type: ignore[attr-defined]
+    assert said(v) == expected, (case, v)
 
 
 NOV = at("2026-11-20T12:00")

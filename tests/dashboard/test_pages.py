@@ -227,6 +227,45 @@ def test_alarms_page_ack_and_receipts(run_app: RunApp, tmp_path_factory: pytest.
     assert [e.action for e in AlarmBook(records).events(frost_id)] == ["raised", "acked"]
 
 
+def test_a_frost_across_twelve_plots_is_one_group_on_the_wall_the_feed_and_the_link(
+        run_app: RunApp, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from orchard.links import sign
+    from orchard.models import Signal
+    from orchard.records.alarms import AlarmBook
+    from orchard.records.outbox import Outbox
+    from orchard.records.people import People, User
+
+    monkeypatch.setenv("ORCHARD_NOTIFY__LINK_SECRET", "s3cret")
+    d = tmp_path_factory.mktemp("frost-night")
+    seeded = seed(d, f"sqlite:///{d}/ts.sqlite", 0.1, time.time())
+    records = Records.in_data_dir(d)
+    book, outbox = AlarmBook(records), Outbox(records)
+    now = time.time_ns()
+    plots = [f"p{i:02d}" for i in range(1, 13)]
+    ids = [book.fire(Signal("sunzigou", f"plot:{p}", "spring_frost", "critical", "alarm.spring_frost_text",
+                            {"plot": p, "temp_c": -2.1, "threshold_c": -1.5, "minutes": 35}, p), now + k * 10**9)[0].id
+           for k, p in enumerate(plots)]
+
+    wall = [md.value for md in run_app(seeded).markdown if "春季晚霜冻" in md.value]
+    assert len(wall) == 1 and "12 个地块" in wall[0] and "12/12 未确认" in wall[0]
+
+    page = run_app(seeded, "alarms")
+    assert sum("春季晚霜冻 · 12 个地块" in md.value for md in page.markdown) == 1
+    assert len([e for e in page.expander if "春季晚霜冻" in e.label]) == 12  # each plot's own alarm is still there
+    page.button(key=f"ack_{ids[0]}").click().run()  # one plot on its own
+    assert [book.get(i).acked for i in ids].count(True) == 1
+
+    # Wang owns three of them; his one message (one link) reads all three and acknowledges all three.
+    People(records).upsert(User("wang", "王建国", "farmer", channels=("dingtalk",)))
+    notes = [outbox.queue(i, [("wang", "dingtalk")], 0, "alarm", now)[0] for i in ids[1:4]]
+    outbox.sent(notes, now)
+    at = run_app(seeded, "receipt", t=sign(notes[0], int(time.time()) + 3600, "s3cret"))
+    assert "春季晚霜冻 · 3 个地块" in at.title[0].value
+    assert all(outbox.get(n).read_ns is not None for n in notes)  # type: ignore[union-attr]
+    at.button(key="receipt_ack").click().run()
+    assert [book.get(i).acked_by for i in ids[1:5]] == ["wang", "wang", "wang", None]
+
+
 @pytest.mark.parametrize("link", ["valid", "expired", "tampered", "disabled"])
 def test_receipt_link_records_the_read_and_offers_ack(link: str, run_app: RunApp, monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -86,6 +86,8 @@ def test_frost_night_to_acknowledged_read_receipt(tmp_path: Path, mosquitto: Mos
     # 3. The message: signed, to the farmer, with his link.
     dispatcher.on_changes(result.changed, now)
     dispatcher.deliver(now)
+    assert robot.got == []  # held a moment for the other plots' alarms to join it (grouping)
+    dispatcher.deliver(now + int(cfg.group_wait_s * NS))
     assert robot.refused == []
     ding = next(r.json() for r in robot.got if "春季晚霜冻" in r.json()["markdown"]["title"])
     assert ding["at"]["atMobiles"] == ["13800000001"]

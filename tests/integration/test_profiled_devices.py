@@ -79,7 +79,7 @@ def test_every_profiles_example_is_stored_under_its_readings(tmp_path: Path, mos
     writer = BatchWriter(s, store, records, Spool(tmp_path / "spool"))
     ing = Ingest(s, writer)
     ing.start()
-    assert ing.connected.wait(10)
+    assert ing.subscribed.wait(20), "no SUBACK from the broker"
     pub = publisher(mosquitto.url)
     infos = [pub.publish(topic, payload, qos=1) for _, _, topic, payload in cases]
     infos.append(pub.publish(f"{s.mqtt_prefix}/s/p1/{damaged}/telemetry",
@@ -125,7 +125,7 @@ def test_network_server_events_through_the_broker(tmp_path: Path, mosquitto: Mos
     writer = BatchWriter(s, store, records, Spool(tmp_path / "spool"))
     ing = Ingest(s, writer)
     ing.start()
-    assert ing.connected.wait(10)
+    assert ing.subscribed.wait(20), "no SUBACK from the broker"
     pub = publisher(mosquitto.url)
     ev = f"application/{unique('app')}/device/{eui}/event"
     info = {"deviceInfo": {"devEui": eui, "deviceName": "em500-1"}}

@@ -63,7 +63,7 @@ def test_analytics_lives_through_a_records_db_outage(tmp_path: Path, own_postgre
     hook = HttpReceiver().start()
     s = Settings(store_url=f"sqlite:///{tmp_path}/ts.sqlite", data_dir=tmp_path,
                  db_url=own_postgres.fresh_database("outage"),
-                 notify={"webhook_url": f"{hook.base}/plain"},  # type: ignore[arg-type]
+                 notify={"webhook_url": f"{hook.base}/plain", "group_wait_s": 0},  # type: ignore[arg-type]
                  analytics={"every_s": 1.0})  # type: ignore[arg-type]
     site = site_for(s)
     tz = site.tz

@@ -39,7 +39,7 @@ def make_ingest(tmp: Path, mosquitto: Mosquitto, policy: str) -> tuple[Ingest, B
     writer = BatchWriter(s, open_store(s.store_url), Records.in_data_dir(tmp), Spool(tmp / "spool"))
     ing = Ingest(s, writer)
     ing.start()
-    assert ing.connected.wait(10)
+    assert ing.subscribed.wait(20), "no SUBACK from the broker"
     return ing, writer, s
 
 

@@ -125,6 +125,23 @@ def test_aggregate_without_interval_is_one_bucket_stamped_at_start(store: TimeSe
     assert [(r.time_ns, r.values) for r in rows] == [(T0, {"air_temp_c.count": 10, "air_temp_c.max": 9.0})]
 
 
+def test_at_least_counts_only_the_values_at_or_above(store: TimeSeriesStore) -> None:
+    """How long a plot's air stood at 35 C or above, per hour: the readings at or above it, and their count."""
+    hour = 60 * MIN
+    temps = [34.9, 35.0, 36.2, 33.0]  # the first hour: two of four at or above 35
+    store.write([pt("a", T0 + i * 15 * MIN, air_temp_c=v, rh_pct=40.0) for i, v in enumerate(temps)]
+                + [pt("b", T0 + hour + MIN, air_temp_c=30.0)]  # the second hour: none
+                + [pt("c", T0 + 2 * hour, plot="p2", air_temp_c=35.5)])
+    rows = store.aggregate("telemetry", ["air_temp_c"], ["count", "min", "last"], T0, T0 + 3 * hour, hour,
+                           group_by=["plot"], at_least=35.0)
+    assert [(r.tags["plot"], r.time_ns, r.values) for r in sorted(rows, key=lambda r: r.time_ns)] == [
+        ("p1", T0, {"air_temp_c.count": 2, "air_temp_c.min": 35.0, "air_temp_c.last": 36.2}),
+        ("p2", T0 + 2 * hour, {"air_temp_c.count": 1, "air_temp_c.min": 35.5, "air_temp_c.last": 35.5}),
+    ]
+    with pytest.raises(ValueError, match="one field"):
+        store.aggregate("telemetry", ["air_temp_c", "rh_pct"], ["count"], T0, T0 + hour, at_least=35.0)
+
+
 def test_tag_values(store: TimeSeriesStore) -> None:
     store.write([pt("d1", T0, plot="p1", air_temp_c=1.0), pt("d2", T0, plot="p2", air_temp_c=1.0)])
     assert store.tag_values("telemetry", "plot") == ["p1", "p2"]

@@ -26,8 +26,8 @@ class Webhook:
         self.url, self.secret, self.http = url, secret, http
 
     def send(self, user: User, msg: Message) -> None:
-        body = orjson.dumps({"alarm_id": msg.alarm_id, "severity": msg.severity, "subject": msg.subject,
-                             "text": msg.plain, "link": msg.link, "recipient": user.name})
+        body = orjson.dumps({"alarm_id": msg.alarm_id, "alarm_ids": list(msg.alarm_ids), "severity": msg.severity,
+                             "subject": msg.subject, "text": msg.plain, "link": msg.link, "recipient": user.name})
         ts = str(int(time.time()))
         headers = {"Content-Type": "application/json", "X-Orchard-Timestamp": ts}
         if self.secret:
