@@ -14,9 +14,9 @@
   acknowledges) every alarm in it.
 - Group robots (DingTalk, WeCom) get one post per group of alarms and escalation step that @-mentions everyone
   it is for, critical first, split by plot where one post would be too large, paced under the robot's
-  per-minute limit; more groups than the minute allows are combined into summary posts (robots.py). A refusal that a retry cannot fix (bad key or signature) is not retried: it raises a
-  `channel_failed` alarm for the command center, through its other channels; the next post that gets through
-  clears it.
+  per-minute limit; more groups than the minute allows are combined into summary posts (robots.py).
+- A refusal that a retry cannot fix (bad key or signature) is not retried: it raises a `channel_failed` alarm
+  for the command center, through its other channels; the next post that gets through clears it.
 """
 
 from __future__ import annotations

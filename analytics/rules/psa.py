@@ -70,6 +70,11 @@ def rain_since(hourly: Readings, since_ns: int, gauges: int) -> float:
     return float(total[times >= since_ns].sum()) / max(1, gauges)
 
 
+# What to do differs by season (the infection sites differ): the advice variant per growth stage.
+ADVICE_BY_STAGE = {"dormancy": "winter", "budbreak": "spring", "flowering": "spring", "fruit_set": "summer",
+                   "fruit_growth": "summer", "maturation": "summer", "post_harvest": "leaf_fall"}
+
+
 class PsaConfig(RuleConfig):
     warning_index: float = Field(25.0, description="R for a warning: the level associated with severe canker "
                                  "(Froud, Cogger & Beresford 2018).")
@@ -103,4 +108,6 @@ class Psa(PlotRule):
         major = cfg.major_index / cfg.susceptibility.get(data.plot.variety, 1.0)
         return [self.graded(site, src, index, warning=cfg.warning_index, major=max(major, cfg.warning_index),
                             clear=cfg.clear_index, rising=True, threshold_key="threshold", plot=data.plot.id,
-                            index=index, wet_hours=wet_hours)]
+                            index=index, wet_hours=wet_hours, advice=ADVICE_BY_STAGE.get(data.stage, ""),
+                            # a highly susceptible variety's text says so; the others' do not
+                            text="susceptible" if cfg.susceptibility.get(data.plot.variety, 1.0) > 1 else "")]

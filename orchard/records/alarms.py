@@ -58,8 +58,11 @@ def alarm_text(alarm: Alarm | Signal, lang: str, site: Site) -> AlarmText:
     params = {**alarm.details, "plot_name": site.plot_label(alarm.plot, lang) if alarm.plot else ""}
     # a detail named <x>_key holds a message key: the text gets {x} in the reader's language
     params |= {k.removesuffix("_key"): i18n.t(str(v), lang) for k, v in alarm.details.items() if k.endswith("_key")}
+    # a detail `advice` names a variant of the rule's advice (Psa's by growth stage: alarm.psa_risk_<x>_advice)
+    advice = f"alarm.{alarm.type}_{alarm.details['advice']}_advice" if alarm.details.get("advice") else \
+        f"alarm.{alarm.type}_advice"
     return AlarmText(i18n.t(f"alarm.severity_{alarm.severity}", lang), i18n.t(f"alarm.{alarm.type}", lang),
-                     i18n.t(alarm.message, lang, **params), i18n.t(f"alarm.{alarm.type}_advice", lang))
+                     i18n.t(alarm.message, lang, **params), i18n.t(advice, lang))
 
 
 def _alarm(r: Any) -> Alarm:

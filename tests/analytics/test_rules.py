@@ -206,6 +206,32 @@ def test_psa_applies_in_fruit_growth_too() -> None:
     assert said(plot_verdict("psa_risk", "fruit_growth", june, hourly_df=h)) == "fire:major"
 
 
+@pytest.mark.parametrize(
+    ("stage", "words"),
+    [("dormancy", "剪口"), ("budbreak", "伤流"), ("flowering", "伤流"), ("fruit_set", "新梢"),
+     ("fruit_growth", "新梢"), ("maturation", "新梢"), ("post_harvest", "叶痕")],
+)
+def test_psa_advice_says_what_to_do_in_this_season(stage: str, words: str) -> None:
+    """Winter: pruning wounds; spring: the main season, sap bleeding; after fruit set: shoots; leaf fall: scars."""
+    h = hourly(NOV, 60, air_temp_c=14.0, rh_pct=90.0, rain_mm=lambda b: 1.0 if b < 3 else 0.0)
+    v = plot_verdict("psa_risk", stage, NOV, hourly_df=h)
+    assert v.signal is not None
+    advice = alarm_text(v.signal, "zh", SITE).advice
+    assert words in advice and advice != i18n.t("alarm.psa_risk_advice", "zh"), (stage, advice)
+
+
+def test_psa_text_names_the_susceptible_variety_only_where_it_grows() -> None:
+    h = hourly(NOV, 60, air_temp_c=14.0, rh_pct=90.0, rain_mm=lambda b: 1.0 if b < 3 else 0.0)
+    other = next(p for p in SITE.plots if p.variety != "hongyang")
+    texts = []
+    for plot in (PLOT, other):
+        data = PlotData(plot, "post_harvest", Readings.from_frame(raw(NOV, 0)), Readings.from_frame(h), ("ws",), ())
+        (v,) = RULES["psa_risk"]().evaluate(SITE, data, RULES["psa_risk"].Config(), NOV)  # type: ignore[attr-defined]
+        assert v.signal is not None
+        texts.append(alarm_text(v.signal, "zh", SITE).text)
+    assert PLOT.variety == "hongyang" and "红阳" in texts[0] and "红阳" not in texts[1]
+
+
 def soil_at(available_pct: float) -> float:
     return PLOT.wilting_point_pct + (PLOT.field_capacity_pct - PLOT.wilting_point_pct) * available_pct / 100
 

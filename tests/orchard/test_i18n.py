@@ -36,6 +36,8 @@ DYNAMIC = (
        "alarm.low_battery_pct_text"]
     + [f"alarm.work_order_overdue{part}" for part in ("", "_advice")]
     + [f"alarm.ingest_behind{part}" for part in ("", "_advice")]
+    + [f"alarm.psa_risk_{x}_advice" for x in ("winter", "spring", "summer", "leaf_fall")]
+    + ["alarm.psa_risk_susceptible_text"]
     + [f"alarm.channel_{part}" for part in ("failed", "failed_advice", "refused_text", "throttled_text")]
     + [f"notify.channel_{c}" for c in ("dingtalk", "wecom", "sms", "webhook", "email")]
     + [f"alarms.role_{r}" for r in ROLES]
