@@ -63,20 +63,24 @@ def events(series: Mapping[str, Sequence[Sample]], varieties: Mapping[str, str],
 
 def _frost(plot: str, samples: Sequence[Sample], variety: str) -> list[Event]:
     """One event per night (noon to noon) with a run of 30 minutes at or below -1.5 C; it begins when the run
-    reaches 30 minutes (the damage is done from then)."""
+    reaches 30 minutes (the damage is done from then). A run that goes on across noon (a cold spell whose day
+    stays below -1.5 C) is the one event it began as: the damage was done, and warned of, the night before."""
     need = FROST_MIN // (STEP_S // 60)  # samples after the first one of a run: 3 steps of 10 minutes
     nights: dict[date, Event] = {}
     run_start: int | None = None
+    counted = False  # this run is already an event
     for s in samples:
         night = local_date(s.time_s, 12)
         if s.air_temp_c <= FROST_C:
             run_start = s.time_s if run_start is None else run_start
             steps = (s.time_s - run_start) // STEP_S
-            if steps >= need and night not in nights and stage(variety, local_date(s.time_s)) in FROST_STAGES:
+            if steps >= need and not counted and night not in nights \
+                    and stage(variety, local_date(s.time_s)) in FROST_STAGES:
                 low = min(x.air_temp_c for x in samples if local_date(x.time_s, 12) == night)
                 nights[night] = Event("spring_frost", plot, s.time_s, str(night), low)
+                counted = True
         else:
-            run_start = None
+            run_start, counted = None, False
     return list(nights.values())
 
 

@@ -94,8 +94,8 @@ def test_an_evening_warning_holds_the_night_and_says_by_day_that_no_frost_came(
     store, records, book = world
     evening = at("2026-03-15T19:00")
     everyone_reports(store, evening, 6.0)
-    store.write([Point(TELEMETRY, {"site": SITE.id, "plot": "p01", "device": "ws-p01"},  # 7 -> 4 C, a dry evening
-                       {"air_temp_c": 7.0 - 3.0 * k / 120, "rh_pct": 45.0}, evening - (120 - k) * MIN)
+    store.write([Point(TELEMETRY, {"site": SITE.id, "plot": "p01", "device": "ws-p01"},  # 4 -> 1 C, a dry evening
+                       {"air_temp_c": 4.0 - 3.0 * k / 120, "rh_pct": 45.0}, evening - (120 - k) * MIN)
                  for k in range(121)])
     engine = Engine(SITE, store, records, book)
     engine.cycle(evening)
@@ -223,7 +223,7 @@ def test_bad_rule_settings_say_what_to_fix(rules: dict[str, object], message: st
 def test_per_plot_settings_override_the_site(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
     store, records, book = world
     everyone_reports(store, NIGHT, -1.0)  # -1 C everywhere: above the default -1.5 C
-    site = SITE.model_copy(update={"rules": {"spring_frost": {"wet_bulb_c": -5.0, "predict": False,
+    site = SITE.model_copy(update={"rules": {"spring_frost": {"cold_day_c": -5.0, "predict": False,
                                                               "plots": {"p07": {"frost_c": -0.5}}}}})
     Engine(site, store, records, book).cycle(NIGHT)
     assert [k for k in active(book) if k[1] == "spring_frost"] == [("plot:p07", "spring_frost")]

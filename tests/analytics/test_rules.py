@@ -86,24 +86,45 @@ MORNING = at("2026-03-16T09:00")
          {"air_temp_c": lambda b: -1.5 if b <= 30 else 2.0, "rh_pct": 90}, "fire:critical"),
         ("-1.6 C for 10 min", FROST_NIGHT, {"air_temp_c": lambda b: -1.6 if b < 10 else 1.0, "rh_pct": 90},
          "fire:major"),
-        ("+0.5 C in saturated air: wet-bulb below +1", FROST_NIGHT, {"air_temp_c": 0.5, "rh_pct": 95},
+        ("+0.5 C steady in saturated air: no frost ahead (the wet-bulb alert is opt-in)", FROST_NIGHT,
+         {"air_temp_c": 0.5, "rh_pct": 95}, "hold"),
+        ("+2.5 C steady in dry air: wet-bulb -1.2, but no frost ahead", FROST_NIGHT,
+         {"air_temp_c": 2.5, "rh_pct": 50}, "hold"),
+        ("0 C at night: freezing air warns of the frost", FROST_NIGHT, {"air_temp_c": 0.0, "rh_pct": 80},
          "fire:warning"),
-        ("+2.5 C in dry air: wet-bulb -1.2", FROST_NIGHT, {"air_temp_c": 2.5, "rh_pct": 50}, "fire:warning"),
         ("+5 C on a dry evening: wet-bulb -0.2, but no frost in that air", EVENING,
          {"air_temp_c": 5.0, "rh_pct": 35}, "hold"),
-        ("evening 6 C falling 1.5 C/h, dew point -4", EVENING,
-         {"air_temp_c": lambda b: 6.0 + 1.5 * b / 60, "rh_pct": 48}, "fire:warning"),
+        ("evening 2 C falling 2 C/h, dew point -6: projected -2.8", EVENING,
+         {"air_temp_c": lambda b: 2.0 + 2.0 * b / 60, "rh_pct": 55}, "fire:warning"),
+        ("evening 6 C falling 1.5 C/h: projected +2.4, a cool night", EVENING,
+         {"air_temp_c": lambda b: 6.0 + 1.5 * b / 60, "rh_pct": 48}, "hold"),
         ("evening 9 C steady, moist: a night's alarm is not cleared before day", EVENING,
          {"air_temp_c": 9.0, "rh_pct": 70}, "hold"),
         ("morning, 6 C and rising", MORNING, {"air_temp_c": lambda b: 6.0 - b / 30, "rh_pct": 70}, "clear"),
-        ("-0.8 C, no humidity sensor: within the clear margin", FROST_NIGHT, {"air_temp_c": -0.8}, "hold"),
-        ("-1.4 C: just above the threshold, wet-bulb decides", FROST_NIGHT, {"air_temp_c": -1.4, "rh_pct": 99},
-         "fire:warning"),
+        ("-0.8 C, no humidity sensor: freezing air warns", FROST_NIGHT, {"air_temp_c": -0.8}, "fire:warning"),
+        ("-1.4 C: just above the threshold", FROST_NIGHT, {"air_temp_c": -1.4, "rh_pct": 99}, "fire:warning"),
     ],
 )
 def test_spring_frost(case: str, now: int, fields: dict[str, Any], expected: str) -> None:
     v = plot_verdict("spring_frost", "budbreak", now, raw(now, 90, **fields))
     assert said(v) == expected, (case, v)
+
+
+def test_the_wet_bulb_alert_is_there_for_those_who_protect_on_it() -> None:
+    saturated = raw(FROST_NIGHT, 90, air_temp_c=0.5, rh_pct=95)
+    assert said(plot_verdict("spring_frost", "budbreak", FROST_NIGHT, saturated)) == "hold"
+    v = plot_verdict("spring_frost", "budbreak", FROST_NIGHT, saturated, wet_bulb_alert=True)
+    assert said(v) == "fire:warning" and v.signal is not None and v.signal.message == "alarm.spring_frost_wet_bulb_text"
+
+
+def test_a_freezing_afternoon_warns_of_the_night_with_the_hour_of_the_minimum() -> None:
+    afternoon = at("2026-03-15T15:00")
+    v = plot_verdict("spring_frost", "budbreak", afternoon, raw(afternoon, 90, air_temp_c=-0.5, rh_pct=60))
+    assert said(v) == "fire:warning" and v.signal is not None
+    assert v.signal.message == "alarm.spring_frost_cold_day_text"
+    assert v.signal.details["expected_at"] == "07:06"  # the next sunrise
+    morning = at("2026-03-15T10:00")  # before noon: the morning after a frost is no warning of one
+    assert said(plot_verdict("spring_frost", "budbreak", morning, raw(morning, 90, air_temp_c=-0.5))) != "fire:warning"
 
 
 def test_spring_frost_holds_on_stale_data_and_says_its_numbers() -> None:

@@ -36,6 +36,10 @@ def found(rows: list[Sample], variety: str = "hongyang") -> list[str]:
     ("20 min at -3 C", samples(NIGHT, 12, air_temp_c=lambda k: -3.0 if 30 <= k <= 32 else 2.0), "hongyang", []),
     ("-1.4 C all night", samples(NIGHT, 12, air_temp_c=-1.4), "hongyang", []),
     ("the same frost before 'Hayward' breaks bud", samples(NIGHT, 12, air_temp_c=-3.0), "hayward", []),
+    ("a cold spell 40 h below -1.5 C: one frost, not one per noon", samples(NIGHT, 40, air_temp_c=-4.0),
+     "hongyang", ["spring_frost"]),
+    ("two frosty nights with a thaw between: two", samples(NIGHT, 36, air_temp_c=lambda k: 5.0 if 60 <= k < 120
+                                                            else -3.0), "hongyang", ["spring_frost"] * 2),
 ], ids=lambda x: x if isinstance(x, str) else "")
 def test_frost_truth(case: str, rows: list[Sample], variety: str, expected: list[str]) -> None:
     assert [r for r in found(rows, variety) if r == "spring_frost"] == expected
