@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics.notify.channels import AlertPublisher, Channel, DeliveryError, Refused, Robot, Throttled
-from analytics.notify.compose import Message, compose_group, link_for
+from analytics.notify.compose import compose_group, link_for
 from analytics.notify.robots import Item, Mention, group_lang, pack, single
 from orchard import i18n
 from orchard.grouping import group_alarms
@@ -53,22 +53,6 @@ DEVICE_CHAIN: tuple[Role, ...] = (Role.ADVISER, Role.CENTER)
 CENTER_CHAIN: tuple[Role, ...] = (Role.CENTER,)
 CENTER_TYPES = frozenset({"work_order_overdue", "channel_failed", "ingest_behind"})
 Health = tuple[str, str]  # a channel's state after a delivery round: ("ok" | "refused" | "throttled", error)
-
-
-@dataclass(frozen=True, slots=True)
-class RobotPart:
-    """Some alarms of one group, as one post for a group chat would carry them."""
-
-    alarms: tuple[Alarm, ...]
-    severity: str
-    started_ns: int
-    message: Message
-    mentions: tuple[Mention, ...]
-    detail: str
-    what: str
-
-    def item(self, key: tuple[int, str, int]) -> Item:
-        return Item(key, self.severity, self.started_ns, self.message, self.mentions, self.detail, self.what)
 
 
 class Escalation(BaseModel):
@@ -339,10 +323,10 @@ class Dispatcher:
             grouped = sorted({n.alarm_id: alarms[n.alarm_id] for n, _ in group}.values(),
                              key=lambda a: (-a.severity.rank, a.started_ns, a.id))  # a split keeps the worst first
             parts = self._robot_parts(grouped, group, kind, robot.max_bytes, robot.at_phone, photos, now_ns)
-            for part in parts:
-                key = (first_id if len(parts) == 1 else part.alarms[0].id, kind, stage)
-                items.append(part.item(key))
-                notes_of[key] = [n for n, _ in group if n.alarm_id in {a.id for a in part.alarms}]
+            for part, item in parts:
+                key = (first_id if len(parts) == 1 else part[0].id, kind, stage)
+                items.append(replace(item, key=key))
+                notes_of[key] = [n for n, _ in group if n.alarm_id in {a.id for a in part}]
         gate = robot.gate
         if not gate.seeded:  # once: what an earlier run posted this minute
             gate.seed(self.outbox.posts_since(name, now_ns - 60 * NS), now_ns)
@@ -394,8 +378,9 @@ class Dispatcher:
 
     def _robot_parts(self, grouped: list[Alarm], group: list[tuple[Notification, User]], kind: str,
                      max_bytes: int, at_phone: bool, photos: Mapping[int, SnapshotRef | None],
-                     now_ns: int) -> list[RobotPart]:
-        """A group's post for a group chat, split in halves (by plot) until each half fits in one post."""
+                     now_ns: int) -> list[tuple[list[Alarm], Item]]:
+        """A group's post for a group chat (its alarms, and the item without its key yet), split in halves (by
+        plot) until each half fits in one post."""
         ids = {a.id for a in grouped}
         mine = [(n, u) for n, u in group if n.alarm_id in ids]
         first_note: dict[str, tuple[Notification, User]] = {}
@@ -409,11 +394,11 @@ class Dispatcher:
         message = compose_group(grouped, kind, lang, self.site, None, photo, compact=True)
         names = [self.site.plot_label(a.plot, lang) if a.plot else (a.device or a.source) for a in grouped]
         detail = i18n.neutral(words.text if len(grouped) == 1 else f"{words.text} · {'、'.join(names)}")
-        part = RobotPart(tuple(grouped), worst.severity, min(a.started_ns for a in grouped), message, mentions,
-                         detail if kind != "cleared" else "",
-                         i18n.neutral(f"{words.title}：{words.advice}") if kind != "cleared" else "")
-        if len(grouped) == 1 or len(single(part.item((0, kind, 0)), at_phone).markdown.encode()) <= max_bytes:
-            return [part]
+        item = Item((0, kind, 0), worst.severity, min(a.started_ns for a in grouped), message, mentions,
+                    detail if kind != "cleared" else "",
+                    i18n.neutral(f"{words.title}：{words.advice}") if kind != "cleared" else "")
+        if len(grouped) == 1 or len(single(item, at_phone).markdown.encode()) <= max_bytes:
+            return [(grouped, item)]
         half = len(grouped) // 2
         return [*self._robot_parts(grouped[:half], mine, kind, max_bytes, at_phone, photos, now_ns),
                 *self._robot_parts(grouped[half:], mine, kind, max_bytes, at_phone, photos, now_ns)]
