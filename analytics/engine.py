@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from analytics.evidence import Evidence
+from analytics.forecast import ForecastFeed
 from analytics.rules import RULES, load
 from analytics.rules.base import (
     CameraData,
@@ -133,8 +134,10 @@ class CycleFailed(Exception):
 class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
                  rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
-                 evidence: Evidence | None = None, ingest_behind_s: float = 300, drop_dwell_s: float = 3600) -> None:
+                 evidence: Evidence | None = None, ingest_behind_s: float = 300, drop_dwell_s: float = 3600,
+                 forecast: ForecastFeed | None = None) -> None:
         self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
+        self.forecast = forecast  # the weather forecast for pre-warnings, when one is configured
         self.ingest_behind_s = ingest_behind_s
         # Severity with hysteresis: a rise counts at once, a drop only once the lower level has held this long
         # (so an alarm does not go warning -> major -> warning every half hour).
@@ -188,6 +191,8 @@ class Engine:
         by_device = Slices(raw if self._device_rules else raw.iloc[0:0], ["device", "field"])
         hourly_by_plot = Slices(hourly, ["plot", "field"])
         verdicts: list[Verdict] = []
+        # The forecast is fetched, when due, by a full cycle only: a reading's quick cycle never waits on it.
+        forecast = self.forecast.latest(now_ns / NS, fetch=plots is None) if self.forecast is not None else None
 
         for plot in self.site.plots:
             if plots is not None and plot.id not in plots:
@@ -198,7 +203,7 @@ class Engine:
             data = PlotData(plot, stage(plot.variety, today), Readings(by_plot, plot.id),
                             Readings(hourly_by_plot, plot.id),
                             tuple(d.id for d in mine if d.kind == "weather_station"),
-                            tuple(d.id for d in mine if d.kind == "soil_probe"))
+                            tuple(d.id for d in mine if d.kind == "soil_probe"), forecast)
             for name, rule in self.rules.items():
                 if isinstance(rule, PlotRule):
                     verdicts += self._run(rule, name, plot.id, data, now_ns, result, None)

@@ -1,5 +1,5 @@
-"""Builds and runs the analytics service, in this order: settings, site, store, records, rule engine, MQTT
-trigger; then a cycle at least every `every_s` seconds and soon after new telemetry arrives."""
+"""Builds and runs the analytics service, in this order: settings, site, store, records, forecast feed, rule
+engine, MQTT trigger; then a cycle at least every `every_s` seconds and soon after new telemetry arrives."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from paho.mqtt.client import Client, MQTTMessage
 
 from analytics.engine import CycleFailed, CycleResult, Engine
 from analytics.evidence import Evidence
+from analytics.forecast import feed_for
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
@@ -232,7 +233,8 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     orders = WorkOrders(records, settings.data_dir / "photos")
     engine = Engine(site, store, records, book, orders=orders,
                     evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)),
-                    ingest_behind_s=settings.analytics.ingest_behind_s)
+                    ingest_behind_s=settings.analytics.ingest_behind_s,
+                    forecast=feed_for(settings.forecast, *site.centre))
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     cfg = settings.notify

@@ -53,9 +53,15 @@ def ingest() -> None:
     run_ingest(load_settings())
 
 
-@app.command()
-def analytics() -> None:
+analytics_app = typer.Typer(help="预警 The analytics service (`orchard analytics` runs it) and its backtest.")
+app.add_typer(analytics_app, name="analytics")
+
+
+@analytics_app.callback(invoke_without_command=True)
+def analytics(ctx: typer.Context) -> None:
     """Run the analytics service: the kiwifruit rule pack and device health checks, raising and clearing alarms."""
+    if ctx.invoked_subcommand is not None:
+        return
     from analytics.service import run_analytics
 
     try:
@@ -63,6 +69,25 @@ def analytics() -> None:
     except ValueError as e:  # the site file's [rules] or [escalation] (the message says what to fix)
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
+
+
+@analytics_app.command("replay")
+def analytics_replay(
+    from_: Annotated[str, typer.Option("--from", help="Start, local time: YYYY-MM-DD or YYYY-MM-DDTHH:MM.")],
+    to: Annotated[str | None, typer.Option("--to", help="End, local time (default: now).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A rule setting to try, rule.param=value "
+                                                   "(repeatable), e.g. spring_frost.frost_c=-2.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only these alarm types (default: every crop "
+                                                   "rule).")] = None,
+    step_min: Annotated[int, typer.Option(help="Minutes between replayed cycles.")] = 10,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
+) -> None:
+    """Backtest: run the rule pack over the stored history with an injected clock and print what it would have
+    raised, when, and how that differs from what was raised (same, moved, new, gone). Nothing is written to the
+    village's records."""
+    from app.replay import run_replay
+
+    run_replay(load_settings(), from_, to, set_ or [], rule or [], step_min, json_out)
 
 
 @app.command()
@@ -252,6 +277,8 @@ def bench_season(
     cycle_min: Annotated[int, typer.Option(help="Minutes between evaluation cycles (the injected clock).")] = 30,
     processes: Annotated[int, typer.Option(help="Seasons run at once.")] = 2,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A rule setting to try, rule.param=value "
+                                                   "(repeatable), e.g. spring_frost.cold_day_c=-1.")] = None,
 ) -> None:
     """The rule pack through seasons of the harness's own weather (bench/season): per rule the truth events,
     detections, lead times, false alarms (share and per plot-week), flaps and severity changes, and whether the
@@ -261,7 +288,7 @@ def bench_season(
     from bench.season.run import run_bench
 
     run_bench([int(x) for x in seeds.split(",") if x.strip()], date.fromisoformat(start), days, plots, cycle_min,
-              processes, json_out)
+              processes, json_out, set_ or [])
 
 
 @bench_app.command("cameras")

@@ -133,6 +133,22 @@ class AnalyticsSettings(Section):
                                    "offline alarms are held meanwhile.")
 
 
+class ForecastSettings(Section):
+    """Weather forecasts for the frost and heat pre-warnings (analytics/forecast). Off by default: the rules then
+    warn from the readings alone, as they also do while the forecast service is down."""
+
+    provider: Literal["none", "open-meteo", "file"] = Field("none", description="none; open-meteo (the public "
+                                                             "API, or a self-hosted one at `url`); file (a saved "
+                                                             "Open-Meteo answer at `file`, refreshed by others).")
+    url: str = Field("https://api.open-meteo.com/v1/forecast", description="The Open-Meteo forecast endpoint.")
+    models: str = Field("best_match", description="Open-Meteo weather model, e.g. best_match or cma_grapes_global.")
+    file: Path | None = Field(None, description="The saved forecast for provider=file.")
+    refresh_min: float = Field(60, gt=0, description="Fetch a new forecast this often.")
+    retry_min: float = Field(10, gt=0, description="After a failed fetch, try again this much later.")
+    max_age_h: float = Field(6, gt=0, description="A forecast older than this is not used (no pre-warnings).")
+    timeout_s: float = Field(10, gt=0, description="Longest wait for the forecast service.")
+
+
 class RetentionSettings(Section):
     """How long the records DB keeps what piles up, and how much one broken device may add to it. Analytics
     prunes once an hour; the audit log is kept longest."""
@@ -298,6 +314,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings, description="Alarm messages.")
     cameras: CamerasSettings = Field(default_factory=CamerasSettings, description="The cameras service.")
     grading: GradingSettings = Field(default_factory=GradingSettings, description="The fruit grading line.")
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings, description="Weather forecasts.")
     retention: RetentionSettings = Field(default_factory=RetentionSettings,
                                          description="How long records are kept; dead-letter limits.")
     mqtt_accounts: MqttAccountsSettings = Field(default_factory=MqttAccountsSettings,

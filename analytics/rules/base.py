@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from analytics.forecast import Forecast
 from analytics.window import Readings
 from orchard.models import CameraStatus, LineMinute, Severity, Signal
 from orchard.records.lots import Lot
@@ -58,6 +59,7 @@ class PlotData:
     hourly: Readings  # last days, plot means per hour: time_ns, field, mean, min, max
     stations: tuple[str, ...]  # weather stations of the plot
     probes: tuple[str, ...]  # soil probes of the plot
+    forecast: Forecast | None = None  # the village's weather forecast, when one is configured and fresh
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,16 @@
 """Spring frost and winter freeze (docs/architecture.md "The kiwifruit numbers").
 
 Spring frost, budbreak to fruit set: buds are damaged after 30 min at -1.5 to -2.0 C. In the evening a projected
-minimum below the threshold before sunrise warns hours ahead, and from noon an afternoon that is already at
-freezing (a cold spell) warns of the night. The coldest station of the plot counts (cold air pools low).
+minimum below the threshold before sunrise warns hours ahead, and an evening that is already at freezing (a cold
+spell) warns of the night. The coldest station of the plot counts (cold air pools low).
+
+An alarm covers one night: raised in the evening or at night, it holds until the sun is up and the air safely
+above frost, or until the late morning whatever the air (a cold spell's next night gets an alarm of its own,
+raised that evening), and clears with what came of it: the frost and its minimum, or no frost.
+
+With a weather forecast configured (analytics/forecast), the afternoon before a night whose forecast minimum
+gives a chance of frost of at least `forecast_chance` pre-warns, saying the forecast minimum, its hour and the
+chance; the readings' own warnings take precedence when they fire.
 
 Calibrated on the season harness (bench/season, seeds 31-34, never the seeds it is measured on): the projection
 damped to 0.3 of the evening trend over at most 8 hours, floored a degree under the dew point, warning at 0.25 C
@@ -21,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from analytics.forecast import Forecast, chance_at_or_below
 from analytics.rules import register
 from analytics.rules.base import PlotData, PlotRule, RuleConfig, Verdict, coldest, minutes_below, plot_source, series
 from orchard.indicators import dew_point_c, sunrise_utc, wet_bulb_c
@@ -46,8 +55,20 @@ class SpringFrostConfig(RuleConfig):
     predict_damping: float = Field(0.3, gt=0, le=1, description="The share of the evening's cooling trend carried "
                                    "to sunrise (night cooling slows: Brunt's square root).")
     predict_horizon_h: float = Field(8.0, gt=0, description="Carry the trend at most this many hours ahead.")
-    cold_day_c: float = Field(0.0, description="From noon on, air at or below this warns of frost tonight (a cold "
-                              "spell: the afternoon already at freezing).")
+    cold_day_c: float = Field(0.0, description="In the evening, air at or below this warns of frost tonight (a "
+                              "cold spell: the day already at freezing).")
+    forecast: bool = Field(True, description="Pre-warn from the weather forecast (when one is configured, "
+                           "ORCHARD_FORECAST__PROVIDER) from forecast_from_hour, the afternoon before the night.")
+    forecast_from_hour: int = Field(14, ge=0, le=23, description="Local hour the forecast pre-warning starts.")
+    forecast_spread_c: float = Field(2.0, gt=0, description="How far a forecast night minimum is typically off at "
+                                     "the plot (standard deviation; an assumption to check with `orchard analytics "
+                                     "replay` against the plot's own nights).")
+    forecast_chance: float = Field(0.5, gt=0, le=1, description="Pre-warn when the chance of frost tonight is at "
+                                   "least this.")
+    forecast_offset_c: float = Field(0.0, description="The plot's nights against the forecast's grid point (negative "
+                                     "where cold air pools; set per plot).")
+    night_over_hour: int = Field(10, ge=0, le=15, description="Local hour from which the night's alarm clears "
+                                 "whatever the air, unless frost is on now (the next night is its own alarm).")
 
 
 @register
@@ -73,7 +94,7 @@ class SpringFrost(PlotRule):
             return [self.signal(site, src, "major", minutes=round(below), **common)]
         evening = self.in_evening(site, now_ns, cfg.predict_from_hour)
         expected = self.next_sunrise(site, now_ns).strftime("%H:%M")
-        if self.in_evening(site, now_ns, 12) and t_now <= cfg.cold_day_c:
+        if evening and t_now <= cfg.cold_day_c:
             return [self.signal(site, src, "warning", text="cold_day", expected_at=expected, minutes=0, **common)]
         if cfg.wet_bulb_alert and evening and wb is not None and wb <= cfg.wet_bulb_c \
                 and t_now <= cfg.wet_bulb_air_max_c:
@@ -84,10 +105,24 @@ class SpringFrost(PlotRule):
         if projected is not None and evening and projected <= cfg.frost_c + cfg.predict_margin_c:
             return [self.signal(site, src, "warning", text="predicted", projected_min_c=projected, expected_at=expected,
                                 minutes=0, **common)]
+        local = datetime.fromtimestamp(now_ns / NS, site.tz)
+        if cfg.forecast and data.forecast is not None and (evening or local.hour >= cfg.forecast_from_hour):
+            ahead = self.forecast_night(site, data.forecast, now_ns, cfg)
+            if ahead is not None:
+                f_low, at, chance = ahead
+                if chance >= cfg.forecast_chance:
+                    return [self.signal(site, src, "warning", text="forecast", forecast_min_c=round(f_low, 1),
+                                        expected_at=at, chance_pct=round(100 * chance), minutes=0, **common)]
         # A frost alarm covers the night: raised in the evening or at night, it holds until the sun is up and the
-        # air is safely above frost (no raise, clear, raise again as a projection wavers).
-        calm = t_now > cfg.frost_c + cfg.clear_margin_c and (wb is None or wb > cfg.wet_bulb_c + 0.5)
-        if not calm or evening:
+        # air is safely above frost (no raise, clear, raise again as a projection wavers), or until the late
+        # morning: a cold spell's day is not the night that was warned of, and the next night gets its own alarm.
+        # From noon a cleared night is over and a new alarm is for the next night: an afternoon's forecast warning
+        # the next run does not repeat is kept for the night too (its morning says whether the frost came).
+        if evening or local.hour >= 12:
+            return [self.hold(src)]
+        calm = t_now > cfg.frost_c + cfg.clear_margin_c and (not cfg.wet_bulb_alert or wb is None
+                                                              or wb > cfg.wet_bulb_c + 0.5)
+        if not calm and local.hour < cfg.night_over_hour:
             return [self.hold(src)]
         # By day: the night is over. Its history says what came of it: the frost, or none (advisers learn how far
         # to trust an evening's warning).
@@ -96,6 +131,19 @@ class SpringFrost(PlotRule):
             return [self.clear(src)]
         return [self.clear(src, outcome="frost" if low <= cfg.frost_c else "no_frost", observed_min_c=round(low, 1),
                            threshold_c=cfg.frost_c)]
+
+    def forecast_night(self, site: Site, forecast: Forecast, now_ns: int,
+                       cfg: SpringFrostConfig) -> tuple[float, str, float] | None:
+        """Tonight's forecast minimum until an hour after sunrise (with the plot's offset), the local time it
+        is expected, and the chance of frost it gives; None when the forecast does not reach that far."""
+        until = self.next_sunrise(site, now_ns).timestamp() + 3600
+        hours = [h for h in forecast.between(now_ns / NS, until) if h.air_temp_c is not None]
+        if not hours or hours[-1].time_s + 3600 < until - 3600:
+            return None
+        coldest_hour = min(hours, key=lambda h: h.air_temp_c if h.air_temp_c is not None else 99.0)
+        low = float(coldest_hour.air_temp_c or 0.0) + cfg.forecast_offset_c
+        at = datetime.fromtimestamp(coldest_hour.time_s, site.tz).strftime("%H:%M")
+        return low, at, chance_at_or_below(low, cfg.frost_c, cfg.forecast_spread_c)
 
     @staticmethod
     def night_min(data: PlotData, now_ns: int) -> float | None:

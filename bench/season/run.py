@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from analytics.engine import Engine
-from analytics.rules import load
+from analytics.rules import load, with_settings
 from bench.season import truth
 from bench.season.weather import STEP_S, PlotSpec, Sample, SeasonWeather
 from orchard.catalogue import TELEMETRY
@@ -87,6 +87,7 @@ class Episode:
     raised_s: int
     cleared_s: int | None = None
     changes: int = 0  # severity changes inside it
+    text: str = ""  # what it was raised on: the message key's variant ("predicted", "cold_day", ...)
 
 
 @dataclass(slots=True)
@@ -102,10 +103,12 @@ class SeasonRun:
 
 
 def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int = 1800,
-               work: Path | None = None, progress: Callable[[int, int], None] | None = None) -> SeasonRun:
-    """One seed's season through the engine (SQLite store and records in a temporary folder)."""
+               work: Path | None = None, progress: Callable[[int, int], None] | None = None,
+               sets: Sequence[str] = ()) -> SeasonRun:
+    """One seed's season through the engine (SQLite store and records in a temporary folder), with the rule
+    settings `sets` changed (rule.param=value)."""
     specs = harness_plots(n_plots)
-    site = harness_site(specs)
+    site = with_settings(harness_site(specs), sets)
     weather = SeasonWeather(seed, specs, start, days)
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         store = open_store(f"sqlite:///{tmp}/ts.sqlite")
@@ -139,7 +142,8 @@ def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int
                 if outcome == "raised":
                     if now - last_clear.get(key, -10**9) < HOUR:
                         flaps[alarm.type] = flaps.get(alarm.type, 0) + 1
-                    open_[key] = ep = Episode(alarm.type, alarm.plot, now)
+                    variant = alarm.message.removeprefix(f"alarm.{alarm.type}").removesuffix("_text").strip("_")
+                    open_[key] = ep = Episode(alarm.type, alarm.plot, now, text=variant or alarm.severity)
                     episodes.append(ep)
                 elif outcome == "cleared" and key in open_:
                     open_.pop(key).cleared_s = now
@@ -169,6 +173,7 @@ class RuleFigures:
     short: int  # alarms that lasted under an hour
     severity_changes: int
     warned_2h_evening: int  # frost: nights warned >= 2 h ahead by an alarm raised within 12 h of the onset
+    by_text: tuple[tuple[str, int, int], ...] = ()  # (what the alarms were raised on, alarms, false ones)
 
     @property
     def false_share(self) -> float:
@@ -185,6 +190,7 @@ def figures(runs: Sequence[SeasonRun]) -> list[RuleFigures]:
         events = detected = alarms = false = flaps = short = changes = evening = 0
         leads: list[float] = []
         weeks = 0.0
+        texts: dict[str, list[int]] = {}
         for run in runs:
             weeks += run.plots * run.days / 7
             flaps += run.flaps.get(rule, 0)
@@ -204,14 +210,17 @@ def figures(runs: Sequence[SeasonRun]) -> list[RuleFigures]:
                         evening += 1
             for a in mine:
                 alarms += 1
+                tally = texts.setdefault(a.text, [0, 0])
+                tally[0] += 1
                 changes += a.changes
                 if a.cleared_s is not None and a.cleared_s - a.raised_s < HOUR:
                     short += 1
                 if not any(e.plot == a.plot and a.raised_s - day_long <= e.start_s <= a.raised_s + MATCH_S[rule]
                            for e in truths):
                     false += 1
+                    tally[1] += 1
         out.append(RuleFigures(rule, events, detected, tuple(leads), alarms, false, weeks, flaps, short, changes,
-                               evening))
+                               evening, tuple((k, v[0], v[1]) for k, v in sorted(texts.items()))))
     return out
 
 
@@ -226,6 +235,9 @@ def table(figs: Sequence[RuleFigures]) -> list[str]:
         rows.append(f"{f.rule:<13}{f.events:>7}{f.detected:>7}{med:>11}{low:>11}{f.alarms:>7}{f.false_alarms:>7}"
                     f"{100 * f.false_share:>7.0f}%{f.false_per_plot_week:>14.2f}{f.flaps:>6}{f.short:>5}"
                     f"{f.severity_changes:>8}{eve:>14}")
+    for f in figs:
+        if f.by_text:
+            rows.append(f"{f.rule} raised on: " + ", ".join(f"{k} {n} ({bad} false)" for k, n, bad in f.by_text))
     return rows
 
 
@@ -248,22 +260,22 @@ def verdicts(figs: Sequence[RuleFigures]) -> dict[str, bool]:
     }
 
 
-def _one(args: tuple[int, date, int, int, int]) -> SeasonRun:
+def _one(args: tuple[int, date, int, int, int, tuple[str, ...]]) -> SeasonRun:
     import logging
 
     logging.disable(logging.INFO)  # a cycle line per half hour of a season is thousands of lines: figures only
-    seed, start, days, plots, cycle_s = args
-    return run_season(seed, start, days, plots, cycle_s)
+    seed, start, days, plots, cycle_s, sets = args
+    return run_season(seed, start, days, plots, cycle_s, sets=sets)
 
 
 def run_bench(seeds: Sequence[int], start: date, days: int, plots: int, cycle_min: int, processes: int,
-              as_json: bool = False) -> dict[str, object]:
+              as_json: bool = False, sets: Sequence[str] = ()) -> dict[str, object]:
     """Every seed's season (in parallel processes), the figures per rule, and whether the targets hold."""
     import json
     from concurrent.futures import ProcessPoolExecutor
 
     t0 = time.perf_counter()
-    jobs = [(s, start, days, plots, cycle_min * 60) for s in seeds]
+    jobs = [(s, start, days, plots, cycle_min * 60, tuple(sets)) for s in seeds]
     runs: list[SeasonRun] = []
     with ProcessPoolExecutor(max_workers=max(1, min(processes, len(jobs)))) as pool:
         for run in pool.map(_one, jobs):
@@ -273,7 +285,8 @@ def run_bench(seeds: Sequence[int], start: date, days: int, plots: int, cycle_mi
     figs = figures(runs)
     held = verdicts(figs)
     report: dict[str, object] = {
-        "seeds": list(seeds), "start": start.isoformat(), "days": days, "plots": plots, "cycle_min": cycle_min,
+        "seeds": list(seeds), "settings": list(sets), "start": start.isoformat(),
+        "days": days, "plots": plots, "cycle_min": cycle_min,
         "seconds": round(time.perf_counter() - t0, 1),
         "rules": {f.rule: {"events": f.events, "detected": f.detected,
                            "lead_h_median": round(statistics.median(f.lead_h), 1) if f.lead_h else None,
@@ -282,6 +295,7 @@ def run_bench(seeds: Sequence[int], start: date, days: int, plots: int, cycle_mi
                            "false_share": round(f.false_share, 3),
                            "false_per_plot_week": round(f.false_per_plot_week, 3), "flaps": f.flaps,
                            "under_1h": f.short, "severity_changes": f.severity_changes,
+                           "raised_on": {k: {"alarms": n, "false": bad} for k, n, bad in f.by_text},
                            **({"warned_2h_evening": f.warned_2h_evening} if f.rule == "spring_frost" else {})}
                   for f in figs},
         "targets": {k: {"target": TARGETS[k], "met": v} for k, v in held.items()},

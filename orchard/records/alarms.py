@@ -199,6 +199,14 @@ class AlarmBook:
             rows = conn.execute(select(A).where(A.c.started_ns >= since).order_by(A.c.started_ns.desc()))
             return [_alarm(r) for r in rows]
 
+    def between(self, start_ns: int, end_ns: int) -> list[Alarm]:
+        """Alarms active at some time in [start, end): raised before the end and not cleared before the start,
+        oldest first (what a replay of that span compares with)."""
+        stmt = select(A).where(A.c.started_ns < end_ns,
+                               A.c.cleared_ns.is_(None) | (A.c.cleared_ns >= start_ns)).order_by(A.c.started_ns)
+        with self.engine.connect() as conn:
+            return [_alarm(r) for r in conn.execute(stmt)]
+
     def events(self, alarm_id: int) -> list[AlarmEvent]:
         stmt = select(E).where(E.c.alarm_id == alarm_id).order_by(E.c.time_ns, E.c.id)
         with self.engine.connect() as conn:

@@ -117,14 +117,30 @@ def test_the_wet_bulb_alert_is_there_for_those_who_protect_on_it() -> None:
     assert said(v) == "fire:warning" and v.signal is not None and v.signal.message == "alarm.spring_frost_wet_bulb_text"
 
 
-def test_a_freezing_afternoon_warns_of_the_night_with_the_hour_of_the_minimum() -> None:
-    afternoon = at("2026-03-15T15:00")
-    v = plot_verdict("spring_frost", "budbreak", afternoon, raw(afternoon, 90, air_temp_c=-0.5, rh_pct=60))
+def test_a_freezing_evening_warns_of_the_night_with_the_hour_of_the_minimum() -> None:
+    evening = at("2026-03-15T16:30")
+    v = plot_verdict("spring_frost", "budbreak", evening, raw(evening, 90, air_temp_c=-0.5, rh_pct=60))
     assert said(v) == "fire:warning" and v.signal is not None
     assert v.signal.message == "alarm.spring_frost_cold_day_text"
     assert v.signal.details["expected_at"] == "07:06"  # the next sunrise
-    morning = at("2026-03-15T10:00")  # before noon: the morning after a frost is no warning of one
-    assert said(plot_verdict("spring_frost", "budbreak", morning, raw(morning, 90, air_temp_c=-0.5))) != "fire:warning"
+    for hour in ("10:00", "15:00"):  # by day a cold spell's air is no warning yet: tonight's alarm is raised tonight
+        day = at(f"2026-03-15T{hour}")
+        assert said(plot_verdict("spring_frost", "budbreak", day, raw(day, 90, air_temp_c=-0.5))) != "fire:warning"
+
+
+@pytest.mark.parametrize(
+    ("case", "now", "temp", "expected"),
+    [
+        ("08:30, -1.0 C: the sun is up, the air not safe yet", "08:30", -1.0, "hold"),
+        ("10:00, -1.0 C on a cold spell's day: the night is over", "10:00", -1.0, "clear"),
+        ("11:00, -2.0 C: a frost going on now is no night that is over", "11:00", -2.0, "fire:critical"),
+        ("08:30, +1.0 C: safely above frost", "08:30", 1.0, "clear"),
+    ],
+)
+def test_a_frost_alarm_covers_one_night(case: str, now: str, temp: float, expected: str) -> None:
+    t = at(f"2026-03-16T{now}")
+    v = plot_verdict("spring_frost", "budbreak", t, raw(t, 90, air_temp_c=temp, rh_pct=70))
+    assert said(v) == expected, (case, v)
 
 
 def test_spring_frost_holds_on_stale_data_and_says_its_numbers() -> None:

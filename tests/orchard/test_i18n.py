@@ -32,7 +32,8 @@ DYNAMIC = (
     + [f"alarm.severity_{s}" for s in SEVERITIES]
     + [f"alarm.{rule}{part}" for rule in load() for part in ("", "_text", "_advice")]
     + ["alarm.spring_frost_wet_bulb_text", "alarm.spring_frost_predicted_text",
-       "alarm.spring_frost_cold_day_text", "alarm.device_offline_never_text",
+       "alarm.spring_frost_cold_day_text", "alarm.spring_frost_forecast_text", "alarm.heat_forecast_text",
+       "alarm.device_offline_never_text",
        "alarm.camera_offline_silent_text", "alarm.line_stopped_silent_text", "alarm.line_stopped_camera_text",
        "alarm.low_battery_pct_text"]
     + [f"alarm.work_order_overdue{part}" for part in ("", "_advice")]
