@@ -565,3 +565,36 @@ def main() -> None:
     # this account only (files 0600, directories 0700). The broker's passwd and acl are made readable on purpose.
     os.umask(0o077)
     app()
+
+
+@analytics_app.command("rules")
+def analytics_rules(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the list.")] = False,
+) -> None:
+    """The rule pack: each rule's settings with their defaults, descriptions and the site's own values (what
+    `replay --set rule.param=value` can change)."""
+    import orjson
+
+    from analytics.rules import PlotRule, load
+    from orchard.site import SiteError, site_for
+
+    try:
+        site = site_for(load_settings())
+    except SiteError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    out: dict[str, dict[str, object]] = {}
+    for name, cls in sorted(load().items()):
+        mine = site.rules.get(name, {})
+        out[name] = {"plot_rule": issubclass(cls, PlotRule),
+                     "settings": {f: {"default": info.default, "site": mine.get(f), "description": info.description}
+                                  for f, info in cls.Config.model_fields.items() if f != "plots"}}
+    if json_out:
+        typer.echo(orjson.dumps(out, default=str).decode())
+        return
+    for name, rule in out.items():
+        typer.echo(name)
+        settings: dict[str, dict[str, object]] = rule["settings"]  # type: ignore[assignment]
+        for f, info in settings.items():
+            here = f" (site: {info['site']})" if info["site"] is not None else ""
+            typer.echo(f"  {f} = {info['default']}{here}  {info['description']}")

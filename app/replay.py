@@ -47,7 +47,7 @@ def run_replay(settings: Settings, start: str, end: str | None, sets: list[str],
 
         def progress(done: int, total: int) -> None:
             pct = 100 * done // total
-            if not as_json and pct >= shown[0] + 10:
+            if pct >= shown[0] + 5:  # on stderr, also with --json (the 预警 page shows it as a bar)
                 shown[0] = pct
                 print(f"replay {pct}% ({done}/{total} cycles)", file=sys.stderr, flush=True)
 

@@ -1,5 +1,6 @@
 """预警: active alarms and those still waiting for an ack; acknowledge, assign, comment, silence; per alarm the
-read-receipt matrix (who was sent what, through which channel, who read it) and the audit trail."""
+read-receipt matrix (who was sent what, through which channel, who read it) and the audit trail; for the staff,
+a rule's backtest (dashboard/backtest.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import board, cameras, shell, signin
+from dashboard import backtest, board, cameras, data, shell, signin
 from orchard.grouping import AlarmGroup, group_alarms
 from orchard.models import Alarm
 from orchard.records.alarms import AlarmBook, alarm_text
@@ -38,8 +39,10 @@ plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots], key="ala
                        format_func=lambda p: site.plot_label(p, v.lang))
 if plots:
     alarms = [a for a in alarms if a.plot in plots]
-tab_alarms, tab_inbox, tab_orders, *tab_kpi = st.tabs([v.t("alarms.tab_alarms"), v.t("alarms.tab_inbox"),
-                                                       v.t("wo.tab"), *([v.t("wo.tab_kpi")] if me.is_center else [])])
+tab_alarms, tab_inbox, tab_orders, *extra = st.tabs([v.t("alarms.tab_alarms"), v.t("alarms.tab_inbox"), v.t("wo.tab"),
+                                                     *([v.t("alarms.bt_tab")] if staff else []),
+                                                     *([v.t("wo.tab_kpi")] if me.is_center else [])])
+tab_backtest, tab_kpi = (extra[0] if staff else None), extra[1:]
 with tab_alarms:
     if not alarms:
         st.success(v.t("alarms.none"))
@@ -177,6 +180,11 @@ with tab_inbox:
 # -- work orders --
 with tab_orders:
     board.show(orders, people, site, v, me, plots or None)
+
+# -- a rule's backtest, for the staff who tune thresholds --
+if tab_backtest is not None:
+    with tab_backtest:
+        backtest.show(site, v, datetime.fromtimestamp(data.now_ns() / 1e9, site.tz))
 
 for tab in tab_kpi:  # the command center's only
     with tab:

@@ -396,3 +396,33 @@ def test_inbox_shows_my_messages_and_marks_them_read(run_app: RunApp,
     at = run_app(seeded, "alarms", who="farmer-p01")
     assert any("🆕" in md.value and "春季晚霜冻" in md.value for md in at.markdown)
     assert Outbox(records).get(nid).read_ns is not None  # type: ignore[union-attr]
+
+
+def test_an_adviser_backtests_a_threshold_before_changing_it(run_app: RunApp, fresh_sqlite: Seeded) -> None:
+    """The 预警 page's backtest runs `orchard analytics replay` over the stored day: with saturation counted from
+    100 VWC points below field capacity, every plot would have had a waterlogging warning; none was raised."""
+    at = run_app(fresh_sqlite, "alarms")
+    assert "规则回测" in [t.label for t in at.tabs]
+    at.selectbox(key="bt_rule").set_value("waterlogging").run()
+    at.selectbox(key="bt_param").set_value("above_fc_pct").run()
+    at.text_input(key="bt_value").set_value("-100")
+    at.number_input(key="bt_days").set_value(1)
+    at.button(key="bt_go").click().run(timeout=180)
+    assert not at.error, [e.value for e in at.error]
+    m = metrics(at)
+    assert (m["当时发出"], m["回测会发出"], m["新增"], m["不再发出"]) == ("0", "12", "12", "0")
+    table = at.dataframe[-1].value
+    assert len(table) == 12 and set(table["变化"]) == {"新增"} and set(table["级别"]) == {"预警"}
+
+
+def test_a_farmer_has_no_backtest(run_app: RunApp, fresh_sqlite: Seeded) -> None:
+    from orchard.records import Records
+    from orchard.records.people import People, User
+
+    records = Records.in_data_dir(fresh_sqlite.data_dir)
+    People(records).upsert(User("li-farmer", "李大姐", "farmer"))
+    People(records).set_plots("li-farmer", ["p01"], "owns")
+    records.close()
+    at = run_app(fresh_sqlite, "alarms", who="li-farmer")
+    assert "规则回测" not in [t.label for t in at.tabs]
+    assert "bt_go" not in [b.key for b in at.button]
