@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from analytics.cap.feed import WarningFeed
 from analytics.evidence import Evidence
 from analytics.forecast import ForecastFeed
 from analytics.rules import RULES, load
@@ -135,9 +136,10 @@ class Engine:
     def __init__(self, site: Site, store: TimeSeriesStore, records: Records, book: AlarmBook,
                  rules: Mapping[str, type[Rule]] | None = None, orders: WorkOrders | None = None,
                  evidence: Evidence | None = None, ingest_behind_s: float = 300, drop_dwell_s: float = 3600,
-                 forecast: ForecastFeed | None = None) -> None:
+                 forecast: ForecastFeed | None = None, warnings: WarningFeed | None = None) -> None:
         self.site, self.store, self.records, self.book, self.orders = site, store, records, book, orders
         self.forecast = forecast  # the weather forecast for pre-warnings, when one is configured
+        self.warnings = warnings  # official weather warnings (CAP), when a folder or feed is configured
         self.ingest_behind_s = ingest_behind_s
         # Severity with hysteresis: a rise counts at once, a drop only once the lower level has held this long
         # (so an alarm does not go warning -> major -> warning every half hour).
@@ -193,6 +195,7 @@ class Engine:
         verdicts: list[Verdict] = []
         # The forecast is fetched, when due, by a full cycle only: a reading's quick cycle never waits on it.
         forecast = self.forecast.latest(now_ns / NS, fetch=plots is None) if self.forecast is not None else None
+        warnings = tuple(self.warnings.latest(now_ns / NS, fetch=plots is None)) if self.warnings is not None else ()
 
         for plot in self.site.plots:
             if plots is not None and plot.id not in plots:
@@ -203,7 +206,7 @@ class Engine:
             data = PlotData(plot, stage(plot.variety, today), Readings(by_plot, plot.id),
                             Readings(hourly_by_plot, plot.id),
                             tuple(d.id for d in mine if d.kind == "weather_station"),
-                            tuple(d.id for d in mine if d.kind == "soil_probe"), forecast)
+                            tuple(d.id for d in mine if d.kind == "soil_probe"), forecast, warnings)
             for name, rule in self.rules.items():
                 if isinstance(rule, PlotRule):
                     verdicts += self._run(rule, name, plot.id, data, now_ns, result, None)

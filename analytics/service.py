@@ -1,5 +1,6 @@
-"""Builds and runs the analytics service, in this order: settings, site, store, records, forecast feed, rule
-engine, MQTT trigger; then a cycle at least every `every_s` seconds and soon after new telemetry arrives."""
+"""Builds and runs the analytics service, in this order: settings, site, store, records, forecast and warnings
+feeds, rule engine, MQTT trigger; then a cycle at least every `every_s` seconds and soon after new telemetry
+arrives."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 import orjson
 from paho.mqtt.client import Client, MQTTMessage
 
+from analytics.cap.feed import feed_for as warnings_feed
 from analytics.engine import CycleFailed, CycleResult, Engine
 from analytics.evidence import Evidence
 from analytics.forecast import feed_for
@@ -234,7 +236,7 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     engine = Engine(site, store, records, book, orders=orders,
                     evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)),
                     ingest_behind_s=settings.analytics.ingest_behind_s,
-                    forecast=feed_for(settings.forecast, *site.centre))
+                    forecast=feed_for(settings.forecast, *site.centre), warnings=warnings_feed(settings.warnings))
     client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     cfg = settings.notify

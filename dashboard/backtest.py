@@ -83,7 +83,7 @@ def show(site: Site, v: View, now: datetime) -> None:
     if not st.button(v.t("alarms.bt_go"), key="bt_go"):
         return
     key = f"{rule}.plots.{plot}.{param}" if plot else f"{rule}.{param}"
-    setting = ""
+    setting = "" if value.strip() == str(current) and not plot else f"{key}={value.strip()}"
     with st.spinner(v.t("alarms.bt_running")):
         report, error = run(setting, int(days), rule, now)
     if report is None:

@@ -149,6 +149,16 @@ class ForecastSettings(Section):
     timeout_s: float = Field(10, gt=0, description="Longest wait for the forecast service.")
 
 
+class WarningsSettings(Section):
+    """Official weather warnings in CAP (analytics/cap), matched to plots by area: a folder CAP files are dropped
+    into, and/or a URL serving a CAP alert or an Atom/RSS feed of them. Neither set: no official warnings."""
+
+    folder: Path | None = Field(None, description="A folder of CAP files (*.xml), read as they arrive.")
+    url: str | None = Field(None, description="A CAP alert, or an Atom/RSS feed listing CAP alerts.")
+    refresh_min: float = Field(5, gt=0, description="Look for new warnings this often.")
+    timeout_s: float = Field(10, gt=0, description="Longest wait for the feed.")
+
+
 class RetentionSettings(Section):
     """How long the records DB keeps what piles up, and how much one broken device may add to it. Analytics
     prunes once an hour; the audit log is kept longest."""
@@ -315,6 +325,7 @@ class Settings(BaseSettings):
     cameras: CamerasSettings = Field(default_factory=CamerasSettings, description="The cameras service.")
     grading: GradingSettings = Field(default_factory=GradingSettings, description="The fruit grading line.")
     forecast: ForecastSettings = Field(default_factory=ForecastSettings, description="Weather forecasts.")
+    warnings: WarningsSettings = Field(default_factory=WarningsSettings, description="Official weather warnings.")
     retention: RetentionSettings = Field(default_factory=RetentionSettings,
                                          description="How long records are kept; dead-letter limits.")
     mqtt_accounts: MqttAccountsSettings = Field(default_factory=MqttAccountsSettings,

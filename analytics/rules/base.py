@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from analytics.cap import Warning
 from analytics.forecast import Forecast
 from analytics.window import Readings
 from orchard.models import CameraStatus, LineMinute, Severity, Signal
@@ -60,6 +61,7 @@ class PlotData:
     stations: tuple[str, ...]  # weather stations of the plot
     probes: tuple[str, ...]  # soil probes of the plot
     forecast: Forecast | None = None  # the village's weather forecast, when one is configured and fresh
+    warnings: tuple[Warning, ...] = ()  # official warnings (CAP), the newest message of each, in force or ended
 
 
 @dataclass(frozen=True, slots=True)

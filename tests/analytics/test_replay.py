@@ -42,7 +42,8 @@ def temp(plot: str, t_ns: int) -> float:
 
 @pytest.fixture(scope="module")
 def village(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The store with the three nights, and the records DB with what the engine raised live (a cycle every half hour, as the replays run)."""
+    """The store with the three nights, and the records DB with what the engine raised live (a cycle
+    every half hour, as the replays run)."""
     root = tmp_path_factory.mktemp("village")
     store = open_store(f"sqlite:///{root}/ts.sqlite")
     store.ensure_ready()

@@ -40,6 +40,8 @@ DYNAMIC = (
     + [f"alarm.ingest_behind{part}" for part in ("", "_advice")]
     + [f"alarm.psa_risk_{x}_advice" for x in ("winter", "spring", "summer", "leaf_fall")]
     + ["alarm.psa_risk_susceptible_text"]
+    + [f"alarm.level_{lvl}" for lvl in ("blue", "yellow", "orange", "red")]
+    + [f"alarms.bt_{k}" for k in ("was", "would", "new", "gone", "moved", "same")]
     + [f"alarm.channel_{part}" for part in ("failed", "failed_advice", "refused_text", "throttled_text")]
     + [f"notify.channel_{c}" for c in ("dingtalk", "wecom", "sms", "webhook", "email")]
     + [f"alarms.role_{r}" for r in ROLES]
