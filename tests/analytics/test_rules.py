@@ -90,8 +90,8 @@ MORNING = at("2026-03-16T09:00")
          {"air_temp_c": 0.5, "rh_pct": 95}, "hold"),
         ("+2.5 C steady in dry air: wet-bulb -1.2, but no frost ahead", FROST_NIGHT,
          {"air_temp_c": 2.5, "rh_pct": 50}, "hold"),
-        ("0 C at night: freezing air warns of the frost", FROST_NIGHT, {"air_temp_c": 0.0, "rh_pct": 80},
-         "fire:warning"),
+        ("0 C steady at night: no frost ahead in a steady air (the freezing-air warning is opt-in)", FROST_NIGHT,
+         {"air_temp_c": 0.0, "rh_pct": 80}, "hold"),
         ("+5 C on a dry evening: wet-bulb -0.2, but no frost in that air", EVENING,
          {"air_temp_c": 5.0, "rh_pct": 35}, "hold"),
         ("evening 2 C falling 2 C/h, dew point -6: projected -2.8", EVENING,
@@ -101,8 +101,8 @@ MORNING = at("2026-03-16T09:00")
         ("evening 9 C steady, moist: a night's alarm is not cleared before day", EVENING,
          {"air_temp_c": 9.0, "rh_pct": 70}, "hold"),
         ("morning, 6 C and rising", MORNING, {"air_temp_c": lambda b: 6.0 - b / 30, "rh_pct": 70}, "clear"),
-        ("-0.8 C, no humidity sensor: freezing air warns", FROST_NIGHT, {"air_temp_c": -0.8}, "fire:warning"),
-        ("-1.4 C: just above the threshold", FROST_NIGHT, {"air_temp_c": -1.4, "rh_pct": 99}, "fire:warning"),
+        ("-0.8 C, no humidity sensor: no projection, no warning", FROST_NIGHT, {"air_temp_c": -0.8}, "hold"),
+        ("-1.4 C steady: just above the threshold, held", FROST_NIGHT, {"air_temp_c": -1.4, "rh_pct": 99}, "hold"),
     ],
 )
 def test_spring_frost(case: str, now: int, fields: dict[str, Any], expected: str) -> None:
@@ -118,14 +118,18 @@ def test_the_wet_bulb_alert_is_there_for_those_who_protect_on_it() -> None:
 
 
 def test_a_freezing_evening_warns_of_the_night_with_the_hour_of_the_minimum() -> None:
+    """Opt-in (cold_day_c): off by default, it only added false alarms on the season harness."""
     evening = at("2026-03-15T16:30")
-    v = plot_verdict("spring_frost", "budbreak", evening, raw(evening, 90, air_temp_c=-0.5, rh_pct=60))
+    frozen = raw(evening, 90, air_temp_c=-0.5, rh_pct=60)
+    assert said(plot_verdict("spring_frost", "budbreak", evening, frozen)) == "hold"
+    v = plot_verdict("spring_frost", "budbreak", evening, frozen, cold_day_c=0.0)
     assert said(v) == "fire:warning" and v.signal is not None
     assert v.signal.message == "alarm.spring_frost_cold_day_text"
     assert v.signal.details["expected_at"] == "07:06"  # the next sunrise
     for hour in ("10:00", "15:00"):  # by day a cold spell's air is no warning yet: tonight's alarm is raised tonight
         day = at(f"2026-03-15T{hour}")
-        assert said(plot_verdict("spring_frost", "budbreak", day, raw(day, 90, air_temp_c=-0.5))) != "fire:warning"
+        assert said(plot_verdict("spring_frost", "budbreak", day, raw(day, 90, air_temp_c=-0.5),
+                                 cold_day_c=0.0)) != "fire:warning"
 
 
 @pytest.mark.parametrize(
@@ -147,8 +151,11 @@ def test_spring_frost_holds_on_stale_data_and_says_its_numbers() -> None:
     stale = raw(FROST_NIGHT - 20 * MIN, 60, air_temp_c=-3.0, rh_pct=90)
     assert said(plot_verdict("spring_frost", "budbreak", FROST_NIGHT, stale)) == "hold"
     v = plot_verdict("spring_frost", "budbreak", FROST_NIGHT, raw(FROST_NIGHT, 60, air_temp_c=-2.0, rh_pct=90),
-                     frost_c=-2.5)  # a site setting moves the threshold
-    assert said(v) == "fire:warning" and v.signal and v.signal.details["threshold_c"] == -2.5  # the wet bulb
+                     frost_c=-1.8)  # a site setting moves the threshold
+    assert said(v) == "fire:critical" and v.signal and v.signal.details["threshold_c"] == -1.8
+    v = plot_verdict("spring_frost", "budbreak", FROST_NIGHT, raw(FROST_NIGHT, 60, air_temp_c=-2.0, rh_pct=90),
+                     frost_c=-2.5)
+    assert said(v) == "hold"
 
 
 @pytest.mark.parametrize(
