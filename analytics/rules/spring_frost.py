@@ -1,8 +1,8 @@
 """Spring frost and winter freeze (docs/architecture.md "The kiwifruit numbers").
 
 Spring frost, budbreak to fruit set: buds are damaged after 30 min at -1.5 to -2.0 C. In the evening a projected
-minimum below the threshold before sunrise warns hours ahead, and an evening that is already at freezing (a cold
-spell) warns of the night. The coldest station of the plot counts (cold air pools low).
+minimum below the threshold before sunrise warns hours ahead (an evening already at freezing can warn too, opt-in:
+cold_day_c). The coldest station of the plot counts (cold air pools low).
 
 An alarm covers one night: raised in the evening or at night, it holds until the sun is up and the air safely
 above frost, or until the late morning whatever the air (a cold spell's next night gets an alarm of its own,
@@ -143,8 +143,9 @@ class SpringFrost(PlotRule):
         hours = [h for h in forecast.between(now_ns / NS, until) if h.air_temp_c is not None]
         if not hours or hours[-1].time_s + 3600 < until - 3600:
             return None
-        coldest_hour = min(hours, key=lambda h: h.air_temp_c if h.air_temp_c is not None else 99.0)
-        low = float(coldest_hour.air_temp_c or 0.0) + cfg.forecast_offset_c
+        coldest_hour, coldest_c = min(((h, h.air_temp_c) for h in hours if h.air_temp_c is not None),
+                                      key=lambda pair: pair[1])
+        low = coldest_c + cfg.forecast_offset_c
         at = datetime.fromtimestamp(coldest_hour.time_s, site.tz).strftime("%H:%M")
         return low, at, chance_at_or_below(low, cfg.frost_c, cfg.forecast_spread_c)
 
