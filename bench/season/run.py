@@ -5,7 +5,8 @@ matched against the truth events.
 A frost alarm "warns" a damaging night when it is active at the onset (the 30th minute at -1.5 C); its lead
 time is from the raise of that alarm to the onset, and it counts as raised that evening when that is within 12
 hours. An alarm is false when no truth event of its rule begins on its plot between its raise and the end of
-its match window (frost 12 h, heat 24 h, Psa the raise day and the next, drought 3 days). A flap is a raise
+its match window (frost 12 h, heat 24 h, Psa the raise day and the next, drought 3 days), and it was not raised
+while one lasts (a frost night's damaging runs, from the first to the last). A flap is a raise
 within an hour of the same alarm's clearing.
 """
 
@@ -215,8 +216,8 @@ def figures(runs: Sequence[SeasonRun]) -> list[RuleFigures]:
                 changes += a.changes
                 if a.cleared_s is not None and a.cleared_s - a.raised_s < HOUR:
                     short += 1
-                if not any(e.plot == a.plot and a.raised_s - day_long <= e.start_s <= a.raised_s + MATCH_S[rule]
-                           for e in truths):
+                if not any(e.plot == a.plot and (a.raised_s - day_long <= e.start_s <= a.raised_s + MATCH_S[rule]
+                                                 or e.start_s <= a.raised_s <= e.end_s) for e in truths):
                     false += 1
                     tally[1] += 1
         out.append(RuleFigures(rule, events, detected, tuple(leads), alarms, false, weeks, flaps, short, changes,

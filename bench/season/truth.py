@@ -16,7 +16,7 @@ numbers"), computed from the weather the harness wrote and nothing the rules com
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from analytics.stages import stage
@@ -39,6 +39,7 @@ class Event:
     start_s: int
     key: str  # the night, day or episode, for reports
     value: float  # how bad: the minimum, the hot hours, the lowest share of water, the R index
+    end_s: int = 0  # frost: the end of the night's last damaging run (an alarm raised while it lasts is right)
 
 
 def local_date(t_s: int, shift_h: float = 0) -> date:
@@ -64,11 +65,14 @@ def events(series: Mapping[str, Sequence[Sample]], varieties: Mapping[str, str],
 def _frost(plot: str, samples: Sequence[Sample], variety: str) -> list[Event]:
     """One event per night (noon to noon) with a run of 30 minutes at or below -1.5 C; it begins when the run
     reaches 30 minutes (the damage is done from then). A run that goes on across noon (a cold spell whose day
-    stays below -1.5 C) is the one event it began as: the damage was done, and warned of, the night before."""
+    stays below -1.5 C) is the one event it began as: the damage was done, and warned of, the night before. The
+    event ends with the night's last run of 30 minutes (the frost that came back after a milder hour is still
+    that night's frost: an alarm raised for it is not a false one)."""
     need = FROST_MIN // (STEP_S // 60)  # samples after the first one of a run: 3 steps of 10 minutes
     nights: dict[date, Event] = {}
     run_start: int | None = None
     counted = False  # this run is already an event
+    owner: date | None = None  # the night whose event this run belongs to
     for s in samples:
         night = local_date(s.time_s, 12)
         if s.air_temp_c <= FROST_C:
@@ -77,10 +81,14 @@ def _frost(plot: str, samples: Sequence[Sample], variety: str) -> list[Event]:
             if steps >= need and not counted and night not in nights \
                     and stage(variety, local_date(s.time_s)) in FROST_STAGES:
                 low = min(x.air_temp_c for x in samples if local_date(x.time_s, 12) == night)
-                nights[night] = Event("spring_frost", plot, s.time_s, str(night), low)
-                counted = True
+                nights[night] = Event("spring_frost", plot, s.time_s, str(night), low, s.time_s)
+                counted, owner = True, night
+            elif steps >= need and not counted and night in nights:
+                counted, owner = True, night  # the night's frost back after a milder spell
+            if counted and owner is not None:
+                nights[owner] = replace(nights[owner], end_s=s.time_s)
         else:
-            run_start, counted = None, False
+            run_start, counted, owner = None, False, None
     return list(nights.values())
 
 

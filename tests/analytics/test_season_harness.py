@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bench.season import truth
-from bench.season.run import figures, harness_plots, run_season
+from bench.season.run import Episode, SeasonRun, figures, harness_plots, run_season
 from bench.season.weather import LOCAL, STEP_S, Sample, SeasonWeather
 
 NIGHT = int(datetime(2027, 3, 10, 18, tzinfo=UTC).timestamp()) - LOCAL  # 18:00 local, after 'Hongyang' budbreak
@@ -88,3 +88,25 @@ def test_a_short_season_through_the_engine_is_scored() -> None:
     (f,) = [x for x in figures([run]) if x.rule == "spring_frost"]
     assert f.events == len(frost) and f.detected == f.events
     assert f.alarms >= f.events and run.cycles == 3 * 48
+
+
+def test_a_nights_frost_that_comes_back_is_one_event_lasting_to_the_last_run() -> None:
+    """-3 C for an hour, a milder hour, -3 C again for an hour: one event, from the first run's 30th minute
+    to the second run's end."""
+    rows = samples(NIGHT, 12, air_temp_c=lambda k: -3.0 if 30 <= k < 36 or 42 <= k < 48 else 2.0)
+    (event,) = [e for e in truth.events({"h01": rows}, {"h01": "hongyang"}, {"h01": (36.0, 14.0)})
+                if e.rule == "spring_frost"]
+    assert event.start_s == rows[33].time_s and event.end_s == rows[47].time_s
+
+
+@pytest.mark.parametrize(("raised_h", "false"), [
+    (-3, 0),  # the evening before the onset: a warning
+    (2, 0),  # while the night's frost is on (it came back after a milder spell): right, not false
+    (6, 1),  # after the night's last damaging run, and no frost in the next 12 h: false
+], ids=["before", "during", "after"])
+def test_an_alarm_is_false_only_with_no_frost_on_or_to_come(raised_h: int, false: int) -> None:
+    onset = NIGHT + 6 * 3600
+    run = SeasonRun(0, 1, 7, [truth.Event("spring_frost", "h01", onset, "night", -3.0, onset + 4 * 3600)],
+                    [Episode("spring_frost", "h01", onset + raised_h * 3600, onset + 9 * 3600)], 0.0, 0)
+    (f,) = [x for x in figures([run]) if x.rule == "spring_frost"]
+    assert (f.alarms, f.false_alarms) == (1, false)
