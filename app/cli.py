@@ -279,6 +279,8 @@ def bench_season(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of the table.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="A rule setting to try, rule.param=value "
                                                    "(repeatable), e.g. spring_frost.cold_day_c=-1.")] = None,
+    forecast: Annotated[bool, typer.Option(help="Give the rules the harness's weather forecast (bench/season/"
+                                           "forecast.py); --no-forecast for a village without one.")] = True,
 ) -> None:
     """The rule pack through seasons of the harness's own weather (bench/season): per rule the truth events,
     detections, lead times, false alarms (share and per plot-week), flaps and severity changes, and whether the
@@ -288,7 +290,7 @@ def bench_season(
     from bench.season.run import run_bench
 
     run_bench([int(x) for x in seeds.split(",") if x.strip()], date.fromisoformat(start), days, plots, cycle_min,
-              processes, json_out, set_ or [])
+              processes, json_out, set_ or [], forecast)
 
 
 @bench_app.command("cameras")

@@ -8,9 +8,10 @@ An alarm covers one night: raised in the evening or at night, it holds until the
 above frost, or until the late morning whatever the air (a cold spell's next night gets an alarm of its own,
 raised that evening), and clears with what came of it: the frost and its minimum, or no frost.
 
-With a weather forecast configured (analytics/forecast), the afternoon before a night whose forecast minimum
-gives a chance of frost of at least `forecast_chance` pre-warns, saying the forecast minimum, its hour and the
-chance; the readings' own warnings take precedence when they fire.
+With a weather forecast configured (analytics/forecast), from the afternoon before (`forecast_from_hour`) a
+night whose forecast minimum gives a chance of frost of at least `forecast_chance` pre-warns once that frost is
+at most `forecast_lead_h` hours ahead, saying the forecast minimum, its hour and the chance; the readings' own
+warnings take precedence when they fire.
 
 Calibrated on the season harness (bench/season, seeds 31-34, never the seeds it is measured on): the projection
 damped to 0.3 of the evening trend over at most 8 hours, floored a degree under the dew point, warning at 0.25 C
@@ -68,6 +69,8 @@ class SpringFrostConfig(RuleConfig):
                                      "replay` against the plot's own nights).")
     forecast_chance: float = Field(0.5, gt=0, le=1, description="Pre-warn when the chance of frost tonight is at "
                                    "least this.")
+    forecast_lead_h: float = Field(12.0, gt=0, description="Pre-warn when the forecast's frost (its first hour with "
+                                   "the chance) is at most this many hours ahead: the alarm is about tonight.")
     forecast_offset_c: float = Field(0.0, description="The plot's nights against the forecast's grid point (negative "
                                      "where cold air pools; set per plot).")
     night_over_hour: int = Field(10, ge=0, le=15, description="Local hour from which the night's alarm clears "
@@ -112,8 +115,8 @@ class SpringFrost(PlotRule):
         if cfg.forecast and data.forecast is not None and (evening or local.hour >= cfg.forecast_from_hour):
             ahead = self.forecast_night(site, data.forecast, now_ns, cfg)
             if ahead is not None:
-                f_low, at, chance = ahead
-                if chance >= cfg.forecast_chance:
+                f_low, at, chance, first_s = ahead
+                if chance >= cfg.forecast_chance and first_s - now_ns / NS <= cfg.forecast_lead_h * 3600:
                     return [self.signal(site, src, "warning", text="forecast", forecast_min_c=round(f_low, 1),
                                         expected_at=at, chance_pct=round(100 * chance), minutes=0, **common)]
         # A frost alarm covers the night: raised in the evening or at night, it holds until the sun is up and the
@@ -136,9 +139,10 @@ class SpringFrost(PlotRule):
                            threshold_c=cfg.frost_c)]
 
     def forecast_night(self, site: Site, forecast: Forecast, now_ns: int,
-                       cfg: SpringFrostConfig) -> tuple[float, str, float] | None:
+                       cfg: SpringFrostConfig) -> tuple[float, str, float, float] | None:
         """Tonight's forecast minimum until an hour after sunrise (with the plot's offset), the local time it
-        is expected, and the chance of frost it gives; None when the forecast does not reach that far."""
+        is expected, the chance of frost it gives, and the start of the first hour that gives forecast_chance
+        (inf when none does); None when the forecast does not reach that far."""
         until = self.next_sunrise(site, now_ns).timestamp() + 3600
         hours = [h for h in forecast.between(now_ns / NS, until) if h.air_temp_c is not None]
         if not hours or hours[-1].time_s + 3600 < until - 3600:
@@ -147,7 +151,10 @@ class SpringFrost(PlotRule):
                                       key=lambda pair: pair[1])
         low = coldest_c + cfg.forecast_offset_c
         at = datetime.fromtimestamp(coldest_hour.time_s, site.tz).strftime("%H:%M")
-        return low, at, chance_at_or_below(low, cfg.frost_c, cfg.forecast_spread_c)
+        first_s = min((h.time_s for h in hours if h.air_temp_c is not None and chance_at_or_below(
+            h.air_temp_c + cfg.forecast_offset_c, cfg.frost_c, cfg.forecast_spread_c) >= cfg.forecast_chance),
+            default=float("inf"))
+        return low, at, chance_at_or_below(low, cfg.frost_c, cfg.forecast_spread_c), first_s
 
     @staticmethod
     def night_min(data: PlotData, now_ns: int) -> float | None:

@@ -21,8 +21,10 @@ from datetime import date
 from pathlib import Path
 
 from analytics.engine import Engine
+from analytics.forecast import ForecastFeed
 from analytics.rules import load, with_settings
 from bench.season import truth
+from bench.season.forecast import HarnessForecast
 from bench.season.weather import STEP_S, PlotSpec, Sample, SeasonWeather
 from orchard.catalogue import TELEMETRY
 from orchard.models import Point
@@ -105,9 +107,10 @@ class SeasonRun:
 
 def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int = 1800,
                work: Path | None = None, progress: Callable[[int, int], None] | None = None,
-               sets: Sequence[str] = ()) -> SeasonRun:
+               sets: Sequence[str] = (), forecast: bool = True) -> SeasonRun:
     """One seed's season through the engine (SQLite store and records in a temporary folder), with the rule
-    settings `sets` changed (rule.param=value)."""
+    settings `sets` changed (rule.param=value), and with the harness's forecast (bench/season/forecast) unless
+    `forecast` is False (a village without one)."""
     specs = harness_plots(n_plots)
     site = with_settings(harness_site(specs), sets)
     weather = SeasonWeather(seed, specs, start, days)
@@ -117,7 +120,10 @@ def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int
         records = Records.in_data_dir(Path(tmp))
         book = AlarmBook(records)
         # The crop rules only: the device rules judge sensors the harness keeps healthy, and would only cost time.
-        engine = Engine(site, store, records, book, rules={k: v for k, v in load().items() if k in CROP_RULES})
+        clock = [0.0]
+        feed = ForecastFeed(HarnessForecast(weather, lambda: clock[0]), *site.centre) if forecast else None
+        engine = Engine(site, store, records, book, rules={k: v for k, v in load().items() if k in CROP_RULES},
+                        forecast=feed)
         series: dict[str, list[Sample]] = {p.id: [] for p in specs}
         open_: dict[tuple[str, str], Episode] = {}
         episodes: list[Episode] = []
@@ -134,6 +140,7 @@ def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int
                 continue
             store.write(batch)
             batch = []
+            clock[0] = now + 60
             result = engine.cycle((now + 60) * NS)  # a minute after the readings, as ingest would have them
             cycles += 1
             for alarm, outcome in result.changed:
@@ -261,22 +268,22 @@ def verdicts(figs: Sequence[RuleFigures]) -> dict[str, bool]:
     }
 
 
-def _one(args: tuple[int, date, int, int, int, tuple[str, ...]]) -> SeasonRun:
+def _one(args: tuple[int, date, int, int, int, tuple[str, ...], bool]) -> SeasonRun:
     import logging
 
     logging.disable(logging.INFO)  # a cycle line per half hour of a season is thousands of lines: figures only
-    seed, start, days, plots, cycle_s, sets = args
-    return run_season(seed, start, days, plots, cycle_s, sets=sets)
+    seed, start, days, plots, cycle_s, sets, forecast = args
+    return run_season(seed, start, days, plots, cycle_s, sets=sets, forecast=forecast)
 
 
 def run_bench(seeds: Sequence[int], start: date, days: int, plots: int, cycle_min: int, processes: int,
-              as_json: bool = False, sets: Sequence[str] = ()) -> dict[str, object]:
+              as_json: bool = False, sets: Sequence[str] = (), forecast: bool = True) -> dict[str, object]:
     """Every seed's season (in parallel processes), the figures per rule, and whether the targets hold."""
     import json
     from concurrent.futures import ProcessPoolExecutor
 
     t0 = time.perf_counter()
-    jobs = [(s, start, days, plots, cycle_min * 60, tuple(sets)) for s in seeds]
+    jobs = [(s, start, days, plots, cycle_min * 60, tuple(sets), forecast) for s in seeds]
     runs: list[SeasonRun] = []
     with ProcessPoolExecutor(max_workers=max(1, min(processes, len(jobs)))) as pool:
         for run in pool.map(_one, jobs):
@@ -286,7 +293,7 @@ def run_bench(seeds: Sequence[int], start: date, days: int, plots: int, cycle_mi
     figs = figures(runs)
     held = verdicts(figs)
     report: dict[str, object] = {
-        "seeds": list(seeds), "settings": list(sets), "start": start.isoformat(),
+        "seeds": list(seeds), "settings": list(sets), "forecast": forecast, "start": start.isoformat(),
         "days": days, "plots": plots, "cycle_min": cycle_min,
         "seconds": round(time.perf_counter() - t0, 1),
         "rules": {f.rule: {"events": f.events, "detected": f.detected,

@@ -144,6 +144,8 @@ class SeasonWeather:
 class _PlotState:
     """What a plot carries from step to step: the soil's water and the night's cooling so far."""
 
+    pools = True  # cold air drains into this plot's hollow on clear, calm nights (a forecast grid point: no)
+
     def __init__(self, plot: PlotSpec) -> None:
         self.plot = plot
         self.vwc = plot.field_capacity_pct - 2.0
@@ -209,7 +211,7 @@ class _PlotState:
         k = 2.6 * (1 - 0.85 * night.cloud) * calm  # C per sqrt(hour): clear and calm about 2.6
         inversion = 7.0 * (1 - night.cloud) * calm * min(1.0, hours / 6)  # up to +14 C/km over the lowest 500 m
         relative = min(1.0, max(0.0, (self.plot.elevation_m - 400) / 500))
-        temp = t_set - k * math.sqrt(max(0.0, hours)) - inversion * (1 - relative)
+        temp = t_set - k * math.sqrt(max(0.0, hours)) - (inversion * (1 - relative) if self.pools else 0.0)
         if temp < dew + 1:  # dew forming: its latent heat halves the cooling below this point
             temp = dew + 1 - (dew + 1 - temp) / 2
         return temp, min(dew, temp)
