@@ -14,22 +14,21 @@ not resolve a valley's cold pool), from each day's air mass with the errors of a
   forecast as cloudy is the frost a forecast misses;
 - successive runs for the same day share most of their error (correlation 0.7), as consecutive model runs do.
 
-Runs are issued every 6 hours (00, 06, 12, 18 UTC) and available 4 hours later, 48 hourly values each. The
-plots' offsets against the grid point (`spring_frost.plots.<id>.forecast_offset_c`) are fitted by `offsets`
-from nights of calibration seeds, as a deployment fits them from its own records of a season.
+Runs are issued every 6 hours (00, 06, 12, 18 UTC) and available 4 hours later, 48 hourly values each. On the
+calibration seeds the plots' night minima on cold nights sit within a degree of the grid point's (the day's lapse
+and the night's pooling about cancel at these heights), so the plots' offsets stay at 0.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 
 from analytics.forecast import Forecast, ForecastHour
-from bench.season.weather import LOCAL, DayWeather, PlotSpec, SeasonWeather, _PlotState, daylight
+from bench.season.weather import LOCAL, DayWeather, PlotSpec, SeasonWeather, _PlotState, daylight, magnus_rh
 
 GRID = PlotSpec("grid", 650.0, 36.0, 14.0)
 RUN_EVERY_S, RUN_DELAY_S, HOURS = 6 * 3600, 4 * 3600, 48
@@ -46,8 +45,8 @@ class HarnessForecast:
 
     name = "harness"
 
-    def __init__(self, weather: SeasonWeather, clock: Callable[[], float], perfect: bool = False) -> None:
-        self.weather, self.clock, self.perfect = weather, clock, perfect
+    def __init__(self, weather: SeasonWeather, clock: Callable[[], float]) -> None:
+        self.weather, self.clock = weather, clock
         self.grid = _Grid(GRID)
         self._runs: dict[int, Forecast] = {}
 
@@ -69,10 +68,9 @@ class HarnessForecast:
             doy = (w.start + timedelta(days=int(k))).timetuple().tm_yday
             local_h = ((t + LOCAL) % 86400) / 3600
             temp, dew = self.grid._temperature(today, yesterday, doy, local_h)
-            rh = 100 * math.exp(17.62 * dew / (243.12 + dew)) / math.exp(17.62 * temp / (243.12 + temp))
             night = local_h >= daylight(doy)[1] or local_h < daylight(doy)[0]
             shown = yesterday if night and local_h < 12 else today
-            hours.append(ForecastHour(t, round(temp, 1), round(min(100.0, rh), 0),
+            hours.append(ForecastHour(t, round(temp, 1), round(magnus_rh(temp, dew)),
                                       round(shown.wind_ms * (0.8 if night else 1.5), 1), round(100 * shown.cloud)))
         return Forecast("harness", issued_s + RUN_DELAY_S, tuple(hours))
 
@@ -80,8 +78,6 @@ class HarnessForecast:
         """Day k's air mass as the run issued at `issued_s` sees it."""
         w = self.weather
         real = w.by_day[max(0, min(int(k), w.days - 1))]
-        if self.perfect:
-            return real
         lead_d = max(0, int((w.start_s + k * 86400 - issued_s) // 86400))
         sd = SIGMA_C[min(lead_d, len(SIGMA_C) - 1)]
         shared = random.Random(f"fc:{w.seed}:{k}")
@@ -94,49 +90,4 @@ class HarnessForecast:
         return replace(real, mean_c=real.mean_c + sd * z(),
                        cloud=min(1.0, max(0.0, real.cloud + CLOUD_SD * z())),
                        wind_ms=real.wind_ms * math.exp(WIND_SD * z()))
-
-
-def night_minima(weather: SeasonWeather) -> tuple[dict[date, float], dict[str, dict[date, float]]]:
-    """Per night (the date of its evening): the minimum from 18:00 to 08:00 local forecast by the run available
-    at 14:00 that afternoon, and each plot's observed minimum."""
-    fc = HarnessForecast(weather, lambda: 0.0)
-    forecast: dict[date, float] = {}
-    observed: dict[str, dict[date, float]] = {p.id: {} for p in weather.plots}
-    for k in range(weather.days - 1):
-        evening = weather.start_s + k * 86400
-        afternoon = evening + 14 * 3600
-        run = fc.run((afternoon - RUN_DELAY_S) // RUN_EVERY_S * RUN_EVERY_S)
-        temps = [h.air_temp_c for h in run.between(evening + 18 * 3600, evening + 32 * 3600)
-                 if h.air_temp_c is not None]
-        forecast[weather.start + timedelta(days=k)] = min(temps)
-    for step in weather.samples():
-        for s in step:
-            local_h = ((s.time_s + LOCAL) % 86400) / 3600
-            if 8 <= local_h < 18:
-                continue
-            night = weather.start + timedelta(days=(s.time_s - weather.start_s - (0 if local_h >= 18 else 86400))
-                                              // 86400)
-            mine = observed[s.plot]
-            mine[night] = min(mine.get(night, 99.0), s.air_temp_c)
-    return forecast, observed
-
-
-def offsets(seeds: Sequence[int], plots: Sequence[PlotSpec], start: date, days: int,
-            cold_c: float = 4.0) -> tuple[dict[str, float], float]:
-    """Each plot's median night minimum against the forecast's, over the nights forecast at or below `cold_c`
-    (the nights a frost warning is about), and the spread (standard deviation) of what is left: what a
-    deployment fits from a season of its own records, here from calibration seeds."""
-    diffs: dict[str, list[float]] = {p.id: [] for p in plots}
-    for seed in seeds:
-        forecast, observed = night_minima(SeasonWeather(seed, tuple(plots), start, days))
-        for plot, nights in observed.items():
-            diffs[plot] += [low - forecast[n] for n, low in nights.items() if n in forecast and forecast[n] <= cold_c]
-    fitted = {p: round(statistics.median(d), 1) if d else 0.0 for p, d in diffs.items()}
-    rest = [x - fitted[p] for p, d in diffs.items() for x in d]
-    return fitted, round(statistics.pstdev(rest), 2) if len(rest) > 1 else 0.0
-
-
-def offset_settings(fitted: Mapping[str, float]) -> list[str]:
-    """The fitted offsets as `--set` settings."""
-    return [f"spring_frost.plots.{p}.forecast_offset_c={v}" for p, v in sorted(fitted.items())]
 

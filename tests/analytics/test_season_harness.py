@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bench.season import truth
+from bench.season.forecast import HarnessForecast
 from bench.season.run import Episode, SeasonRun, figures, harness_plots, run_season
 from bench.season.weather import LOCAL, STEP_S, Sample, SeasonWeather
 
@@ -110,3 +111,17 @@ def test_an_alarm_is_false_only_with_no_frost_on_or_to_come(raised_h: int, false
                     [Episode("spring_frost", "h01", onset + raised_h * 3600, onset + 9 * 3600)], 0.0, 0)
     (f,) = [x for x in figures([run]) if x.rule == "spring_frost"]
     assert (f.alarms, f.false_alarms) == (1, false)
+
+
+def test_the_harness_forecast_is_the_run_available_on_the_clock() -> None:
+    """Runs every 6 h, available 4 h after they are issued, 48 hourly values from the hour after the issue."""
+    w = SeasonWeather(5, harness_plots(8), date(2027, 3, 1), 5)
+    issued = (w.start_s // (6 * 3600) + 8) * 6 * 3600  # a run time (00, 06, 12 or 18 UTC) two days in
+    now = [float(issued + 4 * 3600 - 1)]  # a second before that run is out
+    fc = HarnessForecast(w, lambda: now[0])
+    before = fc.fetch(31.7, 106.0)
+    now[0] += 1
+    after = fc.fetch(31.7, 106.0)
+    assert after.fetched_s == int(now[0]) and before.fetched_s == after.fetched_s - 6 * 3600
+    assert len(after.hours) == 48 and after.hours[0].time_s == after.fetched_s - 4 * 3600 + 3600
+    assert [h.air_temp_c for h in before.hours[6:]] != [h.air_temp_c for h in after.hours[:42]]  # a new run's errors
