@@ -393,6 +393,12 @@ class Engine:
             key = (v.source, v.type)
             if v.state == State.FIRE and v.signal is not None:
                 s = v.signal
+                if current is not None and v.since_ns is not None and current.started_ns < v.since_ns:
+                    # The alarm is about an earlier night: that one is over, with its ending; this is a new alarm.
+                    self._lower_since.pop(key, None)
+                    if (cleared := self.book.clear(v.source, v.type, now_ns, details=v.note)) is not None:
+                        result.changed.append((cleared, "cleared"))
+                    current = None
                 if current is not None and SEVERITIES.index(s.severity) < SEVERITIES.index(current.severity):
                     since = self._lower_since.setdefault(key, now_ns)
                     if now_ns - since < self.drop_dwell_ns:
@@ -407,6 +413,9 @@ class Engine:
                 if outcome != "same":
                     result.changed.append((alarm, outcome))
             elif v.state == State.CLEAR:
+                if current is not None and v.since_ns is not None and current.started_ns >= v.since_ns:
+                    result.held += 1  # an alarm of the night under way: the clear was for an earlier one
+                    continue
                 self._lower_since.pop(key, None)
                 if current is not None and (cleared := self.book.clear(v.source, v.type, now_ns,
                                                                        details=v.note)) is not None:

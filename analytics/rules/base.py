@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -48,6 +48,10 @@ class Verdict:
     state: State
     signal: Signal | None = None
     note: Mapping[str, Any] | None = None  # a clear's own words for the alarm's history (the frost that was not)
+    # The alarm is about what began at this time (a night from its noon). FIRE: an active alarm raised before it
+    # is closed, with `note` as its ending, and a new one raised (a cold spell's next night is its own alarm).
+    # CLEAR: only an alarm raised before it clears.
+    since_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,13 @@ class Rule:
                         params.get("device"))
         return Verdict(source, self.type, State.FIRE, signal)
 
+    @staticmethod
+    def since(v: Verdict, since_ns: int, **closing: Any) -> Verdict:
+        """The fired verdict about what began at since_ns: an active alarm raised before it is closed, with
+        `closing` in its history, and a new one raised."""
+        note = {k: x.item() if isinstance(x, np.generic) else x for k, x in closing.items()} or None
+        return replace(v, since_ns=since_ns, note=note) if v.state == State.FIRE else v
+
     def graded(self, site: Site, source: str, value: float, *, warning: float, major: float, clear: float,
                rising: bool, threshold_key: str, **params: Any) -> Verdict:
         """The common two-level rule: fire at the warning or major level (rising: at or above it; falling: below
@@ -127,10 +138,11 @@ class Rule:
         calm = value < clear if rising else value >= clear
         return self.clear(source) if calm else self.hold(source)
 
-    def clear(self, source: str, **note: Any) -> Verdict:
-        """Clear; `note` (plain numbers and words) goes into the alarm's history with the clearing."""
+    def clear(self, source: str, *, since_ns: int | None = None, **note: Any) -> Verdict:
+        """Clear; `note` (plain numbers and words) goes into the alarm's history with the clearing. since_ns:
+        clear only an alarm raised before it (last night's), and leave one raised since as it is."""
         plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in note.items()}
-        return Verdict(source, self.type, State.CLEAR, note=plain or None)
+        return Verdict(source, self.type, State.CLEAR, note=plain or None, since_ns=since_ns)
 
     def hold(self, source: str) -> Verdict:
         return Verdict(source, self.type, State.HOLD)

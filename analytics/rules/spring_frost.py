@@ -26,7 +26,8 @@ it, off by default: on its own it warned of no frost the projection missed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ class SpringFrostConfig(RuleConfig):
                                      "replay` against the plot's own nights).")
     forecast_chance: float = Field(0.5, gt=0, le=1, description="Pre-warn when the chance of frost tonight is at "
                                    "least this.")
-    forecast_lead_h: float = Field(12.0, gt=0, description="Pre-warn when the forecast's frost (its first hour with "
+    forecast_lead_h: float = Field(10.0, gt=0, description="Pre-warn when the forecast's frost (its first hour with "
                                    "the chance) is at most this many hours ahead: the alarm is about tonight.")
     forecast_offset_c: float = Field(0.0, description="The plot's nights against the forecast's grid point (negative "
                                      "where cold air pools; set per plot).")
@@ -84,6 +85,12 @@ class SpringFrost(PlotRule):
     stages = frozenset({"budbreak", "flowering", "fruit_set"})
 
     def evaluate(self, site: Site, data: PlotData, cfg: SpringFrostConfig, now_ns: int) -> Iterable[Verdict]:
+        """Tonight's verdict; an alarm still on from the night before (noon to noon) ends and a new one begins."""
+        since, ending = self.night_start_ns(site, now_ns), self.ending(data, now_ns, cfg)
+        return [self.since(v, since, **ending) for v in self.tonight(site, data, cfg, now_ns, since, ending)]
+
+    def tonight(self, site: Site, data: PlotData, cfg: SpringFrostConfig, now_ns: int, since: int,
+                ending: dict[str, Any]) -> list[Verdict]:
         src = plot_source(data.plot)
         t = coldest(data)
         if t.empty or now_ns - int(t.index[-1]) > FRESH_NS:
@@ -112,7 +119,7 @@ class SpringFrost(PlotRule):
             return [self.signal(site, src, "warning", text="predicted", projected_min_c=projected, expected_at=expected,
                                 minutes=0, **common)]
         local = datetime.fromtimestamp(now_ns / NS, site.tz)
-        if cfg.forecast and data.forecast is not None and (evening or local.hour >= cfg.forecast_from_hour):
+        if cfg.forecast and data.forecast is not None and local.hour >= cfg.forecast_from_hour:
             ahead = self.forecast_night(site, data.forecast, now_ns, cfg)
             if ahead is not None:
                 f_low, at, chance, first_s = ahead
@@ -122,21 +129,36 @@ class SpringFrost(PlotRule):
         # A frost alarm covers the night: raised in the evening or at night, it holds until the sun is up and the
         # air is safely above frost (no raise, clear, raise again as a projection wavers), or until the late
         # morning: a cold spell's day is not the night that was warned of, and the next night gets its own alarm.
-        # From noon a cleared night is over and a new alarm is for the next night: an afternoon's forecast warning
-        # the next run does not repeat is kept for the night too (its morning says whether the frost came).
+        # From noon a new night begins (noon to noon, as the truth of the harness counts nights): the alarm of
+        # the night before, kept on by a frosty late morning, ends with what came of it, and the cold spell's next
+        # night gets an alarm of its own. An afternoon's forecast warning the next run does not repeat is kept for
+        # the night (its morning says whether the frost came).
         if evening or local.hour >= 12:
-            return [self.hold(src)]
+            return [self.clear(src, since_ns=since, **ending)]
         calm = t_now > cfg.frost_c + cfg.clear_margin_c and (not cfg.wet_bulb_alert or wb is None
                                                               or wb > cfg.wet_bulb_c + 0.5)
         if not calm and local.hour < cfg.night_over_hour:
             return [self.hold(src)]
         # By day: the night is over. Its history says what came of it: the frost, or none (advisers learn how far
         # to trust an evening's warning).
+        return [self.clear(src, **ending)]
+
+    def ending(self, data: PlotData, now_ns: int, cfg: SpringFrostConfig) -> dict[str, Any]:
+        """What came of the night just over, for its alarm's history: the frost or none, and its minimum."""
         low = self.night_min(data, now_ns)
         if low is None:
-            return [self.clear(src)]
-        return [self.clear(src, outcome="frost" if low <= cfg.frost_c else "no_frost", observed_min_c=round(low, 1),
-                           threshold_c=cfg.frost_c)]
+            return {}
+        return {"outcome": "frost" if low <= cfg.frost_c else "no_frost", "observed_min_c": round(low, 1),
+                "threshold_c": cfg.frost_c}
+
+    @staticmethod
+    def night_start_ns(site: Site, now_ns: int) -> int:
+        """The start of the night under way, local noon to noon: an alarm raised before it is last night's."""
+        local = datetime.fromtimestamp(now_ns / NS, site.tz)
+        noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+        if local < noon:
+            noon -= timedelta(days=1)
+        return int(noon.timestamp()) * NS
 
     def forecast_night(self, site: Site, forecast: Forecast, now_ns: int,
                        cfg: SpringFrostConfig) -> tuple[float, str, float, float] | None:

@@ -112,6 +112,43 @@ def test_an_evening_warning_holds_the_night_and_says_by_day_that_no_frost_came(
     assert last.detail["outcome"] == "no_frost" and last.detail["observed_min_c"] > -1.5
 
 
+def test_a_cold_spells_next_night_is_an_alarm_of_its_own(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    """Nights run noon to noon: frost still on at noon ends last night's alarm (it was a frost) and starts the
+    next one; last night's alarm kept on by a frosty late morning ends once the air is above frost after noon;
+    an alarm raised this afternoon stays for its night."""
+    store, records, book = world
+    engine = Engine(SITE, store, records, book)
+    night = at("2026-03-15T23:00")
+    everyone_reports(store, night, -3.0)
+    engine.cycle(night)
+    (first,) = [a for a in book.active() if a.type == "spring_frost" and a.plot == "p01"]
+    late_morning = at("2026-03-16T11:30")
+    everyone_reports(store, late_morning, -2.0)
+    engine.cycle(late_morning)
+    assert [a.id for a in book.active() if a.type == "spring_frost" and a.plot == "p01"] == [first.id]
+    noon = at("2026-03-16T12:30")
+    everyone_reports(store, noon, -2.0)
+    changed = [(a.id, how) for a, how in engine.cycle(noon).changed if a.plot == "p01" and a.type == "spring_frost"]
+    (second,) = [a for a in book.active() if a.type == "spring_frost" and a.plot == "p01"]
+    assert second.id != first.id and second.started_ns == noon
+    assert changed == [(first.id, "cleared"), (second.id, "raised")]
+    assert book.events(first.id)[-1].detail["outcome"] == "frost"
+    afternoon = at("2026-03-17T13:00")  # the day after: -2 C all morning kept the alarm on; now -1.0 C
+    everyone_reports(store, at("2026-03-17T11:00"), -2.0)
+    engine.cycle(at("2026-03-17T11:00"))
+    assert [a.id for a in book.active() if a.type == "spring_frost" and a.plot == "p01"] == [second.id]
+    everyone_reports(store, afternoon, -1.0)
+    engine.cycle(afternoon)
+    assert not [a for a in book.active() if a.type == "spring_frost" and a.plot == "p01"]
+    evening = at("2026-03-17T20:00")  # a frost this evening, over by 20:30 at -1.0 C: tonight's alarm holds
+    everyone_reports(store, evening, -2.0)
+    engine.cycle(evening)
+    (third,) = [a for a in book.active() if a.type == "spring_frost" and a.plot == "p01"]
+    everyone_reports(store, evening + 30 * MIN, -1.0)
+    engine.cycle(evening + 30 * MIN)
+    assert [a.id for a in book.active() if a.type == "spring_frost" and a.plot == "p01"] == [third.id]
+
+
 def test_offline_device_mutes_its_readings_and_gateway_mutes_its_devices(
         world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
     store, records, book = world

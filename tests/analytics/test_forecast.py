@@ -136,15 +136,19 @@ def verdict(rule: str, stage: str, now: int, fc: Forecast | None, temp_c: float,
 @pytest.mark.parametrize(
     ("case", "now", "fixture", "cfg", "expected"),
     [
-        ("14:30, a clear night to -3.4 C forecast", "2027-03-14T14:30", "open-meteo-frost-night", {}, "fire:warning"),
+        ("16:30, a clear night to -3.4 C forecast", "2027-03-14T16:30", "open-meteo-frost-night", {}, "fire:warning"),
         ("13:30: before the afternoon's pre-warning hour", "2027-03-14T13:30", "open-meteo-frost-night", {}, "hold"),
-        ("14:30, an overcast night at 5.5 C", "2027-03-14T14:30", "open-meteo-mild-night", {}, "hold"),
-        ("14:30, -3.4 C but the plot's nights run 2 C warmer", "2027-03-14T14:30", "open-meteo-frost-night",
+        ("16:30, an overcast night at 5.5 C", "2027-03-14T16:30", "open-meteo-mild-night", {}, "hold"),
+        ("16:30, -3.4 C but the plot's nights run 2 C warmer", "2027-03-14T16:30", "open-meteo-frost-night",
          {"forecast_offset_c": 2.0}, "hold"),
-        ("14:30, forecast pre-warnings switched off", "2027-03-14T14:30", "open-meteo-frost-night",
+        ("16:30, forecast pre-warnings switched off", "2027-03-14T16:30", "open-meteo-frost-night",
          {"forecast": False}, "hold"),
-        ("14:30, no forecast at all", "2027-03-14T14:30", None, {}, "hold"),
-        ("14:30, the frost more than 6 h ahead: not yet", "2027-03-14T14:30", "open-meteo-frost-night",
+        ("16:30, no forecast at all", "2027-03-14T16:30", None, {}, "hold"),
+        ("14:30, the forecast's frost more than 10 h ahead: tonight's alarm is raised later", "2027-03-14T14:30",
+         "open-meteo-frost-night", {}, "hold"),
+        ("05:00, before dawn: the forecast's night is the readings' to judge now", "2027-03-15T05:00",
+         "open-meteo-frost-night", {}, "hold"),
+        ("16:30, the frost more than 6 h ahead: not yet", "2027-03-14T16:30", "open-meteo-frost-night",
          {"forecast_lead_h": 6}, "hold"),
         ("22:00, the frost within 6 h", "2027-03-14T22:00", "open-meteo-frost-night", {"forecast_lead_h": 6},
          "fire:warning"),
@@ -158,7 +162,7 @@ def test_frost_pre_warning_the_afternoon_before(case: str, now: str, fixture: st
 
 
 def test_the_frost_pre_warning_says_when_and_how_sure() -> None:
-    v = verdict("spring_frost", "budbreak", at("2027-03-14T14:30"), forecast_of("open-meteo-frost-night"), 9.0)
+    v = verdict("spring_frost", "budbreak", at("2027-03-14T16:30"), forecast_of("open-meteo-frost-night"), 9.0)
     assert v.signal is not None  # type: ignore[attr-defined]
     d = v.signal.details  # type: ignore[attr-defined]
     assert (d["forecast_min_c"], d["expected_at"], d["chance_pct"]) == (-3.4, "06:00", 83)  # 1.9 C under: 0.95 spreads
@@ -204,7 +208,7 @@ def test_the_site_works_unchanged_when_the_forecast_service_is_down(tmp_path: Pa
 
     feed = ForecastFeed(OpenMeteo(transport=httpx.MockTransport(handler)), *SITE.centre, retry_s=60)
     engine = Engine(SITE, store, records, book, rules={"spring_frost": RULES["spring_frost"]}, forecast=feed)
-    now = at("2027-03-14T14:30")
+    now = at("2027-03-14T16:30")
     from orchard.models import Point
 
     store.write([Point("telemetry", {"site": SITE.id, "plot": p.id, "device": f"ws-{p.id}"},

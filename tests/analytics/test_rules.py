@@ -64,7 +64,10 @@ def plot_verdict(rule: str, stage: str, now: int, raw_df: pd.DataFrame | None = 
 
 
 def said(v: Verdict) -> str:
-    """'fire:<severity>', 'clear' or 'hold'; a fired alarm's texts must fill in both languages."""
+    """'fire:<severity>', 'clear' or 'hold'; a fired alarm's texts must fill in both languages. A clear of only
+    an alarm raised before a time (last night's) leaves an alarm raised since as it is: 'hold'."""
+    if v.state == "clear" and v.since_ns is not None:
+        return "hold"
     if v.signal is None:
         return v.state
     for lang in i18n.LANGS:
