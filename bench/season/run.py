@@ -7,7 +7,8 @@ time is from the raise of that alarm to the onset, and it counts as raised that 
 hours. An alarm is false when no truth event of its rule begins on its plot between its raise and the end of
 its match window (frost 12 h, heat 24 h, Psa the raise day and the next, drought 3 days), and it was not raised
 while one lasts (a frost night's damaging runs, from the first to the last). A flap is a raise
-within an hour of the same alarm's clearing.
+within an hour of the same alarm's clearing (not in the same cycle: that is a night's alarm ended and the next
+night's begun).
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def run_season(seed: int, start: date, days: int, n_plots: int = 8, cycle_s: int
                     continue
                 key = (alarm.type, alarm.plot)
                 if outcome == "raised":
-                    if now - last_clear.get(key, -10**9) < HOUR:
+                    if 0 < now - last_clear.get(key, -10**9) < HOUR:  # not a night's alarm renewed for the next
                         flaps[alarm.type] = flaps.get(alarm.type, 0) + 1
                     variant = alarm.message.removeprefix(f"alarm.{alarm.type}").removesuffix("_text").strip("_")
                     open_[key] = ep = Episode(alarm.type, alarm.plot, now, text=variant or alarm.severity)
