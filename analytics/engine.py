@@ -337,7 +337,8 @@ class Engine:
                   if isinstance(data, CameraData) else f"line:{data.line.id}")
         if not cfg.enabled:
             return [rule.clear(source)]
-        if isinstance(data, PlotData) and rule.stages is not None and data.stage not in rule.stages:
+        if isinstance(data, PlotData) and rule.stages is not None and data.stage not in rule.stages \
+                and not (rule.stage_ahead_h and self._stage_ahead(data, now_ns, rule.stage_ahead_h) in rule.stages):
             return [rule.clear(source)]  # out of season: nothing to watch for
         try:
             if isinstance(rule, PlotRule) and isinstance(data, PlotData):
@@ -352,6 +353,9 @@ class Engine:
             log.exception("rule %s failed on %s; holding its alarms", name, source)
             result.errors[name] = result.errors.get(name, 0) + 1
         return [rule.hold(source)]
+
+    def _stage_ahead(self, data: PlotData, now_ns: int, hours: float) -> str:
+        return stage(data.plot.variety, datetime.fromtimestamp(now_ns / NS + hours * 3600, self.site.tz).date())
 
     def _mute(self, verdicts: list[Verdict], devices: list[DeviceConfig], now_ns: int,
               result: CycleResult) -> list[Verdict]:

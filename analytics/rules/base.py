@@ -100,6 +100,9 @@ class Rule:
     type: ClassVar[str]
     Config: ClassVar[builtins.type[RuleConfig]] = RuleConfig
     stages: ClassVar[frozenset[str] | None] = None  # growth stages it applies in; None: all year
+    # A rule about the coming hours (tonight's frost) applies as well while the stage this many hours ahead is
+    # among its stages: the evening before budbreak's date warns of the frost on its first morning.
+    stage_ahead_h: ClassVar[float] = 0.0
     severity_order: ClassVar[tuple[str, ...]] = ("warning", "major", "critical")
 
     def shares(self, cfg: Any) -> Iterable[tuple[str, float]]:

@@ -4,9 +4,11 @@ Spring frost, budbreak to fruit set: buds are damaged after 30 min at -1.5 to -2
 minimum below the threshold before sunrise warns hours ahead (an evening already at freezing can warn too, opt-in:
 cold_day_c). The coldest station of the plot counts (cold air pools low).
 
-An alarm covers one night: raised in the evening or at night, it holds until the sun is up and the air safely
-above frost, or until the late morning whatever the air (a cold spell's next night gets an alarm of its own,
-raised that evening), and clears with what came of it: the frost and its minimum, or no frost.
+An alarm covers one night, noon to noon: raised in the evening or at night, it holds until the sun is up and
+the air safely above frost, or until noon; it clears with what came of it: the frost and its minimum, or no
+frost. A cold spell's next night is an alarm of its own: frost still on at noon ends the night's alarm and
+starts the next one (Verdict.since_ns). The rule starts at noon before budbreak's date (stage_ahead_h), so its
+first night is warned of that evening.
 
 With a weather forecast configured (analytics/forecast), from the afternoon before (`forecast_from_hour`) a
 night whose forecast minimum gives a chance of frost of at least `forecast_chance` pre-warns once that frost is
@@ -74,8 +76,6 @@ class SpringFrostConfig(RuleConfig):
                                    "the chance) is at most this many hours ahead: the alarm is about tonight.")
     forecast_offset_c: float = Field(0.0, description="The plot's nights against the forecast's grid point (negative "
                                      "where cold air pools; set per plot).")
-    night_over_hour: int = Field(10, ge=0, le=15, description="Local hour from which the night's alarm clears "
-                                 "whatever the air, unless frost is on now (the next night is its own alarm).")
 
 
 @register
@@ -83,6 +83,7 @@ class SpringFrost(PlotRule):
     type = "spring_frost"
     Config = SpringFrostConfig
     stages = frozenset({"budbreak", "flowering", "fruit_set"})
+    stage_ahead_h = 12.0  # from the noon before budbreak's date: its first night is warned of that evening
 
     def evaluate(self, site: Site, data: PlotData, cfg: SpringFrostConfig, now_ns: int) -> Iterable[Verdict]:
         """Tonight's verdict; an alarm still on from the night before (noon to noon) ends and a new one begins."""
@@ -127,8 +128,7 @@ class SpringFrost(PlotRule):
                     return [self.signal(site, src, "warning", text="forecast", forecast_min_c=round(f_low, 1),
                                         expected_at=at, chance_pct=round(100 * chance), minutes=0, **common)]
         # A frost alarm covers the night: raised in the evening or at night, it holds until the sun is up and the
-        # air is safely above frost (no raise, clear, raise again as a projection wavers), or until the late
-        # morning: a cold spell's day is not the night that was warned of, and the next night gets its own alarm.
+        # air is safely above frost (no raise, clear, raise again as a projection wavers), or until noon.
         # From noon a new night begins (noon to noon, as the truth of the harness counts nights): the alarm of
         # the night before, kept on by a frosty late morning, ends with what came of it, and the cold spell's next
         # night gets an alarm of its own. An afternoon's forecast warning the next run does not repeat is kept for
@@ -137,7 +137,7 @@ class SpringFrost(PlotRule):
             return [self.clear(src, since_ns=since, **ending)]
         calm = t_now > cfg.frost_c + cfg.clear_margin_c and (not cfg.wet_bulb_alert or wb is None
                                                               or wb > cfg.wet_bulb_c + 0.5)
-        if not calm and local.hour < cfg.night_over_hour:
+        if not calm:  # a cold morning: the night's alarm holds until noon
             return [self.hold(src)]
         # By day: the night is over. Its history says what came of it: the frost, or none (advisers learn how far
         # to trust an evening's warning).

@@ -112,6 +112,19 @@ def test_an_evening_warning_holds_the_night_and_says_by_day_that_no_frost_came(
     assert last.detail["outcome"] == "no_frost" and last.detail["observed_min_c"] > -1.5
 
 
+def test_the_night_before_budbreak_is_watched_from_its_noon(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
+    """'Hayward' (p03) breaks bud on 15 March: a frost on the 14th's morning is no bud frost, the evening of the
+    14th is its first frost night."""
+    store, records, book = world
+    assert SITE.plot_by_id["p03"].variety == "hayward"
+    engine = Engine(SITE, store, records, book)
+    for when in ("2026-03-14T11:00", "2026-03-14T21:00"):
+        everyone_reports(store, at(when), -3.0)
+        engine.cycle(at(when))
+        frost = {a.plot for a in book.active() if a.type == "spring_frost"}
+        assert ("p03" in frost) is (when.endswith("21:00")), when
+
+
 def test_a_cold_spells_next_night_is_an_alarm_of_its_own(world: tuple[TimeSeriesStore, Records, AlarmBook]) -> None:
     """Nights run noon to noon: frost still on at noon ends last night's alarm (it was a frost) and starts the
     next one; last night's alarm kept on by a frosty late morning ends once the air is above frost after noon;

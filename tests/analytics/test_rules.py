@@ -139,7 +139,8 @@ def test_a_freezing_evening_warns_of_the_night_with_the_hour_of_the_minimum() ->
     ("case", "now", "temp", "expected"),
     [
         ("08:30, -1.0 C: the sun is up, the air not safe yet", "08:30", -1.0, "hold"),
-        ("10:00, -1.0 C on a cold spell's day: the night is over", "10:00", -1.0, "clear"),
+        ("11:30, -1.0 C on a cold spell's morning: the night's alarm holds to noon", "11:30", -1.0, "hold"),
+        ("12:30, -1.0 C: from noon, last night's alarm is over", "12:30", -1.0, "hold"),
         ("11:00, -2.0 C: a frost going on now is no night that is over", "11:00", -2.0, "fire:critical"),
         ("08:30, +1.0 C: safely above frost", "08:30", 1.0, "clear"),
     ],
