@@ -218,7 +218,7 @@ def page_statements(env: dict[str, str], query: dict[str, str], page: str | None
         if page:
             statements.clear()
             st.cache_data.clear()
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"views/{page}.py")
             at.run()
         if at.exception:
             raise RuntimeError(f"page {page} failed in AppTest: {[e.value for e in at.exception]}")

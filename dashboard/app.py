@@ -1,7 +1,7 @@
 """智慧果园指挥中心: the Streamlit app shell. `orchard dashboard` serves it.
 
 Routes to the pages with st.navigation; ?lang=en switches to English, ?kiosk=1 gives the wall-screen mode
-(no sidebar or menus, dark, large type). Pages live in dashboard/pages/.
+(no sidebar or menus, dark, large type). Pages live in dashboard/views/.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import shell, signin
-from dashboard.pages import discover
+from dashboard.views import discover
 from orchard.site import SiteError
 
 v = shell.view()
@@ -51,8 +51,9 @@ except SiteError as e:
 
 # Who is looking decides which pages they get; every page checks again itself (dashboard/signin.py). A page they
 # may not open keeps its address, so a link to it signs them in (or says no) instead of "page not found". The pages
-# are found in dashboard/pages/ (each file's NAV says its address, menu entry and roles).
+# are found in dashboard/views/ (each file's NAV says its address, menu entry and roles).
 me = signin.current()
+signin.bind_cookie()
 
 
 def stand_in(url_path: str) -> Callable[[], None]:
@@ -66,12 +67,15 @@ def stand_in(url_path: str) -> Callable[[], None]:
     return page
 
 
+# Each role lands on its own home: the farmer on 我的果园, the adviser on 我的工作, everyone else on the command center.
+HOME = {"farmer": "my-orchard", "adviser": "my-work"}
+home = HOME.get(me.role, "command-center") if me is not None else "command-center"
 pages = []
 for info in discover():
     allowed = info.public or (me is not None and me.role in info.roles)
     target: str | Callable[[], None] = info.path if allowed else stand_in(info.url)
     pages.append(st.Page(target, title=v.t(info.title), icon=info.icon, url_path=info.url,
-                         default=info.url == "command-center",
+                         default=info.url == home,
                          visibility="visible" if allowed and info.menu and not info.public else "hidden"))
 nav = st.navigation(pages, position="hidden" if v.kiosk or me is None else "sidebar")
 st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
@@ -87,5 +91,6 @@ if not v.kiosk:
             st.caption(v.t("auth.signed_in_as", name=me.display, role=v.t(f"alarms.role_{me.role}")))
             if st.button(v.t("auth.logout"), key="sign_out"):
                 signin.sign_out()
-        st.caption(v.t("app.kiosk_hint"))
+        if me is not None and me.is_center:  # an operator's hint, for the command center only
+            st.caption(v.t("app.kiosk_hint"))
 nav.run()

@@ -15,12 +15,14 @@ import httpx
 
 from orchard.settings import Settings
 
-APP = Path(__file__).resolve().parent / "app.py"
+APP = Path(__file__).resolve().parent / "app.py"  # the pages (what AppTest runs)
+ASGI = Path(__file__).resolve().parent / "asgi.py"  # the pages with the sign-in cookie's routes (what a browser gets)
 
 
 def streamlit_argv(port: int, address: str = "127.0.0.1", secrets_file: Path | None = None) -> list[str]:
-    argv = [sys.executable, "-m", "dashboard.serve", "run", str(APP), "--server.port", str(port), "--server.headless",
-            "true", "--browser.gatherUsageStats", "false"]
+    argv = [sys.executable, "-m", "dashboard.serve", "run", str(ASGI), "--server.port", str(port), "--server.headless",
+            "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]  # no Deploy button or developer menu, for anyone
     if secrets_file is not None:
         argv += ["--secrets.files", str(secrets_file)]
     return [*argv, "--server.address", address]  # never Streamlit's default (every interface) by accident

@@ -1,44 +1,27 @@
 """Who is looking: a signed-in user (local password or single sign-on), or a wall screen with a signed kiosk link.
 Anyone else gets the sign-in form and nothing else: `who()` stops the run before a page reads any data.
 
-The session token lives in Streamlit's server-side session state, never in the URL; the records DB holds its hash
-and decides whether it is still good (absolute and idle expiry, user still active) at least every RECHECK_S.
+The session token lives in Streamlit's server-side session state and in an HttpOnly cookie (dashboard/cookie.py:
+how it is set), never in the URL; a reload, a new tab or a link finds the cookie. The records DB holds the
+token's hash and decides whether it is still good (absolute and idle expiry, user still active) at least every
+RECHECK_S.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from collections.abc import Mapping, Sequence
-
 import streamlit as st
 
-from dashboard import shell
+from dashboard import cookie, shell
+from dashboard.address import client_address
 from orchard.access import KIOSK, Principal
 from orchard.links import LinkError, verify_screen
-from orchard.records.accounts import LoginError
+from orchard.records.accounts import LoginError, Session
 from orchard.records.people import People
 
 TOKEN = "auth_token"
 OIDC_PROVIDER = "county"  # the [auth.county] section dashboard/server.py writes from the settings
 RECHECK_S = 10.0  # a disabled user or an ended session stops working within this long, even mid-fragment
-
-
-def client_address(peer: str | None, headers: Mapping[str, str], trusted: Sequence[str]) -> str:
-    """The browser's address for the per-address sign-in limit: the connection's own peer, unless that peer is
-    one of the trusted reverse proxies, which say who is behind them in X-Real-IP (or the last hop of
-    X-Forwarded-For). Anyone else sending those headers is ignored: they cannot pick a fresh address per try."""
-    if not peer:
-        return "unknown"
-    try:
-        ip = ipaddress.ip_address(peer)
-    except ValueError:
-        return peer
-    if not any(ip in ipaddress.ip_network(net, strict=False) for net in trusted):
-        return peer
-    lower = {k.lower(): v for k, v in headers.items()}
-    told = lower.get("x-real-ip") or lower.get("x-forwarded-for", "").split(",")[-1]
-    return told.strip()[:64] or peer
 
 
 def _client() -> str:
@@ -82,8 +65,35 @@ def _single_sign_on() -> Principal | None:
             st.logout()
         st.stop()
     session = shell.accounts().open_session(user.name, time.time_ns(), via="oidc")
-    st.session_state[TOKEN] = session.token
+    _signed_in(session)
     return shell.accounts().principal(session.token, time.time_ns())
+
+
+def _cookie() -> str | None:
+    try:
+        value = st.context.cookies.get(cookie.COOKIE)
+    except (AttributeError, RuntimeError):  # no browser behind this run
+        return None
+    return value if isinstance(value, str) and value else None  # (AppTest's context is a stand-in)
+
+
+def _signed_in(session: Session) -> None:
+    """Remember the session for this tab, and have the browser keep it as a cookie (the image drawn by
+    bind_cookie on the next run sets it)."""
+    ss = st.session_state
+    ss[TOKEN] = session.token
+    max_age = max(60, (session.expires_ns - time.time_ns()) // 1_000_000_000)
+    ss["cookie_code"] = cookie.HANDOFFS.issue(session.token, _client(), max_age)
+
+
+def bind_cookie() -> None:
+    """Right after signing in: the invisible image whose fetch sets the session cookie (dashboard/cookie.py),
+    drawn on every run until the browser has fetched it (a quick rerun may drop an image before it loads)."""
+    code = st.session_state.get("cookie_code")
+    if code and not cookie.HANDOFFS.pending(code):
+        st.session_state.pop("cookie_code", None)
+    elif code:
+        st.html(f'<img src="/auth/bind?code={code}" alt="" width="1" height="1" style="position:absolute;opacity:0">')
 
 
 def current() -> Principal | None:
@@ -100,7 +110,8 @@ def current() -> Principal | None:
     cached = ss.get("principal")
     if cached is not None and now - ss.get("principal_checked", 0.0) < RECHECK_S:
         return cached
-    principal = shell.accounts().principal(ss.get(TOKEN), time.time_ns()) or _single_sign_on()
+    token = ss.get(TOKEN) or _cookie()
+    principal = shell.accounts().principal(token, time.time_ns()) or _single_sign_on()
     if principal is None:
         ss.pop(TOKEN, None)
         ss.pop("principal", None)
@@ -139,6 +150,8 @@ def still(me: Principal) -> Principal:
 
 def form() -> None:
     v = shell.view()
+    if st.session_state.pop("cookie_forget", False):
+        st.html('<img src="/auth/forget" alt="" width="1" height="1" style="position:absolute;opacity:0">')
     st.title(f"🥝 {v.t('app.title')}")
     if ss_msg := st.session_state.pop("auth_message", None):
         st.info(v.t(ss_msg))
@@ -156,7 +169,7 @@ def form() -> None:
             else:
                 st.error(v.t(f"auth.{e.reason}"))
         else:
-            st.session_state[TOKEN] = session.token
+            _signed_in(session)
             st.rerun()
     if shell.settings().dashboard.oidc and st.button(v.t("auth.sso"), key="signin_sso"):
         st.login(OIDC_PROVIDER)
@@ -164,10 +177,13 @@ def form() -> None:
 
 
 def sign_out() -> None:
-    token = st.session_state.pop(TOKEN, None)
-    if token:
-        shell.accounts().logout(token)
+    """Ends the session (in every tab and on every device that shares its cookie), and has the browser drop the
+    cookie (the image drawn by the sign-in form on the next run)."""
+    tokens = {st.session_state.pop(TOKEN, None), _cookie()} - {None}
+    for token in tokens:
+        shell.accounts().logout(str(token))
     st.session_state.pop("principal", None)
+    st.session_state["cookie_forget"] = True
     st.session_state["auth_message"] = "auth.signed_out"
     if getattr(st.user, "is_logged_in", False):
         st.logout()

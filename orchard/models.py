@@ -49,6 +49,7 @@ class AlarmAction(StrEnum):
     ASSIGNED = "assigned"
     COMMENTED = "commented"
     EVIDENCE = "evidence"  # a camera snapshot attached
+    HANDLED = "handled"  # the farmer says it is dealt with on the plot (the alarm stays until its rule clears it)
 
 
 class FrozenMap(dict[str, Any]):

@@ -232,7 +232,7 @@ def run_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AppTest]]
             at.session_state["auth_token"] = sign_in(seeded.data_dir, who)
         at.run()
         if page:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"views/{page}.py")
             at.run()
         assert not at.exception, [e.value for e in at.exception]
         return at

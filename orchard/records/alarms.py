@@ -158,6 +158,15 @@ class AlarmBook:
             _log(conn, alarm_id, now_ns, actor, AlarmAction.ASSIGNED, assignee=assignee)
             return self._get(conn, alarm_id)
 
+    def handled(self, alarm_id: int, user: str, now_ns: int, note: str = "") -> Alarm:
+        """The person on the plot has dealt with it ("已处理"): acknowledged if it was not, and said so in the
+        trail, for the adviser. The alarm itself ends when its rule clears it or the staff close it."""
+        alarm = self.ack(alarm_id, user, now_ns)
+        with self.engine.begin() as conn:
+            _log(conn, alarm_id, now_ns, user, AlarmAction.HANDLED, **({"text": note.strip()[:2000]}
+                                                                          if note.strip() else {}))
+        return alarm
+
     def comment(self, alarm_id: int, actor: str, text: str, now_ns: int) -> None:
         text = text.strip()
         if not text:

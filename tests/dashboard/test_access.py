@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard.pages import discover
+from dashboard.views import discover
 from orchard.access import Forbidden, Principal
 from orchard.links import sign_screen
 from orchard.models import CameraStatus, Signal
@@ -106,6 +106,7 @@ PAGES: list[tuple[str, dict[str, str], str]] = [
     ("grading", {}, OWN),
     ("alarms", {}, OWN),
     ("report", {}, OWN),
+    ("my_orchard", {}, OWN),
     ("lot_report", {"lot": "{their_lot}"}, "没有这个批次"),  # the answer for a lot that does not exist
     ("lot_report", {"lot": "{my_lot}"}, OWN),
 ]
@@ -132,7 +133,7 @@ def test_farmer_pages_show_their_own_things(run_app: RunApp, village: tuple[Seed
     at = run_app(seeded, "lot_report", who="farmer-p01", lot=str(ids["their_lot"]))
     assert at.error and "没有这个批次" in at.error[0].value  # the same answer as for a lot that does not exist
     at = run_app(seeded, "grading", who="farmer-p01")
-    assert not at.button  # no lot controls for a farmer
+    assert not at.main.button  # no lot controls for a farmer
     at = run_app(seeded, "cameras", who="farmer-p01", camera="cam-p02")
     assert not at.get("slider")  # another's camera is not opened from the URL
 
@@ -147,7 +148,7 @@ def page_alone(seeded: Seeded, page: str, monkeypatch: pytest.MonkeyPatch, who: 
     monkeypatch.setenv("ORCHARD_DASHBOARD__KIOSK_SECRET", KIOSK_SECRET)
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "pages" / f"{page}.py"), default_timeout=60)
+    at = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "views" / f"{page}.py"), default_timeout=60)
     for k, v in query.items():
         at.query_params[k] = v
     if who:
@@ -155,7 +156,7 @@ def page_alone(seeded: Seeded, page: str, monkeypatch: pytest.MonkeyPatch, who: 
     return at.run()
 
 
-# The page lists below come from the pages themselves (dashboard/pages/__init__.py): a new page is in them at once.
+# The page lists below come from the pages themselves (dashboard/views/__init__.py): a new page is in them at once.
 SIGNED_IN_PAGES = [p.file for p in discover() if not p.public]
 WALL_PAGES = [p.file for p in discover() if "kiosk" in p.roles]
 PERSONAL_PAGES = [p.file for p in discover() if not p.public and "kiosk" not in p.roles]
@@ -463,7 +464,7 @@ def test_single_sign_on_maps_the_identity_to_a_user_by_e_mail(
     at.run()
     assert not at.exception
     if signed_in:
-        assert at.metric and not leaks(rendered(at))  # farmer-p01's command center: p01 only
+        assert at.title[0].value == "我的果园" and OWN in rendered(at) and not leaks(rendered(at))  # their home: p01 only
         assert any("王建国" in c.value for c in at.sidebar.caption)
     else:
         assert at.error and "没有对应的账号" in at.error[0].value and not at.metric

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.pages import PageError, discover
+from dashboard.views import PageError, discover
 
 GOOD = '"""A page."""\n\nNAV = {"url": "x", "title": "nav.x", "icon": "x", "order": 1, "roles": ["center"]}\n'
 
@@ -14,8 +14,8 @@ GOOD = '"""A page."""\n\nNAV = {"url": "x", "title": "nav.x", "icon": "x", "orde
 def test_a_new_page_file_is_a_new_page(tmp_path: Path) -> None:
     (tmp_path / "x.py").write_text(GOOD)
     (tmp_path / "y.py").write_text(GOOD.replace('"x"', '"y"').replace('"order": 1', '"order": 0'))
-    assert [(p.file, p.url, p.path) for p in discover(tmp_path)] == [("y", "y", "pages/y.py"),
-                                                                    ("x", "x", "pages/x.py")]
+    assert [(p.file, p.url, p.path) for p in discover(tmp_path)] == [("y", "y", "views/y.py"),
+                                                                    ("x", "x", "views/x.py")]
 
 
 @pytest.mark.parametrize(("text", "says"), [

@@ -11,7 +11,7 @@ import pytest
 
 from bench.servers import free_port
 from dashboard.server import DashboardServer
-from dashboard.signin import client_address
+from dashboard.address import client_address
 from orchard.settings import DashboardSettings
 
 PROXY = ("172.16.0.0/12", "127.0.0.1")

@@ -49,7 +49,7 @@ DYNAMIC = (
     + [f"alarms.outcome_{k}" for k in ("frost", "no_frost")]
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented",
-                                                           "evidence")]
+                                                           "evidence", "handled")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
     + [f"auth.{reason}" for reason in ("bad", "inactive", "kiosk_expired", "kiosk_tampered")]
     + [f"wo.state_{s}" for s in STATES]
@@ -62,6 +62,8 @@ DYNAMIC = (
     + [f"lot.{k}" for k in ("lot", "grower", "plot", "variety", "line", "started", "ended", "fruit", "weight_kg",
                             "mean_weight_g", "packout_pct", "note", "grade", "size", "total", "share_pct", "reason")]
     + [f"lot.{k}" for k in (*GRADES, *REJECT_REASONS)]
+    + [f"home.state_{s}" for s in ("danger", "watch", "fine")]
+    + [f"work.do_{s}" for s in ("accepted", "on_site", "resolved")]
     + [f"wo.err_{e}" for e in ("title", "step", "assignee", "evidence", "empty", "missing")]
 )
 

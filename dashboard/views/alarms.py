@@ -19,7 +19,7 @@ from orchard.records.outbox import Outbox
 from orchard.records.people import People, Role
 from orchard.records.workorders import WorkOrders
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "alarms", "title": "nav.alarms", "icon": "🚨", "order": 50, "roles": ["center", "adviser", "farmer"]}
 
 v = shell.view()

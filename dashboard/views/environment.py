@@ -12,7 +12,7 @@ from orchard import indicators
 from orchard.catalogue import CATALOGUE, DEVICE_HEALTH
 from orchard.store import StoreError
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "environment", "title": "nav.environment", "icon": "🌡️", "order": 20,
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 

@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import cameras, charts, data, shell, signin
 from orchard.store import StoreError
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "cameras", "title": "nav.cameras", "icon": "📹", "order": 30,
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 

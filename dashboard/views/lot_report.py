@@ -11,7 +11,7 @@ from orchard.access import Forbidden
 from orchard.records.lots import LotError, report_csv
 from orchard.store import StoreError
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "lot", "title": "nav.lot_report", "icon": "🧾", "order": 80,
        "roles": ["center", "adviser", "farmer"], "menu": False}
 

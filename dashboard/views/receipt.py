@@ -17,7 +17,7 @@ from orchard.records.alarms import AlarmBook, alarm_text
 from orchard.records.outbox import Outbox
 from orchard.records.people import People
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "receipt", "title": "nav.receipt", "icon": "✅", "order": 90, "public": True, "menu": False}
 
 v = shell.view()

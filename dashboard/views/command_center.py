@@ -13,7 +13,7 @@ from orchard.grouping import group_alarms
 from orchard.records.alarms import alarm_text
 from orchard.store import StoreError
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "command-center", "title": "nav.command_center", "icon": "🛰️", "order": 10,
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 

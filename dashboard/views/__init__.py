@@ -1,5 +1,8 @@
 """The dashboard's pages, one file each, found by discovery: a new page is one new file here (plus its texts).
 
+The folder is not called `pages/`: Streamlit treats a `pages/` folder beside the main script as an old-style
+multipage app, and a first visit straight to /environment would run that page without app.py's shell.
+
 Each page file says where it sits in the navigation with a literal `NAV = {...}` near its top, read here without
 running the page (a page file is a Streamlit script: importing it would draw it):
 
@@ -45,7 +48,7 @@ class PageInfo:
     @property
     def path(self) -> str:
         """The page script as st.Page and AppTest.switch_page name it, relative to dashboard/app.py."""
-        return f"pages/{self.file}.py"
+        return f"views/{self.file}.py"
 
 
 def _nav(path: Path) -> dict[str, object]:

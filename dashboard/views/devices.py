@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import charts, data, shell, signin
 from orchard.store import StoreError
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "devices", "title": "nav.devices", "icon": "📡", "order": 70, "roles": ["center", "adviser"]}
 
 v = shell.view()

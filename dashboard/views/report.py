@@ -11,7 +11,7 @@ from dashboard import shell, signin
 from orchard.records.people import People, Role
 from orchard.records.workorders import WorkOrderError, WorkOrders
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "report", "title": "nav.report", "icon": "📷", "order": 60, "roles": ["center", "adviser", "farmer"]}
 
 v = shell.view()

@@ -14,7 +14,7 @@ from orchard.access import Forbidden
 from orchard.records.lots import LotError
 from orchard.store import StoreError
 
-# Where this page sits in the navigation (dashboard/pages/__init__.py reads it without running the page).
+# Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "grading", "title": "nav.grading", "icon": "🥝", "order": 40,
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 
