@@ -38,7 +38,7 @@ KIOSK_CSS = """
 BASE_CSS = """
 <style>
 [data-testid="stMetric"] { border: 1px solid rgba(128,128,128,0.25); border-radius: 8px; padding: 0.4rem 0.8rem; }
-@media (max-width: 640px) { .block-container { padding: 0.6rem 0.6rem 2rem !important; }
+@media (max-width: 640px) { .block-container { padding: 3.8rem 0.6rem 2rem !important; }  /* below the header */
   [data-testid="stMetricValue"], [data-testid="stMetricValue"] p { font-size: 1.6rem !important; } }
 </style>
 """

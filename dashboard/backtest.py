@@ -66,16 +66,17 @@ def show(site: Site, v: View, now: datetime) -> None:
         st.warning(v.t("alarms.bt_unavailable"))
         return
     c1, c2 = st.columns(2)
-    rule = c1.selectbox(v.t("alarms.bt_rule"), sorted(rules), key="bt_rule",
+    rule = c1.selectbox(v.t("alarms.bt_rule"), sorted(rules), placeholder=v.t("common.choose"), key="bt_rule",
                         format_func=lambda r: v.t(f"alarm.{r}"))
     fields = {k: f for k, f in rules[rule]["settings"].items() if k != "enabled"}
-    param = c2.selectbox(v.t("alarms.bt_param"), sorted(fields), key="bt_param")
+    param = c2.selectbox(v.t("alarms.bt_param"), sorted(fields), placeholder=v.t("common.choose"), key="bt_param")
     info = fields[param]
     current = info["site"] if info["site"] is not None else info["default"]
     st.caption(f"{info['description']} · {v.t('alarms.bt_current', value=current)}")
     c3, c4, c5 = st.columns(3)
     value = c3.text_input(v.t("alarms.bt_value"), value=str(current), key="bt_value")
-    plot = c4.selectbox(v.t("alarms.bt_plot"), ["", *[p.id for p in site.plots]], key="bt_plot",
+    plot = c4.selectbox(v.t("alarms.bt_plot"), ["", *[p.id for p in site.plots]],
+                        placeholder=v.t("common.choose"), key="bt_plot",
                         format_func=lambda p: site.plot_label(p, v.lang) if p else v.t("alarms.bt_all_plots"))
     days = c5.number_input(v.t("alarms.bt_days"), min_value=1, max_value=30, value=7, key="bt_days")
     if not st.button(v.t("alarms.bt_go"), key="bt_go"):

@@ -33,7 +33,7 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: Principal,
                          f"{w.assignee or v.t('wo.unassigned')}")
     if not open_orders:
         return
-    chosen = st.selectbox(v.t("wo.pick"), [w.id for w in open_orders], key="wo_pick",
+    chosen = st.selectbox(v.t("wo.pick"), [w.id for w in open_orders], placeholder=v.t("common.choose"), key="wo_pick",
                           format_func=lambda i: next(f"#{w.id} {w.title}" for w in open_orders if w.id == i))
     wo = orders.get(int(chosen))
     me.check(wo.plot)
@@ -56,12 +56,12 @@ def show(orders: WorkOrders, people: People, site: Site, v: View, me: Principal,
         return
     c1, c2 = st.columns(2)
     assignee = c1.selectbox(v.t("alarms.assign"), [u.name for u in people.all() if u.role == "adviser"],
-                            index=None, key=f"wo_assign_{wo.id}")
+                            index=None, placeholder=v.t("common.choose"), key=f"wo_assign_{wo.id}")
     if assignee and assignee != wo.assignee:
         orders.assign(wo.id, assignee, me.name, time.time_ns())
         st.rerun()
     steps = [s for s in (NEXT.get(wo.state), BACK.get(wo.state)) if s]
-    step = c2.selectbox(v.t("wo.next"), steps, key=f"wo_step_{wo.id}",
+    step = c2.selectbox(v.t("wo.next"), steps, placeholder=v.t("common.choose"), key=f"wo_step_{wo.id}",
                         format_func=lambda s: v.t("wo.state_" + s))
     note = st.text_area(v.t("wo.note"), key=f"wo_note_{wo.id}")
     photo = st.file_uploader(v.t("wo.photo"), type=["jpg", "jpeg", "png"], key=f"wo_photo_{wo.id}")

@@ -10,6 +10,7 @@ RECHECK_S.
 from __future__ import annotations
 
 import time
+
 import streamlit as st
 
 from dashboard import cookie, shell

@@ -35,7 +35,8 @@ st.title(v.t("alarms.title"))
 users = people.all()
 staff = me.role in STAFF
 alarms = [a for a in book.needing_attention() if me.sees(a.plot)]
-plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots], key="alarms_plots",
+plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots],
+                       placeholder=v.t("common.choose"), key="alarms_plots",
                        format_func=lambda p: site.plot_label(p, v.lang))
 if plots:
     alarms = [a for a in alarms if a.plot in plots]
@@ -80,7 +81,7 @@ def show_alarm(a: Alarm) -> None:
             st.rerun()
         if staff:
             assignee = c2.selectbox(v.t("alarms.assign"), [u.name for u in users if u.role in ("adviser", "farmer")],
-                                    index=None, key=f"assign_{a.id}")
+                                    index=None, placeholder=v.t("common.choose"), key=f"assign_{a.id}")
             if assignee and assignee != a.assignee:
                 book.assign(a.id, assignee, me.name, time.time_ns())
                 st.rerun()

@@ -27,7 +27,8 @@ if not site.cameras:
     st.info(v.t("cam.none"))
     st.stop()
 
-plots = st.multiselect(v.t("cam.plots"), sorted({c.plot for c in site.cameras}), key="cam_plots",
+plots = st.multiselect(v.t("cam.plots"), sorted({c.plot for c in site.cameras}),
+                       placeholder=v.t("common.choose"), key="cam_plots",
                        format_func=lambda p: site.plot_label(p, v.lang))
 chosen = st.session_state.get("cam_chosen") or st.query_params.get("camera")  # a click, or a link ?camera=
 by_id = {c.id: c for c in site.cameras}

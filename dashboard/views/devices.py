@@ -93,7 +93,8 @@ with tab_reg:
         last = None
         if me.is_center:
             st.subheader(v.t("dev.last_payload"))
-            which = st.selectbox(v.t("dev.col_device"), list(devs["device"]), key="dev_payload_device")
+            which = st.selectbox(v.t("dev.col_device"), list(devs["device"]),
+                                 placeholder=v.t("common.choose"), key="dev_payload_device")
             last = data.last_payload(me, str(which)) if which else None
             if last is None:
                 st.caption(v.t("dev.no_payload"))
@@ -104,7 +105,7 @@ with tab_reg:
 
         st.subheader(v.t("dev.trends"))
         chosen = st.multiselect(v.t("dev.trend_devices"), list(devs["device"]), default=list(devs["device"])[:4],
-                                key="dev_trend_devices")
+                                placeholder=v.t("common.choose"), key="dev_trend_devices")
         if chosen:
             try:
                 trend = data.series(me, ("battery_v", "rssi_dbm"), now - 7 * data.DAY_NS, now, by="device",
@@ -168,9 +169,11 @@ if me.is_center:
             today = datetime.now(site.tz).date()
             days = f1.date_input(v.t("dev.dead_dates"), (today - timedelta(days=7), today), key="dead_dates")
             d0, d1 = days if isinstance(days, tuple) and len(days) == 2 else (today, today)
-            dev_choice = f2.selectbox(v.t("dev.dead_device"), ["", *sorted(set(counts["device"]))], key="dead_device",
+            dev_choice = f2.selectbox(v.t("dev.dead_device"), ["", *sorted(set(counts["device"]))],
+                                      placeholder=v.t("common.choose"), key="dead_device",
                                       format_func=lambda d: d or v.t("common.all"))
-            kind_choice = f3.selectbox(v.t("dev.dead_kind"), ["", *by_kind.index], key="dead_kind",
+            kind_choice = f3.selectbox(v.t("dev.dead_kind"), ["", *by_kind.index],
+                                       placeholder=v.t("common.choose"), key="dead_kind",
                                        format_func=lambda k: k or v.t("common.all"))
             since = int(datetime.combine(d0, time.min, site.tz).timestamp() * 1e9)
             until = int(datetime.combine(d1 + timedelta(days=1), time.min, site.tz).timestamp() * 1e9)

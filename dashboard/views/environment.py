@@ -29,13 +29,16 @@ st.title(v.t("env.title"))
 c1, c2, c3 = st.columns([2, 2, 2])
 plot_ids = [p.id for p in site.plots]
 plots = c1.multiselect(v.t("env.plots"), plot_ids, default=plot_ids[:3],
-                       format_func=lambda p: site.plot_label(p, v.lang), key="env_plots")
+                       format_func=lambda p: site.plot_label(p, v.lang),
+                       placeholder=v.t("common.choose"), key="env_plots")
 device_ids = [d.id for d in site.devices if d.plot in plots]
 known = data.devices(me)
 device_ids += sorted(set(known[known["plot"].isin(plots)]["device"]) - set(device_ids)) if not known.empty else []
-devices = c2.multiselect(v.t("env.devices"), device_ids, default=device_ids, key="env_devices")
+devices = c2.multiselect(v.t("env.devices"), device_ids, default=device_ids,
+                         placeholder=v.t("common.choose"), key="env_devices")
 fields = c3.multiselect(v.t("env.readings"), READINGS, default=["air_temp_c", "rh_pct"],
-                        format_func=lambda f: charts.reading_label(f, v.lang), key="env_fields")
+                        format_func=lambda f: charts.reading_label(f, v.lang),
+                        placeholder=v.t("common.choose"), key="env_fields")
 c4, c5, c6 = st.columns([4, 1.4, 1.6])
 wanted = st.query_params.get("range", "24h")  # a link may name the range: ?range=30d
 range_key = c4.segmented_control(v.t("env.range"), [*RANGES, "custom"], default=wanted if wanted in RANGES else "24h",

@@ -32,7 +32,7 @@ if not site.lines and me.role != "farmer":
 line = site.lines[0] if site.lines else None
 if len(site.lines) > 1:
     ids = [x.id for x in site.lines]
-    line = site.line(st.selectbox(v.t("grade.line"), ids, key="grade_line",
+    line = site.line(st.selectbox(v.t("grade.line"), ids, placeholder=v.t("common.choose"), key="grade_line",
                                   format_func=lambda i: site.line(i).label()))
 
 
@@ -110,7 +110,8 @@ def lot_controls() -> None:
                 done(v.t("grade.ended", id=ended.id, fruit=ended.fruit, packout=f"{ended.packout_pct:.1f}"))
         return
     with st.form("grade_start"):
-        plot = st.selectbox(v.t("grade.plot"), [p.id for p in site.plots], key="grade_plot",
+        plot = st.selectbox(v.t("grade.plot"), [p.id for p in site.plots],
+                            placeholder=v.t("common.choose"), key="grade_plot",
                             format_func=lambda p: f"{site.plot_label(p, v.lang)} · {site.plot_by_id[p].owner}")
         grower = st.text_input(v.t("grade.grower"), key="grade_grower", max_chars=80,
                                placeholder=v.t("grade.grower_default"))

@@ -26,7 +26,7 @@ st.caption(v.t("report.help"))
 if not site.plots:
     st.info(v.t("report.no_plots"))
     st.stop()
-plot = st.selectbox(v.t("report.plot"), [p.id for p in site.plots], key="report_plot",
+plot = st.selectbox(v.t("report.plot"), [p.id for p in site.plots], placeholder=v.t("common.choose"), key="report_plot",
                     format_func=lambda p: site.plot_label(p, v.lang))
 shot = st.camera_input(v.t("report.camera"), key="report_camera")
 upload = st.file_uploader(v.t("report.upload"), type=["jpg", "jpeg", "png"], key="report_upload")

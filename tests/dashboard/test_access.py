@@ -464,7 +464,8 @@ def test_single_sign_on_maps_the_identity_to_a_user_by_e_mail(
     at.run()
     assert not at.exception
     if signed_in:
-        assert at.title[0].value == "我的果园" and OWN in rendered(at) and not leaks(rendered(at))  # their home: p01 only
+        home = rendered(at)
+        assert at.title[0].value == "我的果园" and OWN in home and not leaks(home)  # their home: p01 only
         assert any("王建国" in c.value for c in at.sidebar.caption)
     else:
         assert at.error and "没有对应的账号" in at.error[0].value and not at.metric

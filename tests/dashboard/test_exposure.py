@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.servers import free_port
-from dashboard.server import DashboardServer
 from dashboard.address import client_address
+from dashboard.server import DashboardServer
 from orchard.settings import DashboardSettings
 
 PROXY = ("172.16.0.0/12", "127.0.0.1")
