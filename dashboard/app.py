@@ -71,13 +71,20 @@ def stand_in(url_path: str) -> Callable[[], None]:
 HOME = {"farmer": "my-orchard", "adviser": "my-work"}
 home = HOME.get(me.role, "command-center") if me is not None else "command-center"
 pages = []
+by_url = {}  # the pages by their address (the default page's own url_path reads "")
 for info in discover():
     allowed = info.public or (me is not None and me.role in info.roles)
     target: str | Callable[[], None] = info.path if allowed else stand_in(info.url)
-    pages.append(st.Page(target, title=v.t(info.title), icon=info.icon, url_path=info.url,
-                         default=info.url == home,
-                         visibility="visible" if allowed and info.menu and not info.public else "hidden"))
+    by_url[info.url] = st.Page(target, title=v.t(info.title), icon=info.icon, url_path=info.url,
+                               default=info.url == home,
+                               visibility="visible" if allowed and info.menu and not info.public else "hidden")
+    pages.append(by_url[info.url])
 nav = st.navigation(pages, position="hidden" if v.kiosk or me is None else "sidebar")
+if me is None:
+    st.session_state["signin_page"] = nav.url_path  # "" at the site's own address
+elif signin.just_signed_in() and st.session_state.pop("signin_page", None) == "" and nav is not by_url[home]:
+    # Signed in at the site's address: the person's own home (a farmer's 我的果园), not the page the form stood in for.
+    st.switch_page(by_url[home])
 st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
 if not v.kiosk:
     with st.sidebar:

@@ -83,8 +83,14 @@ def _signed_in(session: Session) -> None:
     bind_cookie on the next run sets it)."""
     ss = st.session_state
     ss[TOKEN] = session.token
+    ss["just_signed_in"] = True
     max_age = max(60, (session.expires_ns - time.time_ns()) // 1_000_000_000)
     ss["cookie_code"] = cookie.HANDOFFS.issue(session.token, _client(), max_age)
+
+
+def just_signed_in() -> bool:
+    """True once, on the first run after signing in."""
+    return bool(st.session_state.pop("just_signed_in", False))
 
 
 def bind_cookie() -> None:

@@ -72,7 +72,7 @@ class DashboardSettings(Section):
     """The ``orchard dashboard`` service."""
 
 
-    refresh_s: int = Field(30, ge=5, description="Seconds between the command center's live refreshes.")
+    refresh_s: int = Field(30, ge=2, description="Seconds between the command center's live refreshes.")
     address: str = Field("127.0.0.1", description="Where the dashboard listens: loopback unless told, behind the "
                          "reverse proxy on the same host. In a container 0.0.0.0 (compose publishes the port on "
                          "127.0.0.1 of the host only).")

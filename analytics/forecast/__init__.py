@@ -10,7 +10,6 @@ the readings alone, as they do when no forecast is configured.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 from collections.abc import Sequence
@@ -54,14 +53,6 @@ class Forecast:
     def between(self, start_s: float, end_s: float) -> list[ForecastHour]:
         """The hours from the one under way at `start_s` to `end_s` (exclusive)."""
         return [h for h in self.hours if h.time_s + 3600 > start_s and h.time_s < end_s]
-
-    def air_temp_at(self, time_s: float) -> float | None:
-        """The forecast air temperature at `time_s`, between its two hourly values (None outside them)."""
-        known = [(h.time_s, h.air_temp_c) for h in self.hours if h.air_temp_c is not None]
-        for (t0, v0), (t1, v1) in itertools.pairwise(known):
-            if t0 <= time_s <= t1:
-                return v0 + (v1 - v0) * (time_s - t0) / (t1 - t0)
-        return None
 
 
 class ForecastSource(Protocol):

@@ -84,9 +84,6 @@ class SpringFrostConfig(RuleConfig):
                                    "the chance) is at most this many hours ahead: the alarm is about tonight.")
     forecast_offset_c: float = Field(0.0, description="The plot's nights against the forecast's grid point (negative "
                                      "where cold air pools; set per plot).")
-    forecast_bias_share: float = Field(0.0, ge=0, le=1, description="Shift the forecast night by this share of "
-                                       "how far the plot's air is now from the forecast for this hour (a forecast "
-                                       "too warm this afternoon is likely too warm tonight).")
 
 
 @register
@@ -132,7 +129,7 @@ class SpringFrost(PlotRule):
                                 minutes=0, **common)]
         local = datetime.fromtimestamp(now_ns / NS, site.tz)
         if cfg.forecast and data.forecast is not None and local.hour >= cfg.forecast_from_hour:
-            ahead = self.forecast_night(site, data.forecast, now_ns, cfg, t_now)
+            ahead = self.forecast_night(site, data.forecast, now_ns, cfg)
             if ahead is not None:
                 f_low, at, chance, first_s = ahead
                 if chance >= cfg.forecast_chance and first_s - now_ns / NS <= cfg.forecast_lead_h * 3600:
@@ -171,25 +168,21 @@ class SpringFrost(PlotRule):
             noon -= timedelta(days=1)
         return int(noon.timestamp()) * NS
 
-    def forecast_night(self, site: Site, forecast: Forecast, now_ns: int, cfg: SpringFrostConfig,
-                       t_now: float) -> tuple[float, str, float, float] | None:
-        """Tonight's forecast minimum until an hour after sunrise (with the plot's offset, and the share of the
-        forecast's error now, `t_now` against it), the local time it is expected, the chance of frost it gives,
-        and the start of the first hour that gives forecast_chance (inf when none does); None when the forecast
-        does not reach that far."""
+    def forecast_night(self, site: Site, forecast: Forecast, now_ns: int,
+                       cfg: SpringFrostConfig) -> tuple[float, str, float, float] | None:
+        """Tonight's forecast minimum until an hour after sunrise (with the plot's offset), the local time it
+        is expected, the chance of frost it gives, and the start of the first hour that gives forecast_chance
+        (inf when none does); None when the forecast does not reach that far."""
         until = self.next_sunrise(site, now_ns).timestamp() + 3600
         hours = [h for h in forecast.between(now_ns / NS, until) if h.air_temp_c is not None]
         if not hours or hours[-1].time_s + 3600 < until - 3600:
             return None
-        expected_now = forecast.air_temp_at(now_ns / NS)
-        offset = cfg.forecast_offset_c + (cfg.forecast_bias_share * (t_now - expected_now)
-                                          if expected_now is not None else 0.0)
         coldest_hour, coldest_c = min(((h, h.air_temp_c) for h in hours if h.air_temp_c is not None),
                                       key=lambda pair: pair[1])
-        low = coldest_c + offset
+        low = coldest_c + cfg.forecast_offset_c
         at = datetime.fromtimestamp(coldest_hour.time_s, site.tz).strftime("%H:%M")
         first_s = min((h.time_s for h in hours if h.air_temp_c is not None and chance_at_or_below(
-            h.air_temp_c + offset, cfg.frost_c, cfg.forecast_spread_c) >= cfg.forecast_chance),
+            h.air_temp_c + cfg.forecast_offset_c, cfg.frost_c, cfg.forecast_spread_c) >= cfg.forecast_chance),
             default=float("inf"))
         return low, at, chance_at_or_below(low, cfg.frost_c, cfg.forecast_spread_c), first_s
 

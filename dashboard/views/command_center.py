@@ -74,7 +74,7 @@ def live() -> None:
     risks = {p.id: plot_risk(p.id, active, now - newest_by_plot.get(p.id, 0) <= data.stale_after_ns(plot=p.id))
              for p in site.plots}
 
-    clock = datetime.now(site.tz).strftime("%Y-%m-%d %H:%M")
+    clock = datetime.now(site.tz).strftime("%Y-%m-%d %H:%M:%S")
     st.caption(v.t("cc.updated", time=clock, every=cfg.refresh_s))
 
     counts = {lvl: sum(1 for r in risks.values() if r.level == lvl) for lvl in LEVELS}
