@@ -27,7 +27,6 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -109,10 +108,6 @@ def browser_address(request: Request) -> str:
     return client_address(_peer(request) or "127.0.0.1", request.headers, _settings().dashboard.trusted_proxies)
 
 
-def _trusted_peer(peer: str, trusted: Sequence[str]) -> bool:
-    return is_trusted(peer, trusted)
-
-
 async def bind(request: Request) -> Response:
     """The sign-in form's invisible image: turns a one-time code into the session cookie."""
     client = browser_address(request)
@@ -125,7 +120,7 @@ async def bind(request: Request) -> Response:
     s = _settings()
     peer = _peer(request)
     https = s.notify.public_url.lower().startswith("https://") or request.url.scheme == "https" or (
-        _trusted_peer(peer, s.dashboard.trusted_proxies)
+        is_trusted(peer, s.dashboard.trusted_proxies)
         and request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower() == "https")
     response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True, samesite="lax", secure=https)
     event(log, "session_cookie_set", client=client, secure=https)

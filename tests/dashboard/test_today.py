@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.cookie import HANDOFF_S, Handoffs
 from dashboard.today import PlotState, due_orders, plot_state, visits, worst_first
 from orchard.models import Alarm
 from orchard.records.workorders import WorkOrder
@@ -71,31 +70,3 @@ def test_due_orders_are_mine_or_nobodys_overdue_first() -> None:
                       order(4, "p1", "new", assignee=None, due_min=30), order(5, "p1", "closed"),
                       order(6, "p1", due_min=None)], "li")
     assert [w.id for w in got] == [3, 4, 1, 6]
-
-
-# -- the sign-in cookie's one-time codes (dashboard/cookie.py) --
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.mark.parametrize(("client", "after_s", "got"), [
-    ("10.0.0.1", 0, ("token-1", 3600)),
-    ("10.0.0.1", HANDOFF_S - 1, ("token-1", 3600)),
-    ("10.0.0.1", HANDOFF_S + 1, None),  # stale
-    ("10.0.0.2", 0, None),  # another address than the one that signed in
-], ids=["at once", "within", "stale", "another address"])
-def test_a_handoff_code_is_good_once_for_its_address_in_time(client: str, after_s: float,
-                                                             got: tuple[str, int] | None) -> None:
-    clock = Clock()
-    codes = Handoffs(clock)
-    code = codes.issue("token-1", "10.0.0.1", 3600)
-    assert codes.pending(code)
-    clock.t += after_s
-    assert codes.redeem(code, client) == got
-    assert codes.redeem(code, "10.0.0.1") is None  # never twice, whoever asks
-    assert not codes.pending(code)
-    assert codes.redeem("made-up", "10.0.0.1") is None

@@ -18,7 +18,8 @@ SIZES = {"wall": (1920, 1080), "phone": (390, 844)}
 # The in-app browsers a village's people open links in (their user agents as the apps send them).
 DINGTALK_UA = ("Mozilla/5.0 (Linux; Android 13; V2196A Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like "
                "Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 AliApp(DingTalk/7.5.20) "
-               "com.alibaba.android.rimet/37090580 Channel/212200 language/zh-Hans-CN UT4Aplus/0.2.25 colorScheme/light")
+               "com.alibaba.android.rimet/37090580 Channel/212200 language/zh-Hans-CN UT4Aplus/0.2.25 "
+               "colorScheme/light")
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 13; PGT-AN10 Build/HONORPGT-AN10; wv) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Version/4.0 Chrome/111.0.5563.116 Mobile Safari/537.36 XWEB/1110017 MMWEBSDK/20231002 MMWEBID/2585 "
              "MicroMessenger/8.0.43.2480(0x28002B51) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64")

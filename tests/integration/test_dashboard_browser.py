@@ -6,12 +6,10 @@ in both languages, on a 1920x1080 wall screen and a
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -23,12 +21,10 @@ from orchard.records.people import People, User
 from orchard.settings import DashboardSettings
 from tests.conftest import KIOSK_SECRET, influx_url, kiosk_link, unique
 from tests.dashboard.conftest import seed
+from tests.integration.browser import SIZES, chrome, screenshot, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(os.environ.get("ORCHARD_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
-SIZES = {"wall": (1920, 1080), "phone": (390, 844)}
 PASSWORD = "wall-screen-and-phone-2026"
 REPORT = "![看这里]({beacon}/p.png) 叶片发黄"  # a 随手拍 report whose words carry an image link
 
@@ -87,42 +83,8 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory, influx: InfluxDB, be
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        message = "Debian's chromium and chromium-driver are not installed (scripts/test installs them as root)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    # Without the background-networking flags Chromium keeps dialling Google on this closed network.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--lang=zh-CN"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    yield driver
-    driver.quit()
-
-
-def sign_in(driver: object, user: str, password: str) -> None:
-    """Fill in and send the sign-in form the way a person does."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    d = driver
-
-    def shown(css: str) -> object:
-        return next((e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()), None)  # type: ignore
-
-    WebDriverWait(d, 60).until(lambda _: shown('[data-testid="stTextInput"] input[type="password"]'))
-    name = shown('[data-testid="stTextInput"] input:not([type="password"])')
-    name.click()  # type: ignore[attr-defined]
-    name.send_keys(user)  # type: ignore[attr-defined]
-    shown('[data-testid="stTextInput"] input[type="password"]').send_keys(password)  # type: ignore[attr-defined]
-    shown('[data-testid="stFormSubmitButton"] button').click()  # type: ignore[attr-defined]
+    with chrome("wall") as driver:
+        yield driver
 
 
 def load(driver: object, url: str, size: tuple[int, int], charts: int, user: str | None = None,
@@ -145,12 +107,6 @@ def load(driver: object, url: str, size: tuple[int, int], charts: int, user: str
         WebDriverWait(d, 60).until(lambda drv: all(w in drv.find_element(By.TAG_NAME, "body").text for w in words))
     time.sleep(1.5)  # let the last fonts and transitions settle before the screenshot
     return str(d.find_element(By.TAG_NAME, "body").text)  # type: ignore[attr-defined]
-
-
-def screenshot(driver: object, name: str) -> None:
-    folder = ARTIFACTS / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(folder / f"{name}.png"))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("size", list(SIZES))

@@ -32,8 +32,21 @@ from orchard.records.workorders import WorkOrders
 from orchard.settings import DashboardSettings
 from tests.conftest import KIOSK_SECRET, kiosk_link
 from tests.dashboard.conftest import seed
-from tests.integration.browser import (DINGTALK_UA, WECHAT_UA, button, chrome, require_chromium, says, screenshot,
-                                       settled, sign_in, signed_out, tap, text, until)
+from tests.integration.browser import (
+    DINGTALK_UA,
+    WECHAT_UA,
+    button,
+    chrome,
+    require_chromium,
+    says,
+    screenshot,
+    settled,
+    sign_in,
+    signed_out,
+    tap,
+    text,
+    until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "orchard-journeys-2026"
