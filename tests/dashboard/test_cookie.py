@@ -20,6 +20,7 @@ from orchard.records.accounts import Accounts
 from orchard.records.people import People, User
 from orchard.settings import DashboardSettings
 
+
 class Clock:
     def __init__(self) -> None:
         self.t = 1000.0
