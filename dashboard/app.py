@@ -43,6 +43,25 @@ BASE_CSS = """
 </style>
 """
 
+
+
+def widget_texts(view: shell.View) -> str:
+    """Streamlit's own words inside the file and camera widgets (English whatever the page), in the reader's
+    language: the original text hidden, ours drawn in its place (Streamlit has no setting for them)."""
+    t = {k: view.t(f"common.{k}").replace('"', "'") for k in ("upload_pick", "upload_hint", "camera_take",
+                                                                 "camera_allow")}
+    return f"""<style>
+[data-testid="stFileUploaderDropzone"] button p {{ font-size: 0 !important; }}
+[data-testid="stFileUploaderDropzone"] button p::after {{ content: "{t['upload_pick']}"; font-size: 1rem; }}
+[data-testid="stFileUploaderDropzoneInstructions"] > * {{ display: none !important; }}
+[data-testid="stFileUploaderDropzoneInstructions"]::after {{ content: "{t['upload_hint']}"; font-size: 0.9rem; }}
+[data-testid="stCameraInputButton"] {{ font-size: 0 !important; }}
+[data-testid="stCameraInputButton"]::after {{ content: "{t['camera_take']}"; font-size: 1rem; }}
+[data-testid="stCameraInputWebcamComponent"] p {{ font-size: 0 !important; }}
+[data-testid="stCameraInputWebcamComponent"] p::before {{ content: "{t['camera_allow']}"; font-size: 0.9rem; }}
+</style>"""
+
+
 try:
     site = shell.site()
 except SiteError as e:
@@ -85,7 +104,7 @@ if me is None:
 elif signin.just_signed_in() and st.session_state.pop("signin_page", None) == "" and nav is not by_url[home]:
     # Signed in at the site's address: the person's own home (a farmer's 我的果园), not the page the form stood in for.
     st.switch_page(by_url[home])
-st.html(KIOSK_CSS if v.kiosk else BASE_CSS)
+st.html(KIOSK_CSS if v.kiosk else BASE_CSS + widget_texts(v))
 if not v.kiosk:
     with st.sidebar:
         st.markdown(f"**{site.name(v.lang)}**")

@@ -205,6 +205,10 @@ def test_a_snap_becomes_a_work_order_the_adviser_resolves_from_the_phone(village
         tap(d, "📷 随手拍")
         says(d, "发现了什么问题？")
         until(d, lambda drv: drv.find_elements(By.CSS_SELECTOR, 'input[type="file"]'), 30, "the photo field")
+        drawn = d.execute_script("""return [['[data-testid=stFileUploaderDropzone] button p', '::after'],
+            ['[data-testid=stCameraInputButton]', '::after']].map(([css, part]) =>
+            getComputedStyle(document.querySelector(css), part).content)""")
+        assert drawn == ['"选择照片"', '"拍照"']  # Streamlit's own English words, drawn in Chinese
         d.find_elements(By.CSS_SELECTOR, 'input[type="file"]')[-1].send_keys(str(photo))
         says(d, "leaf.jpg")
         box = next(e for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stTextInput"] input') if e.is_displayed())
