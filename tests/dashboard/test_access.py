@@ -389,7 +389,7 @@ def test_nobody_signed_in_gets_only_the_form(run_app: RunApp, with_password: See
 def test_sign_in_then_out(run_app: RunApp, with_password: Seeded) -> None:
     at = run_app(with_password, who=None)
     at = sign_in_form(at, "signer", "correct-horse-battery")
-    assert not at.exception and at.metric  # the command center
+    assert not at.exception and at.title[0].value == "我的果园"  # a farmer signed in at the site: their home
     assert any("签到员" in c.value for c in at.sidebar.caption)
     at.sidebar.button(key="sign_out").click().run()
     assert at.text_input(key="signin_password") and not at.metric

@@ -98,6 +98,8 @@ def load(driver: object, url: str, size: tuple[int, int], charts: int, user: str
 
     d = driver  # a selenium WebDriver; typed loosely so the module imports without selenium
     d.set_window_size(*size)  # type: ignore[attr-defined]
+    if user:
+        d.delete_all_cookies()  # type: ignore[attr-defined]  # the last test's sign-in lasts (its cookie): sign in anew
     d.get(url)  # type: ignore[attr-defined]
     if user:
         sign_in(d, user, PASSWORD)
@@ -156,6 +158,7 @@ def test_a_farmers_image_link_is_not_fetched_by_the_advisers_browser(dashboard_u
 
     d = browser
     d.set_window_size(*SIZES["phone"])  # type: ignore[attr-defined]
+    d.delete_all_cookies()  # type: ignore[attr-defined]
     d.get(f"{dashboard_url}/alarms")  # type: ignore[attr-defined]
     sign_in(d, "li", PASSWORD)
 

@@ -216,7 +216,14 @@ def test_a_snap_becomes_a_work_order_the_adviser_resolves_from_the_phone(village
         settled(d)
         tap(d, "上报")
         sent = says(d, "已上报，工单 #")
-        wo_id = int(re.search(r"工单 #(\d+)", sent).group(1))  # type: ignore[union-attr]
+        records = village.records()
+        try:
+            (opened,) = [w for w in WorkOrders(records, village.data_dir / "photos").find()
+                         if w.title == "叶片背面有褐色斑点"]
+        finally:
+            records.close()
+        wo_id = opened.id
+        assert f"工单 #{wo_id} " in sent, sent  # the farmer is told its number
         screenshot(d, "farmer-snap-sent-phone")
         d.get(village.url)  # home: the work order it opened
         says(d, f"#{wo_id} 叶片背面有褐色斑点")
@@ -252,7 +259,6 @@ def test_a_snap_becomes_a_work_order_the_adviser_resolves_from_the_phone(village
 # -- the command center assigns, silences a plot for maintenance and closes an alarm --------------------------------
 def test_the_center_assigns_silences_and_closes(village: Village) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
     def keyed(drv: Any, key: str, css: str = "input") -> Any:
         return until(drv, lambda x: next(iter(x.find_elements(By.CSS_SELECTOR, f".st-key-{key} {css}")), None), 30,
@@ -282,7 +288,8 @@ def test_the_center_assigns_silences_and_closes(village: Village) -> None:
             box.find_element(By.CSS_SELECTOR, "summary").click()
         assign = keyed(d, f"assign_{alarm}")
         assign.click()
-        assign.send_keys("li", Keys.ENTER)
+        until(d, lambda x: next((o for o in x.find_elements(By.CSS_SELECTOR, '[role="option"]')
+                                 if o.text.strip() == "li"), None), 30, "the choice li").click()
         settled(d)
         in_alarm(d, "Silence")
         keyed(d, f"sil_r_{alarm}").send_keys("pump maintenance\n")

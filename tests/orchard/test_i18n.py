@@ -62,6 +62,7 @@ DYNAMIC = (
     + [f"lot.{k}" for k in ("lot", "grower", "plot", "variety", "line", "started", "ended", "fruit", "weight_kg",
                             "mean_weight_g", "packout_pct", "note", "grade", "size", "total", "share_pct", "reason")]
     + [f"lot.{k}" for k in (*GRADES, *REJECT_REASONS)]
+    + [f"common.{k}" for k in ("upload_pick", "upload_hint", "camera_take", "camera_allow")]
     + [f"home.state_{s}" for s in ("danger", "watch", "fine")]
     + [f"work.do_{s}" for s in ("accepted", "on_site", "resolved")]
     + [f"wo.err_{e}" for e in ("title", "step", "assignee", "evidence", "empty", "missing")]
