@@ -3,8 +3,10 @@ loopback port (the browser tests and `orchard bench dashboard`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +16,13 @@ from typing import Self
 import httpx
 
 from orchard.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
 
 APP = Path(__file__).resolve().parent / "app.py"  # the pages (what AppTest runs)
 ASGI = Path(__file__).resolve().parent / "asgi.py"  # the pages with the sign-in cookie's routes (what a browser gets)
@@ -51,25 +60,69 @@ def oidc_secrets(settings: Settings) -> Path | None:
     return path
 
 
+def listeners(port: int) -> set[int]:
+    """The processes listening on a loopback TCP port (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                cols = row.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{cols[9]}]")
+    pids = set()
+    for fds in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in fds.iterdir()):
+                pids.add(int(fds.parent.name))
+    return pids
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
 class DashboardServer:
-    """`streamlit run dashboard/app.py` with the given environment (or another command that serves it on
-    `port`, such as `orchard dashboard`), until it answers its health check."""
+    """`streamlit run dashboard/asgi.py` with the given environment (or another command that serves it on
+    `port`, such as `orchard dashboard`), until it answers its health check, from its own process: when another
+    test's server got the same free port first (two pytest workers picking at once), a fresh port is tried (only
+    for the default command; a given argv names its port)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, port: int, argv: list[str] | None = None) -> None:
-        self.port, self.log_path = port, log_path
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(argv or streamlit_argv(port, "127.0.0.1"), env={**os.environ, **env},
+        self.log_path = log_path
+        for _ in range(5):
+            self.port = port
+            if self._start(env, argv):
+                return
+            if argv is not None:
+                raise RuntimeError(f"port {port} is served by another process")
+            port = free_port()
+        raise RuntimeError("no free port for the dashboard after 5 tries")
+
+    def _start(self, env: dict[str, str], argv: list[str] | None) -> bool:
+        """True once this process serves; False when another one answers on the port."""
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(argv or streamlit_argv(self.port, "127.0.0.1"), env={**os.environ, **env},
                                          stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{self.url}/_stcore/health", timeout=2).status_code == 200:
-                    return
+                    if any(_descends(pid, self.proc.pid) for pid in listeners(self.port)):
+                        return True
+                    self.stop()
+                    return False
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"dashboard did not start: {log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"dashboard did not start: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.2)
 
     @property

@@ -138,6 +138,9 @@ def test_a_farmer_signs_in_once_and_stays_signed_in(village: Village, lang: str,
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
         assert d.execute_script("return document.cookie").find(COOKIE) == -1  # scripts cannot read it
         no_sideways_scroll(d)
+        title_top, header_bottom = d.execute_script("""return [document.querySelector('h1').getBoundingClientRect().top,
+            document.querySelector('[data-testid=stHeader]').getBoundingClientRect().bottom]""")
+        assert title_top >= header_bottom, (title_top, header_bottom)  # the title is not under the header
         screenshot(d, f"farmer-home-{lang}-phone")
 
         d.refresh()  # a reload
@@ -218,8 +221,10 @@ def test_a_snap_becomes_a_work_order_the_adviser_resolves_from_the_phone(village
         sent = says(d, "已上报，工单 #")
         records = village.records()
         try:
-            (opened,) = [w for w in WorkOrders(records, village.data_dir / "photos").find()
-                         if w.title == "叶片背面有褐色斑点"]
+            every = WorkOrders(records, village.data_dir / "photos").find()
+            found = [w for w in every if w.title == "叶片背面有褐色斑点"]
+            assert len(found) == 1, (sent, [(w.id, w.title, w.created_by) for w in every])
+            (opened,) = found
         finally:
             records.close()
         wo_id = opened.id
@@ -306,10 +311,12 @@ def test_the_center_assigns_silences_and_closes(village: Village) -> None:
     try:
         book = AlarmBook(records)
         alarm = book.get(village.center_alarm)
+        trail = book.events(village.center_alarm)
         silences = book.silences(time.time_ns())
     finally:
         records.close()
-    assert alarm.assignee == "li" and alarm.cleared_ns is not None
+    assert (alarm.assignee, alarm.cleared_ns is not None) == ("li", True), [(e.actor, e.action, dict(e.detail))
+                                                                            for e in trail]
     assert [(s.plot, s.reason, s.created_by) for s in silences] == [("p02", "pump maintenance", "zhang")]
 
 
