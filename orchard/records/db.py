@@ -35,7 +35,10 @@ def _private(db: Path) -> None:
     """The records DB holds password hashes and phone numbers: its folder 0700, the file 0600 (made so before
     SQLite first writes it; an older, wider one is narrowed). SQLite gives its -wal and -shm the file's mode."""
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(db, os.O_CREAT | os.O_RDWR, 0o600))
+    if not db.exists():
+        # Only a new file: closing any descriptor of an open SQLite file drops every POSIX lock this process holds
+        # on it, under the feet of the other engines' connections (a second Records in one process lost writes).
+        os.close(os.open(db, os.O_CREAT | os.O_RDWR, 0o600))
     for target, mode in ((db, 0o600), (db.parent, 0o700)):
         st = target.stat()
         if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:

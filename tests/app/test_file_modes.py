@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
@@ -46,3 +48,25 @@ def test_an_older_world_readable_records_db_is_narrowed(tmp_path: Path) -> None:
     (data / "records.sqlite").chmod(0o644)
     orchard(data, "admin", "user", "list")
     assert (mode(data), mode(data / "records.sqlite")) == (0o700, 0o600)
+
+
+def test_a_second_records_engine_never_opens_the_db_file_itself(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing any descriptor of an open SQLite file drops all of this process's locks on it (POSIX), under the
+    feet of the first engine's connections: the dashboard's pages and its cookie routes each open the records DB,
+    and writes of the pages were lost. A second engine leaves the existing file to SQLite."""
+    from orchard.records import Records
+
+    first = Records.in_data_dir(tmp_path)
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(path: object, *args: object, **kwargs: object) -> int:
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", spy)
+    second = Records.in_data_dir(tmp_path)
+    second.close()
+    first.close()
+    assert str(tmp_path / "records.sqlite") not in opened
