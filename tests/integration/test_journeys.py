@@ -266,8 +266,9 @@ def test_the_center_assigns_silences_and_closes(village: Village) -> None:
     from selenium.webdriver.common.by import By
 
     def keyed(drv: Any, key: str, css: str = "input") -> Any:
-        return until(drv, lambda x: next(iter(x.find_elements(By.CSS_SELECTOR, f".st-key-{key} {css}")), None), 30,
-                     f"the field {key}")
+        """The widget of that key once it can be used (a button is enabled only after the reason reached it)."""
+        return until(drv, lambda x: next((e for e in x.find_elements(By.CSS_SELECTOR, f".st-key-{key} {css}")
+                                          if e.is_enabled()), None), 30, f"the widget {key}")
 
     def in_alarm(drv: Any, label: str) -> None:
         """Tap the button `label` inside p02's alarm (p01's may be open above it with the same buttons)."""
