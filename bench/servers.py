@@ -301,3 +301,46 @@ class Postgres(_Server):
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has python3-gi and the GStreamer RTSP server's bindings
+
+
+class RtspServer(_Server):
+    """Debian's GStreamer RTSP server publishing H.264 test streams (bench/rtsp_server.py), as an IP camera does.
+
+    `mounts` maps a path to a source: "test" (a moving picture) or "feed:<port>" (frames from a FrameFeed).
+    `restart()` keeps the port, so a camera's URL stays the same across a camera "reboot"."""
+
+    binary = "ffmpeg"  # checked first: every test that needs this server also needs ffmpeg to read it
+
+    def __init__(self, workdir: Path, mounts: dict[str, str], *, fps: int = 15, gop: int = 15,
+                 size: tuple[int, int] = (640, 360), user: str | None = None, password: str = "") -> None:
+        super().__init__(workdir)
+        probe = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                                "from gi.repository import GstRtspServer"], capture_output=True)
+        if probe.returncode != 0:
+            raise ServerMissing("the GStreamer RTSP server is not installed (Debian packages python3-gi "
+                                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good)")
+        self.port = free_port()
+        self.mounts, self.fps, self.gop, self.size, self.user, self.password = mounts, fps, gop, size, user, password
+
+    def _argv(self) -> list[str]:
+        argv = [SYSTEM_PYTHON, str(Path(__file__).with_name("rtsp_server.py")), "--port", str(self.port),
+                "--size", f"{self.size[0]}x{self.size[1]}", "--fps", str(self.fps), "--gop", str(self.gop)]
+        for name, spec in self.mounts.items():
+            argv += ["--mount", f"{name}={spec}"]
+        if self.user:
+            argv += ["--user", self.user, "--password-env", "ORCHARD_RTSP_TEST_PASSWORD"]
+        return argv
+
+    def start(self) -> None:
+        env = {**os.environ, "ORCHARD_RTSP_TEST_PASSWORD": self.password}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self._argv(), stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         env=env)
+        _wait_port(self.port, 30, self.proc, self.log)
+
+    def url(self, mount: str, user: str | None = None, password: str | None = None) -> str:
+        auth = f"{user}:{password}@" if user else ""
+        return f"rtsp://{auth}127.0.0.1:{self.port}/{mount}"

@@ -240,8 +240,8 @@ CAMERA_MEASUREMENT = "camera"
 # lag_p50_s / lag_max_s (receipt minus the device's timestamp) when readings carried one. Analytics reads them.
 INGEST_STATS = "ingest_stats"
 # A camera's health, worst first: what the dashboard badge says and which alarm the rule pack raises.
-CAMERA_HEALTH = ("unreachable", "dark", "frozen", "blurred", "ok")
-CAMERA_TYPES = frozenset({"camera_offline", "camera_dark", "camera_frozen", "camera_blurred"})
+CAMERA_HEALTH = ("unreachable", "dark", "frozen", "low_fps", "blurred", "ok")
+CAMERA_TYPES = frozenset({"camera_offline", "camera_dark", "camera_frozen", "camera_low_fps", "camera_blurred"})
 DEVICE_TYPES = DEVICE_TYPES | CAMERA_TYPES
 
 

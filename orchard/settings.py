@@ -198,6 +198,21 @@ class CamerasSettings(Section):
                                  "under which the picture counts as blurred.")
     bad_after: int = Field(3, ge=1, description="Dark or blurred snapshots in a row before the camera says so.")
     night_sun_deg: float = Field(-3, description="Sun elevation below which it is night (intrusion watch on).")
+    video_dir: Path | None = Field(None, description="Rolling video buffers of the rtsp cameras (live view and the "
+                                   "source of clips); default: <data_dir>/video.")
+    ffmpeg: str = Field("ffmpeg", description="The ffmpeg program that copies each rtsp camera's stream.")
+    buffer_s: float = Field(120, ge=10, le=3600, description="Seconds of video each rtsp camera keeps on disk "
+                            "(the live view's window and how far back a clip can start).")
+    segment_s: float = Field(1, gt=0, le=10, description="Target segment length; a segment is cut at the camera's "
+                             "next keyframe, so it is at least the camera's keyframe interval (set the camera's "
+                             "I-frame interval to 1-2 s for a short live delay).")
+    clip_before_s: float = Field(15, ge=0, description="A clip around an event starts this long before it ...")
+    clip_after_s: float = Field(15, ge=0, description="... and ends this long after it.")
+    stall_after_s: float = Field(10, gt=0, description="A stream that delivers no frame this long has stalled: the "
+                                 "camera is unreachable with that reason and ffmpeg is restarted.")
+    low_fps_share: float = Field(0.5, gt=0, lt=1, description="A stream whose frame rate over the last "
+                                 "`fps_window_s` falls below this share of its own declared rate is faulty.")
+    fps_window_s: float = Field(10, ge=2, description="Window over which a stream's frame rate is measured.")
 
 
 class GradingSettings(Section):
@@ -338,6 +353,10 @@ class Settings(BaseSettings):
     @property
     def snapshot_dir(self) -> Path:
         return self.cameras.snapshot_dir or self.data_dir / "snapshots"
+
+    @property
+    def video_dir(self) -> Path:
+        return self.cameras.video_dir or self.data_dir / "video"
 
     @property
     def mqtt_auth_dir(self) -> Path:

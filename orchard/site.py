@@ -94,7 +94,8 @@ class CameraKind(StrEnum):
     """How the cameras service reaches a camera: the one list of kinds (video/sources/ has an opener for each)."""
 
     SNAPSHOT = "snapshot"  # an HTTP JPEG URL, as ONVIF cameras offer
-    STREAM = "stream"  # RTSP or HTTP MJPEG
+    RTSP = "rtsp"  # an IP camera's RTSP stream, recorded by ffmpeg (live view, clips, snapshots from it)
+    STREAM = "stream"  # RTSP or HTTP MJPEG read frame by frame by OpenCV (snapshots only)
     FILE = "file"  # a local video, played in a loop
     SYNTHETIC = "synthetic"  # the demo's camera
 
@@ -123,8 +124,10 @@ class CameraConfig(Section):
     id: str = Field(pattern=r"^[\w.:-]{1,64}$", description="Camera id: the `camera` tag and its snapshot folder.")
     plot: str = Field(description="Id of the plot the camera watches.")
     name: str = Field("", description="Name shown to people (Chinese); the id when empty.")
-    kind: CameraKind = Field(description="snapshot (HTTP JPEG URL, as ONVIF cameras offer), stream (RTSP or HTTP "
-                             "MJPEG), file (a local video, played in a loop) or synthetic (the demo's camera).")
+    kind: CameraKind = Field(description="rtsp (an IP camera's RTSP stream: live view, clips around events and "
+                             "snapshots, one connection; `orchard admin camera probe` finds the URL), snapshot (HTTP "
+                             "JPEG URL, as ONVIF cameras offer), stream (RTSP or HTTP MJPEG read by OpenCV, snapshots "
+                             "only), file (a local video, played in a loop) or synthetic (the demo's camera).")
     url: str = Field(description="http(s):// snapshot URL, rtsp:// or http(s):// stream, file path, or "
                      "synthetic://<seed>.")
     interval_s: float = Field(5, gt=0, description="Seconds between snapshots.")
@@ -149,7 +152,8 @@ class LineKind(StrEnum):
     """Where a grading line's camera pictures come from."""
 
     SIMULATOR = "simulator"  # the demo's conveyor
-    STREAM = "stream"  # RTSP or HTTP MJPEG
+    RTSP = "rtsp"  # an IP camera's RTSP stream, recorded by ffmpeg (live view, clips, snapshots from it)
+    STREAM = "stream"  # RTSP or HTTP MJPEG read frame by frame by OpenCV (snapshots only)
     FILE = "file"  # a recorded video
     SNAPSHOT = "snapshot"  # an HTTP JPEG URL
 

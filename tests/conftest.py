@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from bench.servers import InfluxDB, Mosquitto, Postgres, ServerMissing
+from bench.servers import InfluxDB, Mosquitto, Postgres, RtspServer, ServerMissing
 from orchard.links import sign_screen
 from orchard.records import Records
 from orchard.records.accounts import Accounts
@@ -34,7 +34,8 @@ def _no_orchard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key)
 
 
-SERVERS = frozenset({"mosquitto", "own_mosquitto", "influx", "own_influx", "influx_auth", "postgres", "own_postgres"})
+SERVERS = frozenset({"mosquitto", "own_mosquitto", "influx", "own_influx", "influx_auth", "postgres", "own_postgres",
+                     "rtsp"})
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +105,26 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
     """A PostgreSQL of the test's own, for tests that stop, kill or restart it."""
     yield from _running(lambda: Postgres(tmp_path / "postgres"))
+
+
+@pytest.fixture
+def rtsp(tmp_path: Path) -> Iterator[Callable[..., RtspServer]]:
+    """Start a real RTSP server (Debian's GStreamer RTSP server, bench/rtsp_server.py) with the mounts given:
+    `rtsp({"cam": "test"})`; stopped at the end of the test. Missing packages skip, or fail in CI."""
+    started: list[RtspServer] = []
+
+    def start(mounts: dict[str, str], **kw: Any) -> RtspServer:
+        try:
+            server = RtspServer(tmp_path / f"rtsp{len(started)}", mounts, **kw)
+        except ServerMissing as e:
+            _missing(e)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 INTEGRATION = pytest.mark.integration

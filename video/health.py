@@ -1,4 +1,5 @@
-"""A camera's health from its recent snapshots: unreachable, dark (or covered), frozen, blurred, or ok.
+"""A camera's health from its recent snapshots: unreachable, dark (or covered), frozen, a low frame rate (said by
+its stream, kind rtsp), blurred, or ok.
 
 One bad snapshot says little (a cloud, a bird on the lens, a dropped packet), so each problem must repeat before
 the camera is said to have it; a single good snapshot clears it. The worst problem wins (orchard.models order).
@@ -41,7 +42,8 @@ class HealthTracker:
             return self._set("unreachable", now_ns, error)
         return Health(self.state, self.since_ns or now_ns, error)  # not yet: keep what it was
 
-    def observed(self, now_ns: int, pic: Picture) -> Health:
+    def observed(self, now_ns: int, pic: Picture, stream_fault: str = "") -> Health:
+        """A picture arrived; `stream_fault` is what its stream says is wrong with it (a low frame rate)."""
         cfg = self.cfg
         self.failures = 0
         self.same = self.same + 1 if self.last is not None and pic.same_as(self.last) else 0
@@ -51,7 +53,8 @@ class HealthTracker:
         found = {
             "dark": self.dark >= cfg.bad_after,
             "frozen": self.same + 1 >= cfg.frozen_after,  # n identical pictures are n-1 repeats
+            "low_fps": bool(stream_fault),
             "blurred": self.blurred >= cfg.bad_after,
         }
         state = next((h for h in CAMERA_HEALTH if found.get(h)), "ok")
-        return self._set(state, now_ns)
+        return self._set(state, now_ns, stream_fault if state == "low_fps" else "")

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import orjson
 from paho.mqtt.client import Client
 
+from orchard.footage import Footage
 from orchard.indicators import sun_elevation_deg
 from orchard.logs import event
 from orchard.models import CameraStatus
@@ -44,8 +45,9 @@ class CameraWorker:
 
     def __init__(self, site: Site, cam: CameraConfig, cfg: CamerasSettings, files: SnapshotFiles,
                  retention: Retention | None, report: Callable[[CameraStatus, bool], None],
-                 source: CameraSource | None = None) -> None:
+                 source: CameraSource | None = None, footage: Footage | None = None) -> None:
         self.site, self.cam, self.cfg, self.files, self.retention = site, cam, cfg, files, retention
+        self.footage = footage or Footage(files.root.parent / "video")
         self.report = report
         self.source = source
         self.health = HealthTracker(cfg)
@@ -65,8 +67,13 @@ class CameraWorker:
         try:
             t0 = time.perf_counter()
             if self.source is None:
-                self.source = open_source(cam, self.cfg.timeout_s)
+                self.source = open_source(cam, self.cfg, self.footage)
             frame = self.source.snapshot()
+            if frame.repeat:  # no newer picture yet (a keyframe interval longer than ours): only say we're here
+                status = CameraStatus(site, cam.plot, cam.id, started, self.health.state,
+                                      self.health.since_ns or started, 0.0, error=self.health.error)
+                self.report(status, False)
+                return status
             latency = (time.perf_counter() - t0) * 1000
             pic = picture(frame, self.cfg.thumb_px, self.cfg.jpeg_quality)
         except (CameraUnavailable, BadImage) as e:
@@ -76,7 +83,7 @@ class CameraWorker:
             self.report(status, (h.state, h.since_ns) != before)
             return status
         motion = self.motion.update(pic.thumb)
-        h = self.health.observed(frame.time_ns, pic)
+        h = self.health.observed(frame.time_ns, pic, frame.fault)
         intrusion = ""
         if h.state == "ok" and self.night(frame.time_ns):
             intrusion = next((z for z in motion.zones if z in self.watched), "")
@@ -87,7 +94,7 @@ class CameraWorker:
         self.taken += 1
         status = CameraStatus(site, cam.plot, cam.id, ref.time_ns, h.state, h.since_ns, round(latency, 1), size,
                               round(pic.brightness, 1), round(pic.contrast, 1), round(pic.sharpness, 1),
-                              motion.score, len(motion.boxes), intrusion, ref.time_ns)
+                              motion.score, len(motion.boxes), intrusion, ref.time_ns, error=h.error)
         self.report(status, bool(intrusion) or (h.state, h.since_ns) != before)
         return status
 
@@ -165,7 +172,9 @@ def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
     client = make_client(settings.mqtt_url, f"orchard-cameras-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
     service = Cameras(settings, [], writer, retention, book, client)
-    service.workers = [CameraWorker(site, cam, cfg, files, retention, service.report) for cam in site.cameras]
+    footage = Footage(settings.video_dir)
+    service.workers = [CameraWorker(site, cam, cfg, files, retention, service.report, footage=footage)
+                       for cam in site.cameras]
     return service
 
 

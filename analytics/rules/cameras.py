@@ -1,6 +1,7 @@
 """Camera health, as the cameras service reports it with every snapshot (video/health.py judges the picture):
 offline (unreachable, or no report for a few intervals: the service or the camera is gone), dark or covered,
-frozen, blurred. Each is its own alarm, to the adviser first; an offline camera mutes its other alarms."""
+frozen, a low frame rate (an rtsp camera's stream), blurred. Each is its own alarm, to the adviser first; an
+offline camera mutes its other alarms."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class _PictureRule(CameraRule):
             return [self.clear(src)]
         return [self.signal(site, src, "warning", plot=cam.plot, device=cam.id, camera=cam.label(),
                             since=local_time(site, last.since_ns), brightness=last.brightness or 0.0,
-                            sharpness=last.sharpness or 0.0)]
+                            sharpness=last.sharpness or 0.0, error=last.error[:120])]
 
 
 @register
@@ -71,6 +72,14 @@ class CameraDark(_PictureRule):
 class CameraFrozen(_PictureRule):
     type = "camera_frozen"
     health = "frozen"
+
+
+@register
+class CameraLowFps(_PictureRule):
+    """An rtsp camera's stream sends too few frames (video/recorder.py measures it); the reason names the rates."""
+
+    type = "camera_low_fps"
+    health = "low_fps"
 
 
 @register

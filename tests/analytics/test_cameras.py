@@ -47,21 +47,22 @@ def verdicts(*statuses: CameraStatus) -> dict[str, str]:
 
 
 ALL_CLEAR = {"camera_offline": "clear", "camera_dark": "clear", "camera_frozen": "clear",
-             "camera_blurred": "clear", "intrusion": "clear"}
+             "camera_low_fps": "clear", "camera_blurred": "clear", "intrusion": "clear"}
 
 
 @pytest.mark.parametrize(("statuses", "expected"), [
     ((status(5),), ALL_CLEAR),
     ((), {**ALL_CLEAR, "camera_offline": "fire:warning", "camera_dark": "hold", "camera_frozen": "hold",
-          "camera_blurred": "hold"}),
+          "camera_low_fps": "hold", "camera_blurred": "hold"}),
     ((status(5, "unreachable", since_ago_s=300),), {**ALL_CLEAR, "camera_offline": "fire:warning",
                                                     "camera_dark": "hold", "camera_frozen": "hold",
-                                                    "camera_blurred": "hold"}),
+                                                    "camera_low_fps": "hold", "camera_blurred": "hold"}),
     ((status(100),), ALL_CLEAR),  # 10 s camera, 100 s quiet: within the 2-minute floor
     ((status(150),), {**ALL_CLEAR, "camera_offline": "fire:warning"}),  # silent: the camera or the service died
     ((status(5, "dark"),), {**ALL_CLEAR, "camera_dark": "fire:warning"}),
     ((status(5, "frozen"),), {**ALL_CLEAR, "camera_frozen": "fire:warning"}),
     ((status(5, "blurred"),), {**ALL_CLEAR, "camera_blurred": "fire:warning"}),
+    ((status(5, "low_fps"),), {**ALL_CLEAR, "camera_low_fps": "fire:warning"}),
     ((status(300, intrusion="园中道路"), status(5)), {**ALL_CLEAR, "intrusion": "fire:major"}),
     ((status(14 * 60, intrusion="园中道路"), status(5)), {**ALL_CLEAR, "intrusion": "fire:major"}),
     ((status(16 * 60, intrusion="园中道路"), status(5)), ALL_CLEAR),  # 15 min after the last sighting

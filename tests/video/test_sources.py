@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from orchard.footage import Footage
+from orchard.settings import CamerasSettings
 from orchard.site import CameraConfig
 from tests.video.camservers import CameraServer, Scene
 from video.sources import CameraUnavailable, open_source
@@ -65,15 +67,15 @@ def test_snapshot_url_down_and_not_a_picture(scene: Scene) -> None:
         dead.snapshot()
 
 
-def test_password_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, scene: Scene) -> None:
+def test_password_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, scene: Scene, tmp_path: Path) -> None:
     with CameraServer(scene, auth="digest") as cam:
         cfg = CameraConfig(id="c1", plot="p01", kind="snapshot", url=f"{cam.url}/snapshot.jpg", username="admin",
                            password_env="ORCHARD_TEST_CAM_PASSWORD")
         monkeypatch.delenv("ORCHARD_TEST_CAM_PASSWORD", raising=False)
         with pytest.raises(CameraUnavailable, match="ORCHARD_TEST_CAM_PASSWORD"):
-            open_source(cfg, 5)
+            open_source(cfg, CamerasSettings(), Footage(tmp_path))
         monkeypatch.setenv("ORCHARD_TEST_CAM_PASSWORD", "s3cret")
-        src = open_source(cfg, 5)
+        src = open_source(cfg, CamerasSettings(), Footage(tmp_path))
         assert src.snapshot().jpeg
         src.close()
 

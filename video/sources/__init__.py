@@ -9,6 +9,9 @@ One module of this package per kind of source, each registering an opener for th
   cv2.VideoCapture in a background thread that keeps grabbing, so a snapshot is the frame of now and not one from
   a buffer filled minutes ago. A file plays at its own frame rate, in a loop. A dropped stream is reopened with a
   growing pause.
+- rtsp.py, RtspSource (kind "rtsp"): an IP camera's RTSP stream, copied by ffmpeg into the camera's rolling
+  video buffer (video/recorder.py, orchard/footage.py) for the live view and clips; a snapshot is the newest
+  segment's first frame, so the camera is connected to once.
 - synthetic.py (kind "synthetic"): the demo's orchard camera (video/synthetic.py).
 
 A new kind of source is one new module here plus its member of CameraKind; tests/video/test_sources.py fails
@@ -26,8 +29,10 @@ from urllib.parse import quote
 
 import numpy as np
 
+from orchard.footage import Footage
 from orchard.redact import hide
 from orchard.registry import Registry
+from orchard.settings import CamerasSettings
 from orchard.site import CameraConfig
 
 log = logging.getLogger("orchard.cameras")
@@ -44,6 +49,8 @@ class Frame:
     time_ns: int
     jpeg: bytes | None = None
     image: np.ndarray | None = None
+    fault: str = ""  # a fault of the stream the picture cannot show (a low frame rate), in words
+    repeat: bool = False  # the same frame as the last snapshot (no newer one yet): not evidence of a frozen camera
 
 
 class CameraSource(Protocol):
@@ -71,7 +78,21 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
     return f"{scheme}://{quote(username, safe='')}:{quote(password or '', safe='')}@{rest}"
 
 
-Opener = Callable[[CameraConfig, float, "str | None"], CameraSource]  # camera, timeout, password
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What an opener gets besides the camera: the service's settings, the camera's password (from its
+    environment variable) and the video buffers' root (kind rtsp records there)."""
+
+    cfg: CamerasSettings
+    password: str | None
+    footage: Footage
+
+    @property
+    def timeout_s(self) -> float:
+        return self.cfg.timeout_s
+
+
+Opener = Callable[[CameraConfig, Opening], CameraSource]
 OPENERS = Registry[Opener]("camera kind", __name__)
 opens = OPENERS.add  # @opens(CameraKind.STREAM) on a module's opener function
 
@@ -81,7 +102,7 @@ def openers() -> dict[str, Opener]:
     return OPENERS.load()
 
 
-def open_source(cam: CameraConfig, timeout_s: float) -> CameraSource:
+def open_source(cam: CameraConfig, cfg: CamerasSettings, footage: Footage) -> CameraSource:
     """The source for a camera of the site file; its password comes from the environment variable it names."""
     password = camera_password(cam.password_env, f"camera {cam.id}")
-    return openers()[cam.kind](cam, timeout_s, password)
+    return openers()[cam.kind](cam, Opening(cfg, password, footage))

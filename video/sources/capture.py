@@ -15,7 +15,7 @@ import numpy as np
 from orchard.logs import event
 from orchard.redact import redact
 from orchard.site import CameraConfig, CameraKind
-from video.sources import CameraUnavailable, Frame, opens, with_credentials
+from video.sources import CameraUnavailable, Frame, Opening, opens, with_credentials
 
 log = logging.getLogger("orchard.cameras")
 
@@ -96,10 +96,10 @@ class CaptureSource:
 
 
 @opens(CameraKind.STREAM)
-def _stream(cam: CameraConfig, timeout_s: float, password: str | None) -> CaptureSource:
-    return CaptureSource(with_credentials(cam.url, cam.username, password), timeout_s, name=cam.id)
+def _stream(cam: CameraConfig, how: Opening) -> CaptureSource:
+    return CaptureSource(with_credentials(cam.url, cam.username, how.password), how.timeout_s, name=cam.id)
 
 
 @opens(CameraKind.FILE)
-def _file(cam: CameraConfig, timeout_s: float, password: str | None) -> CaptureSource:
-    return CaptureSource(cam.url.removeprefix("file://"), timeout_s, is_file=True, name=cam.id)
+def _file(cam: CameraConfig, how: Opening) -> CaptureSource:
+    return CaptureSource(cam.url.removeprefix("file://"), how.timeout_s, is_file=True, name=cam.id)

@@ -9,7 +9,7 @@ import httpx
 
 from orchard.redact import redact
 from orchard.site import CameraConfig, CameraKind
-from video.sources import CameraUnavailable, Frame, opens
+from video.sources import CameraUnavailable, Frame, Opening, opens
 
 
 class HttpSnapshot:
@@ -41,5 +41,5 @@ class HttpSnapshot:
 
 
 @opens(CameraKind.SNAPSHOT)
-def _snapshot(cam: CameraConfig, timeout_s: float, password: str | None) -> HttpSnapshot:
-    return HttpSnapshot(cam.url, timeout_s, cam.username, password, cam.auth)
+def _snapshot(cam: CameraConfig, how: Opening) -> HttpSnapshot:
+    return HttpSnapshot(cam.url, how.timeout_s, cam.username, how.password, cam.auth)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from orchard.site import CameraConfig, CameraKind
-from video.sources import opens
+from video.sources import Opening, opens
 from video.synthetic import SyntheticSource
 
 
 @opens(CameraKind.SYNTHETIC)
-def _synthetic(cam: CameraConfig, timeout_s: float, password: str | None) -> SyntheticSource:
+def _synthetic(cam: CameraConfig, how: Opening) -> SyntheticSource:
     return SyntheticSource.from_config(cam)
