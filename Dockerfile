@@ -2,8 +2,9 @@
 # from it (docker-compose.yml picks the command). Runs as the unprivileged user `orchard`.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# OpenCV's headless wheel still wants GLib; tzdata for the site's time zone; tini reaps children and passes signals.
-RUN apt-get update && apt-get install -y --no-install-recommends libglib2.0-0 tzdata tini \
+# OpenCV's headless wheel still wants GLib; tzdata for the site's time zone; tini reaps children and passes signals;
+# ffmpeg records the rtsp cameras (video/recorder.py) and cuts the clips around events.
+RUN apt-get update && apt-get install -y --no-install-recommends libglib2.0-0 tzdata tini ffmpeg \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --create-home --home-dir /home/orchard orchard \
     && mkdir -p /data /mosquitto/auth && chown orchard:orchard /data /mosquitto/auth
