@@ -5,6 +5,10 @@ fetch, thumbnail and metrics (video/analyse.py), motion, health (video/health.py
 then a status point for the store. Health changes and intrusions are also published on MQTT
 (<prefix>/<site>/<plot>/<camera>/camera) so analytics looks at once instead of at its next full cycle.
 A writer thread batches status points to the store; a retention sweep runs every minute.
+
+An rtsp camera's source keeps ffmpeg recording its rolling buffer (video/recorder.py). Alarm changes come back
+on <prefix>/<site>/alerts/+; a raised alarm on a plot with rtsp cameras asks each for a clip around it
+(video/clips.py), cut by the clip thread once the buffer holds it and attached to the alarm as evidence.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
-from paho.mqtt.client import Client
+from paho.mqtt.client import Client, MQTTMessage
 
 from orchard.footage import Footage
 from orchard.indicators import sun_elevation_deg
@@ -28,12 +32,14 @@ from orchard.records import Records
 from orchard.records.alarms import AlarmBook
 from orchard.records.snapshots import Retention, SnapshotFiles
 from orchard.settings import CamerasSettings, Settings
-from orchard.site import CameraConfig, Site, site_for
+from orchard.site import CameraConfig, CameraKind, Site, site_for
 from orchard.store import open_store
 from orchard.store.writer import PointWriter
 from orchard.supervise import Heartbeat, Steps
 from video.analyse import BadImage, MotionDetector, picture
+from video.clips import ClipDesk
 from video.health import HealthTracker
+from video.recorder import Recorder
 from video.sources import CameraSource, CameraUnavailable, open_source
 
 log = logging.getLogger("orchard.cameras")
@@ -111,10 +117,37 @@ class CameraWorker:
 
 class Cameras:
     def __init__(self, settings: Settings, workers: list[CameraWorker], writer: PointWriter,
-                 retention: Retention, book: AlarmBook, client: Client | None) -> None:
+                 retention: Retention, book: AlarmBook, client: Client | None, clips: ClipDesk | None = None) -> None:
         self.settings, self.workers, self.writer, self.retention, self.book, self.client = (
             settings, workers, writer, retention, book, client)
+        self.clips = clips
         self.stop = threading.Event()
+
+    def alerts_topic(self) -> str:
+        return f"{self.settings.mqtt_prefix}/{self.settings.site}/alerts/+"
+
+    def _connected(self, client: Client, _userdata: object, _flags: object, reason: object, _props: object = None,
+                   ) -> None:
+        if self.clips is not None and not getattr(reason, "is_failure", False):
+            client.subscribe(self.alerts_topic(), qos=1)  # again after every reconnect
+
+    def _alert(self, _client: Client, _userdata: object, msg: MQTTMessage) -> None:
+        """An alarm change of a plot: clips asked of its rtsp cameras (cut later, by the clip thread)."""
+        if self.clips is None:
+            return
+        try:
+            body = orjson.loads(msg.payload)
+            asked = self.clips.on_alert(msg.topic.rsplit("/", 1)[-1], body) if isinstance(body, dict) else []
+        except orjson.JSONDecodeError:
+            return
+        for r in asked:
+            event(log, "clip_asked", alarm=r.alarm_id, camera=r.camera, event_ns=r.event_ns)
+
+    def cut_clips(self) -> None:
+        steps = Steps(log)
+        while not self.stop.wait(1.0):
+            if self.clips is not None:
+                steps.run("clips", self.clips.work)
 
     def report(self, status: CameraStatus, news: bool) -> None:
         self.writer.put(status.point())
@@ -133,6 +166,10 @@ class Cameras:
         except Exception as e:  # records DB away: sweep later, rather than delete what an alarm may hold
             event(log, "sweep_skipped", logging.WARNING, error=str(e)[:200])
             return
+        for w in self.workers:  # segments an earlier ffmpeg left behind
+            recorder = getattr(w.source, "recorder", None)
+            if isinstance(recorder, Recorder):
+                recorder.prune()
         done = self.retention.sweep(time.time_ns(), evidence)
         if done.deleted or done.kept_evidence:
             event(log, "retention", deleted=done.deleted, freed_mb=round(done.freed_bytes / 1e6, 1),
@@ -140,9 +177,12 @@ class Cameras:
 
     def run(self) -> None:
         if self.client is not None:
+            self.client.on_connect = self._connected
+            self.client.on_message = self._alert
             connect_to(self.client, self.settings.mqtt_url)
             self.client.loop_start()
-        threads = [threading.Thread(target=self.writer.run, args=(self.stop,), name="status-writer", daemon=True)]
+        threads = [threading.Thread(target=self.writer.run, args=(self.stop,), name="status-writer", daemon=True),
+                   threading.Thread(target=self.cut_clips, name="clips", daemon=True)]
         threads += [threading.Thread(target=w.run, args=(self.stop,), name=f"camera-{w.cam.id}", daemon=True)
                     for w in self.workers]
         for t in threads:
@@ -171,8 +211,14 @@ def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
     writer = PointWriter(store, on_written=Heartbeat(settings.data_dir, "cameras", limit).beat)
     client = make_client(settings.mqtt_url, f"orchard-cameras-{settings.site}",
                          protocol=settings.mqtt_protocol) if with_mqtt else None
-    service = Cameras(settings, [], writer, retention, book, client)
     footage = Footage(settings.video_dir)
+    recorded: dict[str, list[str]] = {}
+    for cam in site.cameras:
+        if cam.kind == CameraKind.RTSP:
+            recorded.setdefault(cam.plot, []).append(cam.id)
+    clips = ClipDesk(cfg, footage, files, retention, recorded, book.attach,
+                     lambda alarm_id: {r.path for r in book.evidence(alarm_id)}) if recorded else None
+    service = Cameras(settings, [], writer, retention, book, client, clips)
     service.workers = [CameraWorker(site, cam, cfg, files, retention, service.report, footage=footage)
                        for cam in site.cameras]
     return service

@@ -5,6 +5,10 @@ them. Layout under the snapshot root, by camera and UTC date (so a time maps to 
 
     <root>/<camera>/<YYYY-MM-DD>/<epoch_ms>.jpg        the full frame
     <root>/<camera>/<YYYY-MM-DD>/<epoch_ms>.thumb.jpg  its thumbnail
+    <root>/<camera>/<YYYY-MM-DD>/<epoch_ms>.mp4        a clip around an event (kind rtsp), starting then
+    <root>/<camera>/<YYYY-MM-DD>/<epoch_ms>.poster.jpg its first frame, small
+
+Clips are evidence like snapshots (attached to the alarm they are about) and count in the same size cap.
 
 Paths handed to other services and kept in the records DB are relative to the root ("cam-p01/2026-03-02/...").
 """
@@ -23,6 +27,7 @@ from pathlib import Path
 
 NS = 1_000_000_000
 _NAME = re.compile(r"^(\d{10,16})\.jpg$")
+_CLIP = re.compile(r"^(\d{10,16})\.mp4$")
 _DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
 _CAMERA = re.compile(r"^[\w.:-]{1,64}$")
 
@@ -57,6 +62,16 @@ class SnapshotFiles:
         ms = time_ns // 1_000_000
         folder = f"{camera}/{_day(time_ns)}"
         return SnapshotRef(camera, ms * 1_000_000, f"{folder}/{ms}.jpg", f"{folder}/{ms}.thumb.jpg")
+
+    def clip_ref(self, camera: str, time_ns: int) -> SnapshotRef:
+        """Where a clip starting at `time_ns` goes: the video and its poster (shown until it plays)."""
+        ref = self.ref(camera, time_ns)
+        stem = ref.path.removesuffix(".jpg")
+        return SnapshotRef(camera, ref.time_ns, f"{stem}.mp4", f"{stem}.poster.jpg")
+
+    @staticmethod
+    def is_clip(rel: str) -> bool:
+        return rel.endswith(".mp4")
 
     def resolve(self, rel: str) -> Path:
         """The file of a relative path; refuses anything that would leave the root (a path from a link or DB)."""
@@ -143,14 +158,21 @@ class SnapshotFiles:
                     continue
                 for r in self._day_refs(camera, day):
                     out.append((r.time_ns, r.path, _size(self.root / r.path) + _size(self.root / r.thumb)))
+                for name in os.listdir(self.root / camera / day):
+                    if m := _CLIP.match(name):
+                        c = self.clip_ref(camera, int(m.group(1)) * 1_000_000)
+                        out.append((c.time_ns, c.path, _size(self.root / c.path) + _size(self.root / c.thumb)))
         out.sort()
         return out
 
     def delete(self, rel: str) -> int:
-        """Remove a snapshot (full frame and thumbnail) and, when it was the last, its date folder; freed bytes."""
+        """Remove a snapshot (full frame and thumbnail) or a clip (video and poster) and, when it was the last,
+        its date folder; freed bytes."""
         full = self.resolve(rel)
         freed = 0
-        for p in (full, full.with_name(full.name.removesuffix(".jpg") + ".thumb.jpg")):
+        small = (full.name.removesuffix(".mp4") + ".poster.jpg" if self.is_clip(rel)
+                 else full.name.removesuffix(".jpg") + ".thumb.jpg")
+        for p in (full, full.with_name(small)):
             freed += _size(p)
             p.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
