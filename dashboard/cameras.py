@@ -7,16 +7,18 @@ a bounded number of them, so hours of kiosk refreshes do not pile up media in th
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Literal
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from dashboard import shell
 from dashboard.shell import View
 from orchard.access import Principal
 from orchard.models import CameraStatus
-from orchard.records.snapshots import SnapshotFiles
+from orchard.records.snapshots import SnapshotFiles, SnapshotRef
 from orchard.site import CameraConfig
 
 NS = 1_000_000_000
@@ -94,3 +96,31 @@ def tile(cv: CameraView, v: View, now_ns: int) -> None:
                         f"background:#1c1c1c;color:#ddd;border-radius:6px'>📵 {v.t('cam.no_picture')}</div>",
                         unsafe_allow_html=True)
         st.caption(status_line(cv, v, now_ns))
+
+
+def evidence(refs: list[SnapshotRef], v: View, *, full: bool = False, width: int | str = "stretch") -> None:
+    """An alarm's camera evidence: a clip plays in place (dashboard/media.py signs its address), a snapshot shows
+    as its thumbnail, or its full frame when `full`. Clips first: they show more than any one picture."""
+    from dashboard import media
+
+    files = snapshot_files()
+    for ref in sorted(refs, key=lambda r: not SnapshotFiles.is_clip(r.path)):
+        if SnapshotFiles.is_clip(ref.path):
+            if not (files.root / ref.path).is_file():
+                continue  # past its retention
+            poster = files.read(ref.thumb)
+            data_uri = f"data:image/jpeg;base64,{base64.b64encode(poster).decode()}" if poster else None
+            st.caption(v.t("cam.clip", camera=ref.camera, time=v.fmt_time(ref.time_ns)))
+            components.html(media.clip_html(ref.path, data_uri), height=310)
+        elif (photo := files.read(ref.path if full else ref.thumb)) is not None:
+            st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
+                     width=width)  # type: ignore[arg-type]
+
+
+def live(cam: CameraConfig, v: View, height_px: int = 360) -> None:
+    """The camera's live video (kind rtsp only; other kinds have snapshots only)."""
+    from dashboard import media
+
+    texts = {"delay": v.t("cam.live_delay", s="{s}"), "connecting": v.t("cam.live_connecting"),
+             "fallback": v.t("cam.live_fallback")}
+    components.html(media.player_html(cam.id, texts, height_px=height_px), height=height_px + 30)

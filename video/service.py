@@ -60,6 +60,7 @@ class CameraWorker:
         self.motion = MotionDetector(cam.masks, cam.zones, cam.min_area_pct)
         self.watched = {z.name for z in cam.zones if z.intrusion}
         self.taken = 0
+        self.last_snapshot_ns: int | None = None  # the newest stored snapshot (what a repeated frame shows)
         self.steps = Steps(log)
 
     def night(self, time_ns: int) -> bool:
@@ -77,7 +78,8 @@ class CameraWorker:
             frame = self.source.snapshot()
             if frame.repeat:  # no newer picture yet (a keyframe interval longer than ours): only say we're here
                 status = CameraStatus(site, cam.plot, cam.id, started, self.health.state,
-                                      self.health.since_ns or started, 0.0, error=self.health.error)
+                                      self.health.since_ns or started, 0.0, snapshot_ns=self.last_snapshot_ns,
+                                      error=self.health.error)
                 self.report(status, False)
                 return status
             latency = (time.perf_counter() - t0) * 1000
@@ -98,6 +100,7 @@ class CameraWorker:
         if self.retention is not None:
             self.retention.added(ref, size)
         self.taken += 1
+        self.last_snapshot_ns = ref.time_ns
         status = CameraStatus(site, cam.plot, cam.id, ref.time_ns, h.state, h.since_ns, round(latency, 1), size,
                               round(pic.brightness, 1), round(pic.contrast, 1), round(pic.sharpness, 1),
                               motion.score, len(motion.boxes), intrusion, ref.time_ns, error=h.error)

@@ -70,10 +70,7 @@ def show_alarm(a: Alarm) -> None:
                      expanded=a.severity == "critical" and not a.acked):
         st.markdown(shell.plain(words.text))  # may quote people's words (a work order's title)
         st.caption(f"{v.t('alarms.since', time=v.fmt_time(a.started_ns))} · {words.advice}")
-        for ref in book.evidence(a.id)[:2]:  # the camera's picture of it
-            if (photo := cameras.snapshot_files().read(ref.thumb)) is not None:
-                st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
-                         width=480)
+        cameras.evidence(book.evidence(a.id)[:3], v, width=480)  # the camera's clip and picture of it
         c1, c2, c3 = st.columns(3)
         if not a.acked and c1.button(v.t("alarms.ack"), key=f"ack_{a.id}"):
             me.check(a.plot)

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cameras, charts, data, shell, signin
+from orchard.site import CameraKind
 from orchard.store import StoreError
 
 # Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
@@ -63,6 +64,9 @@ def detail(camera: str) -> None:
         st.session_state["cam_chosen"] = None
         st.query_params.pop("camera", None)
         st.rerun()
+    if cam.kind == CameraKind.RTSP:
+        st.markdown(f"**{v.t('cam.live')}**")
+        cameras.live(cam, v)
     at = st.slider(v.t("cam.when"), min_value=start, max_value=now, value=now, step=timedelta(minutes=1),
                    format="MM-DD HH:mm", key=f"cam_at_{camera}")
     files = cameras.snapshot_files()

@@ -80,10 +80,7 @@ def alarm_card(a: Alarm) -> None:
         st.markdown(shell.plain(words.text))
         st.markdown(f"{v.t('home.what_to_do')}{words.advice}")
         st.caption(v.t("alarms.since", time=v.fmt_time(a.started_ns)))
-        for ref in book.evidence(a.id)[:1]:  # the camera's picture of it
-            if (photo := cameras.snapshot_files().read(ref.thumb)) is not None:
-                st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
-                         width="stretch")
+        cameras.evidence(book.evidence(a.id)[:2], v)  # the camera's clip and picture of it
         handled = any(e.action == "handled" for e in book.events(a.id))
         c1, c2 = st.columns(2)
         if a.acked:

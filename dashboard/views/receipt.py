@@ -65,10 +65,7 @@ def show(alarm: Alarm, heading: bool) -> None:
     st.markdown(f"**{v.t('receipt.since')}** {v.fmt_time(alarm.started_ns)}")
     if heading:
         st.info(words.advice)
-    for ref in book.evidence(alarm.id)[:2]:  # the camera's picture of it, full size
-        if (photo := cameras.snapshot_files().read(ref.path)) is not None:
-            st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
-                     width="stretch")
+    cameras.evidence(book.evidence(alarm.id)[:3], v, full=True)  # the camera's clip and picture of it
     if alarm.acked:
         st.success(v.t("receipt.acked_by", who=alarm.acked_by or "", time=v.fmt_time(alarm.acked_ns)))
     if not alarm.active:

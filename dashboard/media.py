@@ -1,0 +1,214 @@
+"""Video for the browser: an rtsp camera's live view and the clips kept as alarm evidence, served by the
+dashboard itself through signed, short-lived addresses.
+
+The browser never learns a camera's address or password: it gets HLS from the camera's rolling buffer
+(orchard/footage.py), which the cameras service's ffmpeg writes, through these routes (mounted beside the pages
+by dashboard/asgi.py):
+
+    /media/hls.js                       the player library (hls.js, dashboard/static/)
+    /media/live/<token>/live.m3u8       the camera's playlist (each segment's wall-clock start set from its file)
+    /media/live/<token>/<segment>.ts    one segment
+    /media/still/<token>                MJPEG of the newest snapshots, for a browser that cannot play HLS
+    /media/clip/<token>                 one clip (MP4, byte ranges for seeking)
+
+A page that shows video has already checked who may see it (signin.who, the person's plots); it signs the
+address for that camera or clip with `token()`, valid for TOKEN_S and bucketed to the hour, so the page's own
+refreshes keep the same address and the player keeps playing. The routes check only the signature, the subject
+and the expiry (orchard/links.py sign_media): no database lookup per segment, and a farmer cannot turn the token
+of their own camera into another plot's. The key is ORCHARD_NOTIFY__LINK_SECRET (else the kiosk secret, else a
+key of this process, which then must be the only dashboard process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from orchard.footage import PLAYLIST, Footage
+from orchard.links import LinkError, sign_media, verify_media
+from orchard.records.snapshots import SnapshotFiles
+from orchard.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+TOKEN_S = 2 * 3600  # how long a signed video address lasts (at least TOKEN_S - 1 h, at most TOKEN_S)
+STILL_S = 600  # an MJPEG fallback stream ends after this long (the page opens a new one)
+_REFUSED = ("这个视频链接已过期或无效，请回到页面重新打开。\n"
+            "This video link has expired or is not valid: open the video again from its page.\n")
+
+
+@functools.cache
+def _settings() -> Settings:
+    return Settings()
+
+
+@functools.cache
+def _process_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def secret(settings: Settings | None = None) -> str:
+    s = settings or _settings()
+    for key in (s.notify.link_secret, s.dashboard.kiosk_secret):
+        if key is not None:
+            return "media:" + key.get_secret_value()  # its own domain: never valid as another kind of link
+    return _process_key()
+
+
+def token(subject: str, now_s: float | None = None, settings: Settings | None = None) -> str:
+    """A signed address part for "live:<camera>" or "clip:<path>", the same for an hour (see TOKEN_S)."""
+    now_s = time.time() if now_s is None else now_s
+    expires = (int(now_s) // 3600 + 1) * 3600 + TOKEN_S - 3600
+    return sign_media(subject, expires, secret(settings))
+
+
+def _subject(request: Request, kind: str) -> str | None:
+    try:
+        subject = verify_media(request.path_params["token"], secret(), time.time())
+    except LinkError:
+        return None
+    prefix = f"{kind}:"
+    return subject[len(prefix):] if subject.startswith(prefix) else None
+
+
+def _refused() -> Response:
+    return PlainTextResponse(_REFUSED, status_code=403, headers={"Cache-Control": "no-store"})
+
+
+def playlist_text(footage: Footage, camera: str) -> str | None:
+    """ffmpeg's playlist with each segment's #EXT-X-PROGRAM-DATE-TIME set to when it was really recorded (from
+    its file, orchard/footage.py), so the player's delay is the real one; None when there is no buffer."""
+    try:
+        text = footage.playlist(camera).read_text()
+    except FileNotFoundError:
+        return None
+    starts = {s.name: s.start_ns for s in footage.segments(camera)}
+    out: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            continue
+        if line and not line.startswith("#"):
+            if line not in starts:  # gone between the playlist and the stat: the player skips it
+                if out and out[-1].startswith("#EXTINF"):
+                    out.pop()
+                continue
+            at = datetime.fromtimestamp(starts[line] / 1e9, UTC).isoformat(timespec="milliseconds")
+            out.append(f"#EXT-X-PROGRAM-DATE-TIME:{at.replace('+00:00', 'Z')}")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+async def hls_js(_request: Request) -> Response:
+    return FileResponse(STATIC / "hls.light.min.js", media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def live(request: Request) -> Response:
+    camera = _subject(request, "live")
+    if camera is None:
+        return _refused()
+    footage, name = Footage(_settings().video_dir), request.path_params["name"]
+    try:
+        if name == PLAYLIST:
+            text = playlist_text(footage, camera)
+            if text is None:
+                return PlainTextResponse("这台摄像机还没有录像 / no video from this camera yet\n", status_code=404)
+            return Response(text, media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"})
+        path = footage.segment(camera, name)
+    except ValueError:
+        return _refused()
+    if path is None:
+        return PlainTextResponse("segment gone\n", status_code=404)
+    return FileResponse(path, media_type="video/mp2t", headers={"Cache-Control": "private, max-age=300"})
+
+
+async def clip(request: Request) -> Response:
+    rel = _subject(request, "clip")
+    if rel is None or not SnapshotFiles.is_clip(rel):
+        return _refused()
+    try:
+        path = SnapshotFiles(_settings().snapshot_dir).resolve(rel)
+    except ValueError:
+        return _refused()
+    if not path.is_file():
+        return PlainTextResponse("这段录像已按保存期限删除 / this clip was deleted by retention\n", status_code=404)
+    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def still(request: Request) -> Response:
+    """The newest snapshots as MJPEG (multipart/x-mixed-replace), for a browser without HLS or MSE."""
+    camera = _subject(request, "live")
+    if camera is None:
+        return _refused()
+    files = SnapshotFiles(_settings().snapshot_dir)
+
+    async def frames() -> AsyncIterator[bytes]:
+        last, ends = None, time.monotonic() + STILL_S
+        while time.monotonic() < ends and not await request.is_disconnected():
+            ref = files.latest(camera)
+            if ref is not None and ref.path != last and (jpeg := files.read(ref.path)) is not None:
+                last = ref.path
+                yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n"
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(frames(), media_type="multipart/x-mixed-replace; boundary=frame",
+                             headers={"Cache-Control": "no-store"})
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/media/hls.js", hls_js, methods=["GET"]),
+            Route("/media/live/{token}/{name}", live, methods=["GET"]),
+            Route("/media/still/{token}", still, methods=["GET"]),
+            Route("/media/clip/{token}", clip, methods=["GET"])]
+
+
+# -- what a page draws ------------------------------------------------------------------------------------------
+def player_html(camera: str, texts: dict[str, str], *, now_s: float | None = None, height_px: int = 360) -> str:
+    """A live player for a camera (HLS by hls.js, native HLS on Safari, MJPEG of the snapshots otherwise) that
+    shows its delay behind real time. `texts`: "delay" (with {s}), "connecting", "fallback"."""
+    t = token(f"live:{camera}", now_s)
+    config = {"src": f"/media/live/{t}/{PLAYLIST}", "still": f"/media/still/{t}", "texts": texts}
+    return f"""<div style="font-family:sans-serif">
+<video id="v" muted autoplay playsinline controls data-camera="{html.escape(camera)}"
+  style="width:100%;max-height:{height_px}px;background:#000;border-radius:6px"></video>
+<div id="d" style="font-size:13px;color:#555">{html.escape(texts["connecting"])}</div></div>
+<script src="/media/hls.js"></script>
+<script>
+const cfg = {json.dumps(config, ensure_ascii=False)};
+const v = document.getElementById("v"), d = document.getElementById("d");
+function fallback() {{
+  const img = document.createElement("img");
+  img.src = cfg.still; img.style.width = "100%"; v.replaceWith(img); d.textContent = cfg.texts.fallback;
+}}
+if (window.Hls && Hls.isSupported()) {{
+  const hls = new Hls({{liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, maxLiveSyncPlaybackRate: 1.5,
+                        backBufferLength: 30, manifestLoadingMaxRetry: 6}});
+  hls.loadSource(cfg.src); hls.attachMedia(v);
+  hls.on(Hls.Events.ERROR, (_e, data) => {{ if (data.fatal && data.type === Hls.ErrorTypes.MEDIA_ERROR)
+    hls.recoverMediaError(); else if (data.fatal) setTimeout(() => hls.loadSource(cfg.src), 3000); }});
+  setInterval(() => {{
+    const at = hls.playingDate;
+    if (at) {{ const s = Math.max(0, (Date.now() - at.getTime()) / 1000);
+      v.dataset.delay = s.toFixed(1); d.textContent = cfg.texts.delay.replace("{{s}}", s.toFixed(1)); }}
+  }}, 500);
+}} else if (v.canPlayType("application/vnd.apple.mpegurl")) {{ v.src = cfg.src; d.textContent = ""; }}
+else fallback();
+</script>"""
+
+
+def clip_html(rel: str, poster: str | None, *, now_s: float | None = None, height_px: int = 300) -> str:
+    """A player for one clip (MP4: every browser plays it); `poster` is a data: or media address, or None."""
+    src = f"/media/clip/{token(f'clip:{rel}', now_s)}"
+    poster_attr = f' poster="{html.escape(poster)}"' if poster else ""
+    return (f'<video controls playsinline preload="metadata" src="{src}"{poster_attr} '
+            f'style="width:100%;max-height:{height_px}px;background:#000;border-radius:6px"></video>')
