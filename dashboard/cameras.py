@@ -104,16 +104,18 @@ def evidence(refs: list[SnapshotRef], v: View, *, full: bool = False, width: int
     from dashboard import media
 
     files = snapshot_files()
+    names = {c.id: c.label() for c in shell.site().cameras}
     for ref in sorted(refs, key=lambda r: not SnapshotFiles.is_clip(r.path)):
+        camera = names.get(ref.camera, ref.camera)
         if SnapshotFiles.is_clip(ref.path):
             if not (files.root / ref.path).is_file():
                 continue  # past its retention
             poster = files.read(ref.thumb)
             data_uri = f"data:image/jpeg;base64,{base64.b64encode(poster).decode()}" if poster else None
-            st.caption(v.t("cam.clip", camera=ref.camera, time=v.fmt_time(ref.time_ns)))
+            st.caption(v.t("cam.clip", camera=camera, time=v.fmt_time(ref.time_ns)))
             components.html(media.clip_html(ref.path, data_uri), height=310)
         elif (photo := files.read(ref.path if full else ref.thumb)) is not None:
-            st.image(photo, caption=v.t("cam.evidence", camera=ref.camera, time=v.fmt_time(ref.time_ns)),
+            st.image(photo, caption=v.t("cam.evidence", camera=camera, time=v.fmt_time(ref.time_ns)),
                      width=width)  # type: ignore[arg-type]
 
 

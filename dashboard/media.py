@@ -5,11 +5,11 @@ The browser never learns a camera's address or password: it gets HLS from the ca
 (orchard/footage.py), which the cameras service's ffmpeg writes, through these routes (mounted beside the pages
 by dashboard/asgi.py):
 
-    /media/hls.js                       the player library (hls.js, dashboard/static/)
-    /media/live/<token>/live.m3u8       the camera's playlist (each segment's wall-clock start set from its file)
-    /media/live/<token>/<segment>.ts    one segment
-    /media/still/<token>                MJPEG of the newest snapshots, for a browser that cannot play HLS
-    /media/clip/<token>                 one clip (MP4, byte ranges for seeking)
+    /video/hls.js                       the player library (hls.js, dashboard/static/)
+    /video/live/<token>/live.m3u8       the camera's playlist (each segment's wall-clock start set from its file)
+    /video/live/<token>/<segment>.ts    one segment
+    /video/still/<token>                MJPEG of the newest snapshots, for a browser that cannot play HLS
+    /video/clip/<token>                 one clip (MP4, byte ranges for seeking)
 
 A page that shows video has already checked who may see it (signin.who, the person's plots); it signs the
 address for that camera or clip with `token()`, valid for TOKEN_S and bucketed to the hour, so the page's own
@@ -154,6 +154,7 @@ async def still(request: Request) -> Response:
 
     async def frames() -> AsyncIterator[bytes]:
         last, ends = None, time.monotonic() + STILL_S
+        yield b"\r\n"  # the multipart preamble: the headers go out now, not with the first new snapshot
         while time.monotonic() < ends and not await request.is_disconnected():
             ref = files.latest(camera)
             if ref is not None and ref.path != last and (jpeg := files.read(ref.path)) is not None:
@@ -166,10 +167,10 @@ async def still(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/media/hls.js", hls_js, methods=["GET"]),
-            Route("/media/live/{token}/{name}", live, methods=["GET"]),
-            Route("/media/still/{token}", still, methods=["GET"]),
-            Route("/media/clip/{token}", clip, methods=["GET"])]
+    return [Route("/video/hls.js", hls_js, methods=["GET"]),
+            Route("/video/live/{token}/{name}", live, methods=["GET"]),
+            Route("/video/still/{token}", still, methods=["GET"]),
+            Route("/video/clip/{token}", clip, methods=["GET"])]
 
 
 # -- what a page draws ------------------------------------------------------------------------------------------
@@ -177,12 +178,12 @@ def player_html(camera: str, texts: dict[str, str], *, now_s: float | None = Non
     """A live player for a camera (HLS by hls.js, native HLS on Safari, MJPEG of the snapshots otherwise) that
     shows its delay behind real time. `texts`: "delay" (with {s}), "connecting", "fallback"."""
     t = token(f"live:{camera}", now_s)
-    config = {"src": f"/media/live/{t}/{PLAYLIST}", "still": f"/media/still/{t}", "texts": texts}
+    config = {"src": f"/video/live/{t}/{PLAYLIST}", "still": f"/video/still/{t}", "texts": texts}
     return f"""<div style="font-family:sans-serif">
 <video id="v" muted autoplay playsinline controls data-camera="{html.escape(camera)}"
   style="width:100%;max-height:{height_px}px;background:#000;border-radius:6px"></video>
 <div id="d" style="font-size:13px;color:#555">{html.escape(texts["connecting"])}</div></div>
-<script src="/media/hls.js"></script>
+<script src="/video/hls.js"></script>
 <script>
 const cfg = {json.dumps(config, ensure_ascii=False)};
 const v = document.getElementById("v"), d = document.getElementById("d");
@@ -208,7 +209,7 @@ else fallback();
 
 def clip_html(rel: str, poster: str | None, *, now_s: float | None = None, height_px: int = 300) -> str:
     """A player for one clip (MP4: every browser plays it); `poster` is a data: or media address, or None."""
-    src = f"/media/clip/{token(f'clip:{rel}', now_s)}"
+    src = f"/video/clip/{token(f'clip:{rel}', now_s)}"
     poster_attr = f' poster="{html.escape(poster)}"' if poster else ""
     return (f'<video controls playsinline preload="metadata" src="{src}"{poster_attr} '
             f'style="width:100%;max-height:{height_px}px;background:#000;border-radius:6px"></video>')

@@ -65,7 +65,7 @@ def detail(camera: str) -> None:
         st.query_params.pop("camera", None)
         st.rerun()
     if cam.kind == CameraKind.RTSP:
-        st.markdown(f"**{v.t('cam.live')}**")
+        st.markdown(f"**{v.t('cam.live_video')}**")
         cameras.live(cam, v)
     at = st.slider(v.t("cam.when"), min_value=start, max_value=now, value=now, step=timedelta(minutes=1),
                    format="MM-DD HH:mm", key=f"cam_at_{camera}")
