@@ -4,7 +4,7 @@
     orchard admin device add|revoke|list             the registry and each device's MQTT credentials
     orchard admin mqtt-auth                           the broker's passwd and acl files, from .env and the DB
     orchard admin plots import FILE.geojson           plot outlines and facts, checked before they replace the old
-    orchard admin camera add|remove|list              cameras in site.toml
+    orchard admin camera add|remove|list|probe        cameras in site.toml; which of a camera's addresses work
     orchard admin kiosk-link                          the wall screen's signed address
     orchard admin backup FILE | restore FILE          records, time series and files
     orchard admin audit                               who did what
@@ -369,6 +369,38 @@ def camera_remove(camera: str) -> None:
     _check_and_swap(s, path, "".join(kept))
     audit(Records.open(s), "camera.remove", camera)
     typer.echo(f"已删除 removed {camera}; restart the cameras service")
+
+
+@camera_app.command("probe")
+def camera_probe(
+    target: Annotated[str, typer.Argument(help="The camera's address: 192.168.1.64, or a whole rtsp:// or http:// "
+                                          "URL.")],
+    username: Annotated[str | None, typer.Option(help="The camera's user (usually admin).")] = "admin",
+    password_env: Annotated[str | None, typer.Option(help="Environment variable that holds its password.")] = None,
+    channel: Annotated[int, typer.Option(help="Channel (1 for a camera; the input on an NVR).")] = 1,
+    rtsp_port: Annotated[int, typer.Option(help="The camera's RTSP port.")] = 554,
+    http_port: Annotated[int, typer.Option(help="The camera's HTTP port (snapshots, ONVIF).")] = 80,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each address.")] = 5.0,
+) -> None:
+    """Try the Hikvision, Dahua, Uniview and EZVIZ addresses and ONVIF; say what works and what to put in site.toml."""
+    from video.probe import best, probe
+    from video.sources import CameraUnavailable, camera_password
+
+    try:
+        password = camera_password(password_env, target)
+    except CameraUnavailable as e:
+        raise fail(str(e)) from None
+    found = probe(target, username, password, channel=channel, rtsp_port=rtsp_port, http_port=http_port,
+                  timeout_s=timeout)
+    for p in found:
+        typer.echo(f"{'✔' if p.ok else '✘'} {p.source:28} {p.url}\n    {p.detail}")
+    pick = best(found)
+    if pick is None:
+        raise fail("没有找到可用的视频流：检查地址、端口、用户名和密码，或在摄像机上开启 RTSP / no working stream: "
+                   "check the address, ports, user and password, or switch RTSP on in the camera", code=1)
+    typer.echo(f"\n建议 suggested: orchard admin camera add <id> <plot> --name <名称> --kind rtsp --url '{pick.url}'"
+               + (f" --username {username}" if username else "")
+               + (f" --password-env {password_env}" if password_env else ""))
 
 
 @camera_app.command("list")

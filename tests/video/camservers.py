@@ -69,14 +69,63 @@ def _digest_ok(header: str, method: str, user: str, password: str, realm: str, n
     return secrets.compare_digest(expected, params.get("response", ""))
 
 
+ONVIF_NOT_AUTHORIZED = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+                        'xmlns:ter="http://www.onvif.org/ver10/error"><s:Body><s:Fault><s:Code><s:Value>s:Sender'
+                        '</s:Value><s:Subcode><s:Value>ter:NotAuthorized</s:Value></s:Subcode></s:Code><s:Reason>'
+                        '<s:Text xml:lang="en">Sender not Authorized</s:Text></s:Reason></s:Fault></s:Body>'
+                        '</s:Envelope>')
+
+
+def onvif_answer(request: str, server: CameraServer) -> str | None:
+    """What an ONVIF camera answers (Profile S subset: GetCapabilities, GetProfiles, GetStreamUri,
+    GetSnapshotUri); None when the UsernameToken's PasswordDigest is wrong."""
+    import base64
+    import re
+
+    from video.onvif import password_digest
+
+    user = re.search(r"<wsse:Username>(.*?)</wsse:Username>", request)
+    given = re.search(r"<wsse:Password[^>]*>(.*?)</wsse:Password>", request)
+    nonce = re.search(r"<wsse:Nonce>(.*?)</wsse:Nonce>", request)
+    created = re.search(r"<wsu:Created>(.*?)</wsu:Created>", request)
+    if not (user and given and nonce and created) or user.group(1) != server.user or given.group(1) != \
+            password_digest(base64.b64decode(nonce.group(1)), created.group(1), server.password):
+        return None
+    assert server.onvif_rtsp is not None
+    head = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
+            'xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body>')
+    tail = "</s:Body></s:Envelope>"
+    if "GetCapabilities" in request:
+        return (f"{head}<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>{server.url}"
+                f"/onvif/media_service</tt:XAddr></tt:Media></tds:Capabilities></tds:GetCapabilitiesResponse>{tail}")
+    if "GetProfiles" in request:
+        profiles = "".join(f'<trt:Profiles token="{t}"><tt:Name>{t}</tt:Name><tt:VideoEncoderConfiguration>'
+                           f"<tt:Resolution><tt:Width>{640 if 'sub' in t else 1920}</tt:Width><tt:Height>"
+                           f"{360 if 'sub' in t else 1080}</tt:Height></tt:Resolution></tt:VideoEncoderConfiguration>"
+                           "</trt:Profiles>" for t in server.onvif_rtsp)
+        return f"{head}<trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse>{tail}"
+    token = re.search(r"<trt:ProfileToken>(.*?)</trt:ProfileToken>", request)
+    if "GetStreamUri" in request and token:
+        return (f"{head}<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{server.onvif_rtsp[token.group(1)]}"
+                f"</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse>{tail}")
+    if "GetSnapshotUri" in request and token:
+        return (f"{head}<trt:GetSnapshotUriResponse><trt:MediaUri><tt:Uri>{server.url}/snapshot.jpg</tt:Uri>"
+                f"</trt:MediaUri></trt:GetSnapshotUriResponse>{tail}")
+    return f"{head}<s:Fault><s:Reason><s:Text>not implemented</s:Text></s:Reason></s:Fault>{tail}"
+
+
 class CameraServer:
-    """/snapshot.jpg (auth as configured) and /stream.mjpg (multipart/x-mixed-replace, `fps` frames a second)."""
+    """/snapshot.jpg (auth as configured; also at Hikvision's ISAPI picture path), /stream.mjpg
+    (multipart/x-mixed-replace, `fps` frames a second) and, when `onvif_rtsp` is set, ONVIF's device and media
+    services (POST /onvif/...)."""
 
     def __init__(self, scene: Scene, auth: str | None = None, user: str = "admin", password: str = "s3cret",
                  fps: float = 10, port: int | None = None) -> None:
         self.scene, self.auth, self.user, self.password, self.fps = scene, auth, user, password, fps
         self.port = port or free_port()
         self.nonces: set[str] = set()
+        self.onvif_rtsp: dict[str, str] | None = None  # ONVIF profile token -> its RTSP URI, when it speaks ONVIF
         self.requests = 0
         self.slow_s = 0.0
         self.httpd: ThreadingHTTPServer | None = None
@@ -124,7 +173,7 @@ class CameraServer:
                     time.sleep(server.slow_s)
                 if not self._authorised():
                     return
-                if self.path.startswith("/snapshot.jpg"):
+                if self.path.startswith(("/snapshot.jpg", "/ISAPI/Streaming/channels/101/picture")):
                     body = server.scene.jpeg()
                     self.send_response(200)
                     self.send_header("Content-Type", "image/jpeg")
@@ -145,6 +194,22 @@ class CameraServer:
                         pass
                 else:
                     self.send_error(404)
+
+            def do_POST(self) -> None:
+                """ONVIF (when `onvif_rtsp` is set): device and media service, WS-Security digest checked."""
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                if server.onvif_rtsp is None or not self.path.startswith("/onvif/"):
+                    self.send_error(404)
+                    return
+                answer, status = onvif_answer(body, server), 200
+                if answer is None:
+                    answer, status = ONVIF_NOT_AUTHORIZED, 400
+                data = answer.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/soap+xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
