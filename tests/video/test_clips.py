@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from bench.servers import RtspServer
+from bench.servers import Mosquitto, RtspServer
 from orchard.footage import Footage
 from orchard.models import Signal
 from orchard.records import Records
@@ -126,3 +126,56 @@ def test_clips_count_in_the_size_cap_and_evidence_clips_stay(tmp_path: Path,
     assert not (files.root / loose.ref.path).exists() and not (files.root / loose.ref.thumb).exists()
     assert not (files.root / snap.path).exists()
     assert done.total_bytes == kept.bytes
+
+
+def test_the_cameras_service_keeps_the_clip_of_an_alarm_on_its_plot(tmp_path: Path, rtsp: Callable[..., RtspServer],
+                                                                    mosquitto: Mosquitto) -> None:
+    """The whole path: analytics' alarm change on the broker (retained, as analytics publishes it), the cameras
+    service recording a real RTSP camera of that plot, the clip cut and attached to the alarm in the records DB."""
+    import threading
+
+    import orjson
+    from paho.mqtt.client import CallbackAPIVersion, Client
+
+    from orchard.settings import Settings
+    from orchard.site import SHIPPED
+    from tests.conftest import unique
+    from tests.integration.test_live_video import rtsp_site
+    from video.service import build
+
+    server = rtsp({"p01": "test", "p02": "test"})
+    (tmp_path / "site").mkdir()
+    rtsp_site(tmp_path / "site" / "site.toml", server)
+    assert (SHIPPED / "sunzigou").is_dir()
+    prefix = unique("orchard")
+    s = Settings(data_dir=tmp_path, store_url=f"sqlite:///{tmp_path}/ts.sqlite", mqtt_url=mosquitto.url,
+                 mqtt_prefix=prefix, site_file=tmp_path / "site" / "site.toml",
+                 cameras={"buffer_s": 60, "clip_before_s": 3, "clip_after_s": 2})  # type: ignore[arg-type]
+    book = AlarmBook(Records.open(s))
+    service = build(s)
+    runner = threading.Thread(target=service.run, daemon=True)
+    runner.start()
+    try:
+        footage = Footage(s.video_dir)
+        wait_until(lambda: len(footage.segments("cam-p01")) >= 4, 40, "the service never recorded cam-p01")
+        now = time.time_ns()
+        alarm, _ = book.fire(Signal("sunzigou", "plot:p01", "spring_frost", "critical", "alarm.spring_frost_text",
+                                    {}, "p01"), now)
+        pub = Client(CallbackAPIVersion.VERSION2, client_id=unique("pub"))
+        pub.connect("127.0.0.1", mosquitto.port)
+        pub.loop_start()
+        body = {"alarm_id": alarm.id, "type": "spring_frost", "severity": "critical", "change": "raised",
+                "active": True, "source": "plot:p01", "started_ns": now, "details": {}}
+        pub.publish(f"{prefix}/sunzigou/alerts/p01", orjson.dumps(body), qos=1, retain=True).wait_for_publish(10)
+        wait_until(lambda: any(SnapshotFiles.is_clip(r.path) for r in book.evidence(alarm.id)), 40,
+                   "no clip attached to the alarm")
+        clips = [r for r in book.evidence(alarm.id) if SnapshotFiles.is_clip(r.path)]
+        assert [r.camera for r in clips] == ["cam-p01"]  # its plot's camera only, not p02's
+        assert clips[0].time_ns <= now - 2 * NS
+        assert (s.snapshot_dir / clips[0].path).stat().st_size > 10_000
+        pub.publish(f"{prefix}/sunzigou/alerts/p01", b"", qos=1, retain=True).wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
+    finally:
+        service.stop.set()
+        runner.join(30)
