@@ -19,7 +19,7 @@ from dashboard.shell import View
 from orchard.access import Principal
 from orchard.models import CameraStatus
 from orchard.records.snapshots import SnapshotFiles, SnapshotRef
-from orchard.site import CameraConfig
+from orchard.site import CameraConfig, CameraKind
 
 NS = 1_000_000_000
 State = Literal["live", "problem", "down", "never"]
@@ -126,3 +126,28 @@ def live(cam: CameraConfig, v: View, height_px: int = 360) -> None:
     texts = {"delay": v.t("cam.live_delay", s="{s}"), "connecting": v.t("cam.live_connecting"),
              "fallback": v.t("cam.live_fallback")}
     components.html(media.player_html(cam.id, texts, height_px=height_px), height=height_px + 30)
+
+
+def smart_live(shown: list[CameraView], seen_ns: dict[str, int], now_ns: int, max_live: int, hold_s: float
+               ) -> list[str]:
+    """Frigate's smart streaming for the wall: which rtsp cameras play live now. A camera whose latest report
+    sees a moving object or an intrusion is marked in `seen_ns` (the wall's memory across refreshes); it stays
+    live `hold_s` after that, and at most `max_live` do at once (intrusions first, then the latest motion), so a
+    wall of twelve cameras costs at most `max_live` streams."""
+    for cv in shown:
+        s = cv.status
+        if cv.cam.kind == CameraKind.RTSP and cv.state in ("live", "problem") and s is not None and (
+                s.intrusion or s.objects > 0):
+            seen_ns[cv.cam.id] = max(seen_ns.get(cv.cam.id, 0), s.time_ns)
+    hold = int(hold_s * NS)
+    active = [cv for cv in shown if cv.cam.kind == CameraKind.RTSP and cv.state in ("live", "problem")
+              and now_ns - seen_ns.get(cv.cam.id, -hold - now_ns) <= hold]
+    active.sort(key=lambda cv: (not (cv.status and cv.status.intrusion), -seen_ns[cv.cam.id], cv.cam.id))
+    return [cv.cam.id for cv in active[:max_live]]
+
+
+def live_tile(cv: CameraView, v: View) -> None:
+    """A wall tile playing live (smart streaming), with the same heading and status line as a snapshot tile."""
+    with st.container(border=True):
+        st.markdown(f"{headline(cv, v)} · 🔴 {v.t('cam.live_video')}")
+        live(cv.cam, v, height_px=150)

@@ -73,6 +73,10 @@ class DashboardSettings(Section):
 
 
     refresh_s: int = Field(30, ge=2, description="Seconds between the command center's live refreshes.")
+    wall_live_max: int = Field(4, ge=0, le=12, description="Camera tiles of the wall that may play live at once "
+                               "(smart streaming: an rtsp camera plays live while it sees motion or an intrusion); "
+                               "each costs its recorded stream's bitrate, the rest cost a thumbnail per refresh.")
+    wall_live_hold_s: float = Field(30, ge=0, description="A wall tile stays live this long after the last motion.")
     address: str = Field("127.0.0.1", description="Where the dashboard listens: loopback unless told, behind the "
                          "reverse proxy on the same host. In a container 0.0.0.0 (compose publishes the port on "
                          "127.0.0.1 of the host only).")

@@ -145,9 +145,14 @@ def live() -> None:
     wall = cameras.views(me)[:WALL]
     if wall:
         st.subheader(v.t("cc.cameras"))
+        seen = st.session_state.setdefault("wall_motion_ns", {})  # smart streaming's memory across refreshes
+        live = cameras.smart_live(wall, seen, now, cfg.wall_live_max, cfg.wall_live_hold_s)
         for col, cv in zip(st.columns(len(wall)), wall, strict=True):
             with col:
-                cameras.tile(cv, v, now)
+                if cv.cam.id in live:
+                    cameras.live_tile(cv, v)
+                else:
+                    cameras.tile(cv, v, now)
 
     if site.lines:
         st.subheader(v.t("cc.grading"))

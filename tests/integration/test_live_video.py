@@ -23,7 +23,7 @@ from bench.servers import RtspServer, ServerMissing, free_port
 from dashboard.server import DashboardServer
 from orchard.footage import Footage
 from orchard.links import sign
-from orchard.models import Signal
+from orchard.models import CameraStatus, Signal
 from orchard.records import Records
 from orchard.records.accounts import Accounts
 from orchard.records.alarms import AlarmBook
@@ -32,6 +32,7 @@ from orchard.records.people import People, User
 from orchard.records.snapshots import SnapshotFiles
 from orchard.settings import CamerasSettings, DashboardSettings
 from orchard.site import SHIPPED
+from orchard.store import open_store
 from tests.conftest import _missing as missing
 from tests.integration.browser import chrome, require_chromium, says, screenshot, sign_in, until
 from video.clips import cut
@@ -86,7 +87,8 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Video]:
     people.set_plots("wang", ["p01"], "owns")
     people.upsert(User("li", "李明", "adviser"))
     people.set_plots("li", ["p01", "p02"], "covers")
-    for name in ("wang", "li"):
+    people.upsert(User("zhang", "张站长", "center"))
+    for name in ("wang", "li", "zhang"):
         accounts.set_password(name, PASSWORD, time.time_ns())
     deadline = time.monotonic() + 40
     while len(footage.segments("cam-p01")) < 3:
@@ -219,3 +221,32 @@ def test_the_clip_plays_from_the_messages_link(video: Video) -> None:
         v = in_player(d, "the clip's player")
         d.execute_script("arguments[0].muted = true; arguments[0].play()", v)
         until(d, lambda drv: drv.execute_script("return arguments[0].currentTime", v) > 1.0, 30, "the clip playing")
+
+
+def test_the_wall_plays_a_camera_live_while_it_sees_motion(video: Video) -> None:
+    """Smart streaming: cam-p01 reports a moving object, cam-p02 nothing; on the wall p01 plays live and p02 stays
+    a snapshot tile."""
+    store = open_store(f"sqlite:///{video.data_dir}/ts.sqlite")
+    store.ensure_ready()
+    now = time.time_ns()
+    store.write([CameraStatus("sunzigou", "p01", "cam-p01", now, "ok", now - 600 * NS, 12.0, 40_000, 120.0, 40.0,
+                              300.0, 6.5, 1, "", now).point(),
+                 CameraStatus("sunzigou", "p02", "cam-p02", now, "ok", now - 600 * NS, 12.0, 40_000, 120.0, 40.0,
+                              300.0, 0.0, 0, "", now).point()])
+    with chrome("wall") as d:
+        d.get(f"{video.url}/cameras")
+        sign_in(d, "zhang", PASSWORD)
+        says(d, "视频监控")
+        d.get(f"{video.url}/")  # the center's home: the command center
+        says(d, "大湾园区路口 · 大湾红阳园 · 🔴 实时视频")
+        v = in_player(d, "the wall's live tile")
+        until(d, lambda drv: drv.execute_script("return arguments[0].currentTime", v) > 1.0, 60, "the tile playing")
+        assert d.execute_script("return arguments[0].dataset.camera", v) == "cam-p01"
+        d.switch_to.default_content()
+        players = d.execute_script(
+            "return [...document.querySelectorAll('iframe')].filter(f => { try { return "
+            "f.contentDocument.querySelector('video[data-camera]') } catch (e) { return false } }).length")
+        assert players == 1  # cam-p02 is quiet: a snapshot tile, not a stream
+        assert "Page not found" not in d.find_element("tag name", "body").text
+        d.execute_script("arguments[0].scrollIntoView()", d.find_element("xpath", "//h3[contains(., '视频监控')]"))
+        screenshot(d, "center-wall-smart-streaming")
