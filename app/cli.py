@@ -306,6 +306,20 @@ def bench_cameras(
     run_bench(snapshots=snapshots, sources=sources, repeat=repeat)
 
 
+@bench_app.command("video")
+def bench_video(
+    cameras: Annotated[int, typer.Option(help="RTSP streams recorded at once.")] = 8,
+    seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 20,
+    repeat: Annotated[int, typer.Option(help="Runs of each (bare ffmpeg, ours), alternating; medians.")] = 3,
+    delay_seconds: Annotated[float, typer.Option(help="How long the live delay is sampled.")] = 30,
+) -> None:
+    """rtsp cameras buffered per core and the live view's delay, against bare ffmpeg copying the same streams in
+    the same run (a real GStreamer RTSP server on loopback)."""
+    from bench.video import run_bench
+
+    run_bench(cameras=cameras, seconds=seconds, repeat=repeat, delay_seconds=delay_seconds)
+
+
 @bench_app.command("grading")
 def bench_grading(
     fruit: Annotated[int, typer.Option(help="Fruit the simulated lot holds.")] = 2000,

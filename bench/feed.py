@@ -24,6 +24,7 @@ class FrameFeed:
         self.draw, self.width, self.height, self.fps = draw, width, height, fps
         self.port = free_port()
         self.frames = 0
+        self.drawn_at: dict[int, float] = {}  # frame number (mod 2**16) -> when it was sent, the newest 4096
         self._stop = threading.Event()
         self._sock = socket.create_server(("127.0.0.1", self.port))
         self._sock.settimeout(0.2)
@@ -51,6 +52,8 @@ class FrameFeed:
         while not self._stop.is_set():
             image = self.draw(self.frames)
             assert image.shape == (self.height, self.width, 3), image.shape
+            self.drawn_at[self.frames % 65536] = time.time()
+            self.drawn_at.pop((self.frames - 4096) % 65536, None)
             conn.sendall(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
             self.frames += 1
             next_at = max(next_at + 1.0 / self.fps, time.monotonic() - 1.0)

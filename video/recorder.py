@@ -207,6 +207,11 @@ class Recorder:
             self._thread.join(15)
 
     # -- what it says -----------------------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """The running ffmpeg's process id (for the benchmark's CPU count)."""
+        with self._lock:
+            return self._proc.pid if self._proc is not None else None
+
     def state(self) -> StreamState:
         now = self.clock()
         with self._lock:
