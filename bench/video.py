@@ -15,9 +15,9 @@ on this machine throughout (they stand in for the cameras) and are counted apart
 Live delay: one more stream carries its frame number as a pattern of squares (bench/feed.py FrameFeed); when a
 new segment appears in the playlist its last frame is decoded and its number read, which says when that frame
 was drawn: the wait = seen - drawn (encode, RTSP, ffmpeg, cutting the segment), for the segment's first frame
-(the longest wait) and its last (the shortest). A player stays PLAYER_HOLD_SEGMENTS segments behind the newest
-(hls.js liveSyncDurationCount, dashboard/media.py), so the live view's expected delay adds that many segment
-lengths and half a segment; the browser test (tests/integration/test_live_video.py) reads hls.js's own figure.
+(the longest wait) and its last (the shortest). A player stays PLAYER_HOLD_S behind the newest segment's end
+(hls.js liveSyncDuration, dashboard/media.py), so the live view's expected delay adds that and half a segment;
+the browser test (tests/integration/test_live_video.py) reads hls.js's own figure.
 Medians and 90th percentiles; one JSON line.
 """
 
@@ -36,13 +36,14 @@ import numpy as np
 
 from bench.feed import FrameFeed
 from bench.servers import RtspServer
+from dashboard.media import LIVE_SYNC_S
 from orchard.footage import Footage
 from orchard.settings import CamerasSettings
 from video.recorder import Recorder, ffmpeg_args
 
 BITS = 16
 W, H = 640, 360
-PLAYER_HOLD_SEGMENTS = 2  # dashboard/media.py: liveSyncDurationCount
+PLAYER_HOLD_S = LIVE_SYNC_S  # how far behind the newest segment's end the player stays (dashboard/media.py)
 
 
 def coded(n: int) -> np.ndarray:
@@ -199,8 +200,8 @@ def run_bench(cameras: int = 8, seconds: float = 20, repeat: int = 3, delay_seco
         "segments_timed": len(last),
         "frame_wait_s_first_of_segment_median": _median(first), "frame_wait_s_first_of_segment_p90": _p90(first),
         "frame_wait_s_last_of_segment_median": _median(last), "frame_wait_s_last_of_segment_p90": _p90(last),
-        # A player PLAYER_HOLD_SEGMENTS behind the newest segment, which is on average half a segment old.
-        "live_view_delay_s_expected": round(_median(last) + (PLAYER_HOLD_SEGMENTS + 0.5) * seg, 2) if last else None,
+        # A player PLAYER_HOLD_S behind the newest segment's end, which is on average half a segment old.
+        "live_view_delay_s_expected": round(_median(last) + PLAYER_HOLD_S + 0.5 * seg, 2) if last else None,
         "runs_bare": [round(x, 2) for x in bare], "runs_ours": [round(x, 2) for x in ours],
     }
     print(json.dumps(result, ensure_ascii=False), flush=True)

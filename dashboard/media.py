@@ -43,6 +43,10 @@ from orchard.settings import Settings
 STATIC = Path(__file__).resolve().parent / "static"
 TOKEN_S = 2 * 3600  # how long a signed video address lasts (at least TOKEN_S - 1 h, at most TOKEN_S)
 STILL_S = 600  # an MJPEG fallback stream ends after this long (the page opens a new one)
+# The player stays this many seconds behind the newest segment's end (hls.js liveSyncDuration; in seconds, not
+# segments: hls.js counts segments in target durations, and ffmpeg's is 2 s for 1 s segments) and catches up at
+# up to 1.5x when it falls more than 4 s further behind.
+LIVE_SYNC_S = 2.0
 _REFUSED = ("这个视频链接已过期或无效，请回到页面重新打开。\n"
             "This video link has expired or is not valid: open the video again from its page.\n")
 
@@ -192,8 +196,8 @@ function fallback() {{
   img.src = cfg.still; img.style.width = "100%"; v.replaceWith(img); d.textContent = cfg.texts.fallback;
 }}
 if (window.Hls && Hls.isSupported()) {{
-  const hls = new Hls({{liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 6, maxLiveSyncPlaybackRate: 1.5,
-                        backBufferLength: 30, manifestLoadingMaxRetry: 6}});
+  const hls = new Hls({{liveSyncDuration: {LIVE_SYNC_S}, liveMaxLatencyDuration: {LIVE_SYNC_S + 4},
+                        maxLiveSyncPlaybackRate: 1.5, backBufferLength: 30, manifestLoadingMaxRetry: 6}});
   hls.loadSource(cfg.src); hls.attachMedia(v);
   hls.on(Hls.Events.ERROR, (_e, data) => {{ if (data.fatal && data.type === Hls.ErrorTypes.MEDIA_ERROR)
     hls.recoverMediaError(); else if (data.fatal) setTimeout(() => hls.loadSource(cfg.src), 3000); }});

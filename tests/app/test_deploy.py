@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 APP_SERVICES = ["ingest", "analytics", "cameras", "grading", "dashboard"]
-OFFICIAL = {"influxdb:2.7", "eclipse-mosquitto:2", "postgres:16"}
+OFFICIAL = {"influxdb:2.7", "eclipse-mosquitto:2", "postgres:16", "alexxit/go2rtc:1.9.9"}
 VAR = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -32,9 +32,10 @@ def env_example() -> dict[str, str]:
 
 
 def test_the_services_the_issue_asks_for() -> None:
-    assert set(APP_SERVICES) | {"mosquitto", "influxdb", "postgres", "simulator", "mqtt-auth"} == set(SERVICES)
+    assert set(APP_SERVICES) | {"mosquitto", "influxdb", "postgres", "simulator", "mqtt-auth", "go2rtc"} == set(SERVICES)
     assert SERVICES["simulator"]["profiles"] == ["demo"]
-    assert {SERVICES[s]["image"] for s in ("influxdb", "mosquitto", "postgres")} == OFFICIAL
+    assert SERVICES["go2rtc"]["profiles"] == ["webrtc"]  # optional: sub-second live view (docs/video.md)
+    assert {SERVICES[s]["image"] for s in ("influxdb", "mosquitto", "postgres", "go2rtc")} == OFFICIAL
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
