@@ -2,24 +2,39 @@
 
 Order: embedded broker (unless ORCHARD_MQTT_URL is set) -> backfill of the store (SQLite unless ORCHARD_STORE_URL
 is set) -> demo people (each plot's owner as a farmer, an adviser, the command center; messages to their in-app
-inbox) -> ingest -> live simulator -> analytics -> dashboard. Each runs as its own `orchard <service>` process, as in
-production; Ctrl-C stops them all, newest first.
+inbox) -> the demo's cameras as real H.264 RTSP streams (below) -> ingest -> live simulator -> cameras -> grading ->
+analytics -> dashboard. Each service runs as its own `orchard <service>` process, as in production; Ctrl-C stops
+them all, newest first.
+
+The demo's cameras: where Debian's GStreamer RTSP server is installed (the README's packages), each synthetic
+camera of the site is drawn live (the synthetic orchard at the real time of day, the night's visitor included)
+at 640x360 and 5 frames a second, encoded to H.264 and published on a local RTSP server; the demo's site file
+(<data_dir>/demo-site/site.toml, unless ORCHARD_SITE_FILE is set) makes them rtsp cameras, so the cameras
+service records them with ffmpeg and the dashboard plays them live. Without the server they stay snapshot
+cameras, and the demo says so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.servers import free_port
+import numpy as np
+
+from bench.feed import FrameFeed
+from bench.servers import RtspServer, ServerMissing, free_port
 from orchard.links import sign_screen
 from orchard.records import Records
 from orchard.records.accounts import Accounts
@@ -27,7 +42,80 @@ from orchard.records.lots import Lots
 from orchard.records.people import People, Role, User
 from orchard.redact import redact_url
 from orchard.settings import Settings
-from orchard.site import site_for
+from orchard.site import SHIPPED, CameraKind, site_for
+
+DEMO_SIZE, DEMO_FPS = (640, 360), 5
+
+
+def rtsp_site_text(text: str, urls: dict[str, str]) -> str:
+    """A site file's text with these cameras (id -> RTSP URL) made rtsp cameras."""
+    for cam, url in urls.items():
+        def rtsp(m: re.Match[str], url: str = url) -> str:
+            return f'{m.group(1)}kind = "rtsp"\nurl = "{url}"'
+
+        text, n = re.subn(rf'(id = "{re.escape(cam)}"\n(?:[^\[]*?\n)?)kind = "[a-z]+"\nurl = "[^"]*"', rtsp, text,
+                          count=1)
+        if n != 1:
+            raise ValueError(f"camera {cam} not found in the site file")
+    return text
+
+
+class DemoStreams:
+    """The demo's synthetic cameras as live RTSP streams (see the module's text); `start` says whether it could."""
+
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        from video.synthetic import SyntheticSource
+
+        self.folder = folder
+        self.cameras = [c for c in site_for(settings).cameras if c.kind == CameraKind.SYNTHETIC]
+        self.sources = {c.id: SyntheticSource.from_config(c.model_copy(update={"width": DEMO_SIZE[0],
+                                                                                "height": DEMO_SIZE[1]}))
+                        for c in self.cameras}
+        self.feeds: list[FrameFeed] = []
+        self.server: RtspServer | None = None
+
+    def start(self) -> bool:
+        if not self.cameras:
+            return False
+        mounts = {}
+        for cam in self.cameras:
+            feed = FrameFeed(self._drawer(cam.id), *DEMO_SIZE, fps=DEMO_FPS)
+            self.feeds.append(feed.start())
+            mounts[cam.id] = feed.spec
+        try:
+            self.server = RtspServer(self.folder / "rtsp", mounts, fps=DEMO_FPS, gop=DEMO_FPS, size=DEMO_SIZE)
+            self.server.start()
+        except (ServerMissing, RuntimeError, TimeoutError) as e:
+            print(f"演示摄像头只有快照，没有实时视频 / the demo cameras are snapshots only, no live video: {e}",
+                  flush=True)
+            self.stop()
+            return False
+        return True
+
+    def _drawer(self, camera: str) -> Callable[[int], np.ndarray]:
+        orchard = self.sources[camera].orchard
+
+        def draw(_frame: int) -> np.ndarray:
+            return orchard.render(datetime.now(UTC))  # the real time of day: dusk, night, the night's visitor
+
+        return draw
+
+    def site_file(self, shipped_site: str) -> Path:
+        """The demo's own site file: the shipped one with the synthetic cameras as this server's rtsp cameras."""
+        assert self.server is not None
+        site_dir = self.folder / "demo-site"
+        shutil.rmtree(site_dir, ignore_errors=True)
+        shutil.copytree(SHIPPED / shipped_site, site_dir)
+        path = site_dir / "site.toml"
+        urls = {c.id: self.server.url(c.id) for c in self.cameras}
+        path.write_text(rtsp_site_text(path.read_text(encoding="utf-8"), urls), encoding="utf-8")
+        return path
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        for f in self.feeds:
+            f.close()
 
 
 def demo_people(settings: Settings) -> None:
@@ -111,6 +199,7 @@ def run_demo(*, port: int, backfill_days: int, mqtt_port: int | None = None) -> 
     orchard = [sys.executable, "-m", "app"]
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = threading.Event()
+    streams: DemoStreams | None = None
 
     def spawn(name: str, *args: str) -> subprocess.Popen[bytes]:
         # Each service in a process group of its own, so stopping it reaches everything it started (the ingest
@@ -148,6 +237,12 @@ def run_demo(*, port: int, backfill_days: int, mqtt_port: int | None = None) -> 
         sign_ins = demo_accounts(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
         wall = sign_screen(int(time.time()) + 7 * 86400, env["ORCHARD_DASHBOARD__KIOSK_SECRET"])
         demo_lot(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]))
+        if "ORCHARD_SITE_FILE" not in os.environ:
+            streams = DemoStreams(Settings(data_dir=data_dir, store_url=env["ORCHARD_STORE_URL"]), data_dir)
+            if streams.start():
+                env["ORCHARD_SITE_FILE"] = str(streams.site_file(env.get("ORCHARD_SITE", "sunzigou")))
+                print(f"演示摄像头实时视频 / the demo cameras stream live: {len(streams.cameras)} on "
+                      f"{streams.server.url('') if streams.server else ''}", flush=True)
         spawn("ingest", "ingest")
         spawn("simulate", "simulate")
         spawn("cameras", "cameras")
@@ -167,6 +262,8 @@ def run_demo(*, port: int, backfill_days: int, mqtt_port: int | None = None) -> 
                     stopping.set()
     finally:
         stop_children([proc for _, proc in reversed(children)])
+        if streams is not None:
+            streams.stop()
 
 
 def stop_children(procs: list[subprocess.Popen[bytes]], timeout_s: float = 15) -> None:

@@ -20,7 +20,6 @@ import collections
 import contextlib
 import logging
 import math
-import os
 import re
 import subprocess
 import threading
@@ -118,8 +117,9 @@ class Recorder:
     def _once(self) -> None:
         args = ffmpeg_args(self.cfg.ffmpeg, self.url, self.folder, self.cfg)
         try:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True)
+            # In the service's own process group: whatever stops the service's group (Ctrl-C, the demo, a
+            # container's stop) stops its ffmpegs too, even when the service itself cannot say so any more.
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as e:
             self._error = f"无法启动 ffmpeg / cannot start ffmpeg ({self.cfg.ffmpeg}): {e.strerror}"
             return
@@ -150,13 +150,11 @@ class Recorder:
 
     def _end(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 15)
+            proc.terminate()
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, 9)
+                proc.kill()
                 proc.wait(5)
 
     def _progress(self, proc: subprocess.Popen[bytes]) -> None:

@@ -71,9 +71,16 @@ def test_demo_stops_every_descendant_when_only_it_is_signalled(tmp_path: Path, s
     started: set[int] = set()
     try:
         wait_healthy(port, demo, log)
+        # The demo's cameras are real RTSP streams: the cameras service's ffmpeg is recording them.
+        video = tmp_path / "data" / "video"
+        deadline = time.monotonic() + 90
+        while not any(len(list(d.glob("seg-*.ts"))) >= 2 for d in video.glob("cam-*")):
+            assert time.monotonic() < deadline, "no demo camera was recorded:\n" + log.read_text()[-3000:]
+            time.sleep(0.5)
         started = descendants(demo.pid)
         commands = {Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ") for p in started if alive(p)}
         assert any(b"dashboard.serve run" in c for c in commands) and any(b" ingest" in c for c in commands), commands
+        assert any(b"rtsp_server.py" in c for c in commands) and any(c.startswith(b"ffmpeg") for c in commands)
         os.kill(demo.pid, sig)
         assert demo.wait(60) is not None
         left = [p for p in started if alive(p)]

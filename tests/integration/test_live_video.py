@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from app.demo import rtsp_site_text
 from bench.servers import RtspServer, ServerMissing, free_port
 from dashboard.server import DashboardServer
 from orchard.footage import Footage
@@ -60,11 +61,7 @@ def rtsp_site(path: Path, server: RtspServer) -> None:
         if other.name != "site.toml":
             shutil.copy(other, path.parent / other.name)
     text = (SHIPPED / "sunzigou" / "site.toml").read_text()
-    for cam, mount in (("cam-p01", "p01"), ("cam-p02", "p02")):
-        text = re.sub(rf'(id = "{cam}"\n(?:.*\n)*?)kind = "synthetic"\nurl = "[^"]*"',
-                      lambda m, mount=mount: f'{m.group(1)}kind = "rtsp"\nurl = "{server.url(mount)}"', text, count=1)
-    assert text.count('kind = "rtsp"') == 2
-    path.write_text(text)
+    path.write_text(rtsp_site_text(text, {"cam-p01": server.url("p01"), "cam-p02": server.url("p02")}))
 
 
 @pytest.fixture(scope="module")
