@@ -24,6 +24,7 @@ class FrameFeed:
         self.draw, self.width, self.height, self.fps = draw, width, height, fps
         self.port = free_port()
         self.frames = 0
+        self.paused = False  # a camera whose encoder hangs: the connection stays open, no frame comes
         self.drawn_at: dict[int, float] = {}  # frame number (mod 2**16) -> when it was sent, the newest 4096
         self._stop = threading.Event()
         self._sock = socket.create_server(("127.0.0.1", self.port))
@@ -50,6 +51,10 @@ class FrameFeed:
     def _send(self, conn: socket.socket) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
+            if self.paused:
+                self._stop.wait(0.05)
+                next_at = time.monotonic()
+                continue
             image = self.draw(self.frames)
             assert image.shape == (self.height, self.width, 3), image.shape
             self.drawn_at[self.frames % 65536] = time.time()

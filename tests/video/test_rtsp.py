@@ -92,6 +92,26 @@ def test_a_stream_that_slows_down_is_a_low_frame_rate_fault(tmp_path: Path, rtsp
         feed.close()
 
 
+def test_a_stream_that_hangs_open_is_stalled_then_restarted(tmp_path: Path, rtsp: Rtsp) -> None:
+    """The camera keeps the connection but sends nothing (a hung encoder): no socket error ever comes, so the
+    recorder itself must notice, say so and reconnect."""
+    feed = FrameFeed(ball, fps=15).start()
+    try:
+        server = rtsp({"cam": feed.spec}, fps=15)
+        cam = camera("cam-h", server.url("cam"), kind="rtsp", interval_s=0.5)
+        with Run(tmp_path, [cam], CFG) as run:
+            run.wait_for("cam-h", "ok", 30)
+            feed.paused = True
+            hung = run.wait_for("cam-h", "unreachable", 30)
+            assert "stalled" in hung.error, hung.error
+            feed.paused = False
+            run.wait_for("cam-h", "ok", 60)
+            recorder = run.workers[0].source.recorder  # type: ignore[union-attr]
+            assert recorder.restarts >= 1  # it reconnected rather than waiting on the open socket
+    finally:
+        feed.close()
+
+
 def test_a_stream_of_one_unchanging_picture_is_frozen(tmp_path: Path, rtsp: Rtsp) -> None:
     feed = FrameFeed(still, fps=15).start()
     try:
