@@ -28,6 +28,7 @@ from orchard.footage import Footage
 from orchard.logs import event
 from orchard.records.snapshots import Retention, SnapshotFiles, SnapshotRef
 from orchard.settings import CamerasSettings
+from video.recorder import first_frame
 
 log = logging.getLogger("orchard.cameras")
 NS = 1_000_000_000
@@ -82,12 +83,8 @@ def cut(ffmpeg: str, footage: Footage, files: SnapshotFiles, camera: str, start_
 
 
 def _poster(segment: Path, out: Path, width: int) -> None:
-    cap = cv2.VideoCapture(str(segment), cv2.CAP_FFMPEG)
-    try:
-        ok, image = cap.read()
-    finally:
-        cap.release()
-    if not ok or image is None:
+    image = first_frame(segment)
+    if image is None:
         return
     h, w = image.shape[:2]
     small = cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)

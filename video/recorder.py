@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from orchard.footage import PLAYLIST, SEGMENT, Footage
 from orchard.logs import event
 from orchard.redact import redact
@@ -37,6 +40,16 @@ log = logging.getLogger("orchard.cameras")
 _FPS = re.compile(r"Video: .*?(\d+(?:\.\d+)?) (?:fps|tbr)")
 HLS_FLAGS = ("delete_segments", "program_date_time", "independent_segments", "temp_file", "append_list",
              "discont_start", "omit_endlist", "second_level_segment_index")
+
+
+def first_frame(segment: Path) -> np.ndarray | None:
+    """A segment's first frame (its keyframe: one decode), or None when it cannot be read."""
+    cap = cv2.VideoCapture(str(segment), cv2.CAP_FFMPEG)
+    try:
+        ok, image = cap.read()
+    finally:
+        cap.release()
+    return image if ok and image is not None else None
 
 
 def ffmpeg_args(ffmpeg: str, url: str, folder: Path, cfg: CamerasSettings) -> list[str]:

@@ -3,8 +3,9 @@ rolling buffer, snapshots from it, and the stream's health as the camera dies, c
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,19 @@ def ball(n: int) -> np.ndarray:
 
 def still(_n: int) -> np.ndarray:
     return ball(0)
+
+
+@contextlib.contextmanager
+def fed_camera(tmp_path: Path, rtsp: Rtsp, draw: Callable[[int], np.ndarray], cam_id: str,
+               interval_s: float = 0.5) -> Iterator[tuple[FrameFeed, Run]]:
+    """A camera whose frames this test draws (a FrameFeed behind the RTSP server), run by a camera worker."""
+    feed = FrameFeed(draw, fps=15).start()
+    try:
+        server = rtsp({"cam": feed.spec}, fps=15)
+        with Run(tmp_path, [camera(cam_id, server.url("cam"), kind="rtsp", interval_s=interval_s)], CFG) as run:
+            yield feed, run
+    finally:
+        feed.close()
 
 
 def test_snapshots_come_from_the_buffer_of_one_connection(tmp_path: Path, rtsp: Rtsp) -> None:
@@ -75,52 +89,34 @@ def test_a_camera_that_dies_is_unreachable_with_its_reason_then_recovers(tmp_pat
 
 
 def test_a_stream_that_slows_down_is_a_low_frame_rate_fault(tmp_path: Path, rtsp: Rtsp) -> None:
-    feed = FrameFeed(ball, fps=15).start()
-    try:
-        server = rtsp({"cam": feed.spec}, fps=15)
-        cam = camera("cam-s", server.url("cam"), kind="rtsp", interval_s=0.5)
-        with Run(tmp_path, [cam], CFG) as run:
-            run.wait_for("cam-s", "ok", 30)
-            time.sleep(CFG.fps_window_s + 1)
-            assert run.health("cam-s") == "ok"  # a full window at the declared rate is no fault
-            feed.fps = 3
-            slow = run.wait_for("cam-s", "low_fps", 30)
-            assert "15" in slow.error and "fps" in slow.error
-            feed.fps = 15
-            run.wait_for("cam-s", "ok", 30)
-    finally:
-        feed.close()
+    with fed_camera(tmp_path, rtsp, ball, "cam-s") as (feed, run):
+        run.wait_for("cam-s", "ok", 30)
+        time.sleep(CFG.fps_window_s + 1)
+        assert run.health("cam-s") == "ok"  # a full window at the declared rate is no fault
+        feed.fps = 3
+        slow = run.wait_for("cam-s", "low_fps", 30)
+        assert "15" in slow.error and "fps" in slow.error
+        feed.fps = 15
+        run.wait_for("cam-s", "ok", 30)
 
 
 def test_a_stream_that_hangs_open_is_stalled_then_restarted(tmp_path: Path, rtsp: Rtsp) -> None:
     """The camera keeps the connection but sends nothing (a hung encoder): no socket error ever comes, so the
     recorder itself must notice, say so and reconnect."""
-    feed = FrameFeed(ball, fps=15).start()
-    try:
-        server = rtsp({"cam": feed.spec}, fps=15)
-        cam = camera("cam-h", server.url("cam"), kind="rtsp", interval_s=0.5)
-        with Run(tmp_path, [cam], CFG) as run:
-            run.wait_for("cam-h", "ok", 30)
-            feed.paused = True
-            hung = run.wait_for("cam-h", "unreachable", 30)
-            assert "stalled" in hung.error, hung.error
-            feed.paused = False
-            run.wait_for("cam-h", "ok", 60)
-            recorder = run.workers[0].source.recorder  # type: ignore[union-attr]
-            assert recorder.restarts >= 1  # it reconnected rather than waiting on the open socket
-    finally:
-        feed.close()
+    with fed_camera(tmp_path, rtsp, ball, "cam-h") as (feed, run):
+        run.wait_for("cam-h", "ok", 30)
+        feed.paused = True
+        hung = run.wait_for("cam-h", "unreachable", 30)
+        assert "stalled" in hung.error, hung.error
+        feed.paused = False
+        run.wait_for("cam-h", "ok", 60)
+        recorder = run.workers[0].source.recorder  # type: ignore[union-attr]
+        assert recorder.restarts >= 1  # it reconnected rather than waiting on the open socket
 
 
 def test_a_stream_of_one_unchanging_picture_is_frozen(tmp_path: Path, rtsp: Rtsp) -> None:
-    feed = FrameFeed(still, fps=15).start()
-    try:
-        server = rtsp({"cam": feed.spec}, fps=15)
-        cam = camera("cam-f", server.url("cam"), kind="rtsp", interval_s=0.3)
-        with Run(tmp_path, [cam], CFG) as run:
-            run.wait_for("cam-f", "frozen", 40)
-    finally:
-        feed.close()
+    with fed_camera(tmp_path, rtsp, still, "cam-f", interval_s=0.3) as (_feed, run):
+        run.wait_for("cam-f", "frozen", 40)
 
 
 def test_digest_login_and_a_wrong_password_said_without_showing_it(tmp_path: Path, rtsp: Rtsp,

@@ -9,10 +9,8 @@ a fault the picture cannot show (`Frame.fault`).
 
 from __future__ import annotations
 
-import cv2
-
 from orchard.site import CameraConfig, CameraKind
-from video.recorder import Recorder
+from video.recorder import Recorder, first_frame
 from video.sources import CameraUnavailable, Frame, Opening, opens, with_credentials
 
 
@@ -42,13 +40,8 @@ class RtspSource:
         if self._last is not None and self._last[0] == seg.name:
             f = self._last[1]
             return Frame(f.time_ns, image=f.image, fault=low, repeat=True)
-        path = rec.footage.folder(rec.camera) / seg.name
-        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-        try:
-            ok, image = cap.read()
-        finally:
-            cap.release()
-        if not ok or image is None:
+        image = first_frame(rec.footage.folder(rec.camera) / seg.name)
+        if image is None:
             raise CameraUnavailable(f"视频片段无法解码 / a video segment could not be decoded: {seg.name}")
         frame = Frame(seg.start_ns, image=image, fault=low)
         self._last = (seg.name, frame)
