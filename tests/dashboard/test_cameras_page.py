@@ -117,4 +117,4 @@ def test_alarm_shows_its_snapshot(run_app: RunApp, empty_store: Seeded) -> None:
     records.close()
     at = run_app(empty_store, "alarms")
     assert len(at.get("image")) == 1
-    assert "现场照片：cam-p01" in str(at.get("image")[0].proto)
+    assert "现场照片：大湾园区路口" in str(at.get("image")[0].proto)  # the camera by the name people know

@@ -31,6 +31,7 @@ from video.synthetic import SyntheticOrchard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REFRESHES = 100
+MAX_REFRESHES = 400  # on a loaded machine the pictures change less often per refresh: go on until 100 MB went out
 MEASURED_FROM = 30  # the first refreshes warm up caches and imports
 
 
@@ -91,7 +92,11 @@ def test_kiosk_camera_wall_keeps_memory_flat(tmp_path: Path) -> None:
             measured: set[str] = set()  # pictures first sent after the RSS baseline
             rss: list[float] = []
             last = first
-            for i in range(REFRESHES):
+            done = 0
+            for i in range(MAX_REFRESHES):
+                if i >= REFRESHES and len(measured) * statistics.median(sizes.values()) / 2**20 > 110:
+                    break
+                done = i + 1
                 last = kiosk.refresh_fragment()
                 assert not last.errors and len(last.media) == 6, (i, last.errors, last.media)
                 if i > MEASURED_FROM:
@@ -102,9 +107,9 @@ def test_kiosk_camera_wall_keeps_memory_flat(tmp_path: Path) -> None:
                 time.sleep(0.05)
             rss.append(server.rss_mb())
             sent_mb = len(measured) * statistics.median(sizes.values()) / 2**20
-            print(f"\nkiosk camera wall: {REFRESHES} refreshes, {len(seen)} distinct pictures sent "
+            print(f"\nkiosk camera wall: {done} refreshes, {len(seen)} distinct pictures sent "
                   f"({len(measured)}, {sent_mb:.0f} MB after the baseline), server RSS {rss[0]:.1f} MB after "
-                  f"{MEASURED_FROM} -> {rss[-1]:.1f} MB after {REFRESHES}")
+                  f"{MEASURED_FROM} -> {rss[-1]:.1f} MB after {done}")
             assert len(seen) >= 5 * 6  # the pictures really changed, many times over
             assert sent_mb > 100  # holding them would show: four times the bound below
             with httpx.Client(base_url=server.url, timeout=10) as http:

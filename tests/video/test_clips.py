@@ -58,7 +58,8 @@ def test_a_clip_covers_the_event_from_before_to_after(recording: tuple[Footage, 
     wait_until(lambda: footage.segments("cam-c")[-1].end_ns >= event_ns + 3 * NS, 30, "the buffer never caught up")
     clip = cut("ffmpeg", footage, files, "cam-c", event_ns - 2 * NS, event_ns + 3 * NS)
     assert clip.ref.time_ns <= event_ns - 2 * NS + NS // 2  # from a keyframe at or just before the asked start
-    assert clip.ref.time_ns < event_ns and clip.end_ns >= event_ns + 3 * NS  # the event is inside
+    # The event is inside (segment times come from file times: consecutive segments can sit a few ms apart).
+    assert clip.ref.time_ns < event_ns and clip.end_ns >= event_ns + 3 * NS - NS // 20
     info = probe(files.root / clip.ref.path)
     assert info["streams"][0]["codec_name"] == "h264"  # type: ignore[index]  # copied, not re-encoded
     duration = float(info["format"]["duration"])  # type: ignore[index]
@@ -86,7 +87,9 @@ def test_a_raised_alarm_gets_its_clip_once_as_evidence(tmp_path: Path, recording
     book = AlarmBook(records)
     alarm, _ = book.fire(Signal("sunzigou", "camera:cam-c", "intrusion", "warning", "rules.intrusion",
                                 plot="p01", device="cam-c"), time.time_ns())
-    wait_until(lambda: len(footage.segments("cam-c")) >= 2, 30, "no segments")
+    # The buffer must reach back past clip_before_s before the snapshot (a machine under load starts late).
+    wait_until(lambda: (s := footage.segments("cam-c")) and s[0].start_ns < time.time_ns() - 6 * NS, 40,
+               "the buffer never reached 6 s back")
     retention = Retention(files, 14, 10**9, 365)
     desk = ClipDesk(CFG, footage, files, retention, {"p01": ["cam-c"]}, book.attach,
                     lambda a: {r.path for r in book.evidence(a)})
