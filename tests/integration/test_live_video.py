@@ -34,6 +34,7 @@ from orchard.records.snapshots import SnapshotFiles
 from orchard.settings import CamerasSettings, DashboardSettings
 from orchard.site import SHIPPED
 from orchard.store import open_store
+from tests.conftest import KIOSK_SECRET, kiosk_link
 from tests.conftest import _missing as missing
 from tests.integration.browser import chrome, require_chromium, says, screenshot, sign_in, until
 from video.clips import cut
@@ -106,7 +107,8 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Video]:
     (nid,) = Outbox(records).queue(alarm.id, [("wang", "dingtalk")], 0, "alarm", time.time_ns())
     records.close()
     env = {"ORCHARD_STORE_URL": f"sqlite:///{d}/ts.sqlite", "ORCHARD_DATA_DIR": str(d),
-           "ORCHARD_SITE_FILE": str(d / "site.toml"), "ORCHARD_NOTIFY__LINK_SECRET": LINK_SECRET}
+           "ORCHARD_SITE_FILE": str(d / "site.toml"), "ORCHARD_NOTIFY__LINK_SECRET": LINK_SECRET,
+           "ORCHARD_DASHBOARD__KIOSK_SECRET": KIOSK_SECRET}
     try:
         with DashboardServer(env, d / "dashboard.log", free_port()) as dash:
             link = f"{dash.url}/receipt?t={sign(nid, int(time.time()) + 86400, LINK_SECRET)}"
@@ -220,9 +222,8 @@ def test_the_clip_plays_from_the_messages_link(video: Video) -> None:
         until(d, lambda drv: drv.execute_script("return arguments[0].currentTime", v) > 1.0, 30, "the clip playing")
 
 
-def test_the_wall_plays_a_camera_live_while_it_sees_motion(video: Video) -> None:
-    """Smart streaming: cam-p01 reports a moving object, cam-p02 nothing; on the wall p01 plays live and p02 stays
-    a snapshot tile."""
+def moving_p01_quiet_p02(video: Video) -> None:
+    """cam-p01 reports a moving object, cam-p02 nothing (the cameras service's status points, written now)."""
     store = open_store(f"sqlite:///{video.data_dir}/ts.sqlite")
     store.ensure_ready()
     now = time.time_ns()
@@ -230,6 +231,20 @@ def test_the_wall_plays_a_camera_live_while_it_sees_motion(video: Video) -> None
                               300.0, 6.5, 1, "", now).point(),
                  CameraStatus("sunzigou", "p02", "cam-p02", now, "ok", now - 600 * NS, 12.0, 40_000, 120.0, 40.0,
                               300.0, 0.0, 0, "", now).point()])
+    store.close()
+
+
+def live_tiles(d: Any) -> list[str]:
+    """The cameras whose wall tile holds a player."""
+    return list(d.execute_script(
+        "return [...document.querySelectorAll('iframe')].map(f => { try { const v = f.contentDocument"
+        ".querySelector('video[data-camera]'); return v && v.dataset.camera } catch (e) { return null } })"
+        ".filter(Boolean)"))
+
+
+def test_the_wall_plays_a_camera_live_while_it_sees_motion(video: Video) -> None:
+    """Smart streaming: on the wall p01 (moving) plays live and p02 (quiet) stays a snapshot tile."""
+    moving_p01_quiet_p02(video)
     with chrome("wall") as d:
         d.get(f"{video.url}/cameras")
         sign_in(d, "zhang", PASSWORD)
@@ -240,10 +255,20 @@ def test_the_wall_plays_a_camera_live_while_it_sees_motion(video: Video) -> None
         until(d, lambda drv: drv.execute_script("return arguments[0].currentTime", v) > 1.0, 60, "the tile playing")
         assert d.execute_script("return arguments[0].dataset.camera", v) == "cam-p01"
         d.switch_to.default_content()
-        players = d.execute_script(
-            "return [...document.querySelectorAll('iframe')].filter(f => { try { return "
-            "f.contentDocument.querySelector('video[data-camera]') } catch (e) { return false } }).length")
-        assert players == 1  # cam-p02 is quiet: a snapshot tile, not a stream
+        assert live_tiles(d) == ["cam-p01"]  # cam-p02 is quiet: a snapshot tile, not a stream
         assert "Page not found" not in d.find_element("tag name", "body").text
         d.execute_script("arguments[0].scrollIntoView()", d.find_element("xpath", "//h3[contains(., '视频监控')]"))
         screenshot(d, "center-wall-smart-streaming")
+
+
+def test_the_unattended_wall_screen_plays_it_too(video: Video) -> None:
+    """The wall screen's signed kiosk link (nobody signed in, no cookie): its live tile plays, through the same
+    signed video addresses."""
+    moving_p01_quiet_p02(video)
+    with chrome("wall") as d:
+        d.get(f"{video.url}/?kiosk={kiosk_link()}")
+        says(d, "🔴 实时视频")
+        v = in_player(d, "the kiosk's live tile")
+        until(d, lambda drv: drv.execute_script("return arguments[0].currentTime", v) > 1.0, 60, "the tile playing")
+        d.switch_to.default_content()
+        assert live_tiles(d) == ["cam-p01"]
