@@ -8,7 +8,7 @@ by dashboard/asgi.py):
     /video/hls.js                       the player library (hls.js, dashboard/static/)
     /video/live/<token>/live.m3u8       the camera's playlist (each segment's wall-clock start set from its file)
     /video/live/<token>/<segment>.ts    one segment
-    /video/still/<token>                MJPEG of the newest snapshots, for a browser that cannot play HLS
+    /video/still/<token>                MJPEG for a browser that cannot play HLS (the buffer's frames, or snapshots)
     /video/clip/<token>                 one clip (MP4, byte ranges for seeking)
 
 A page that shows video has already checked who may see it (signin.who, the person's plots); it signs the
@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -149,22 +151,54 @@ async def clip(request: Request) -> Response:
     return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
 
 
+def _part(jpeg: bytes) -> bytes:
+    return b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n"
+
+
+def segment_jpegs(path: Path, width: int = 640, quality: int = 70) -> list[bytes]:
+    """Every frame of one segment as a JPEG of at most `width` pixels (the MJPEG fallback of a recorded camera)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    out = []
+    try:
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                break
+            h, w = image.shape[:2]
+            if w > width:
+                image = cv2.resize(image, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+            out.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes())
+    finally:
+        cap.release()
+    return out
+
+
 async def still(request: Request) -> Response:
-    """The newest snapshots as MJPEG (multipart/x-mixed-replace), for a browser without HLS or MSE."""
+    """MJPEG (multipart/x-mixed-replace) for a browser without HLS or MSE: a recorded camera's frames, segment by
+    segment at their own pace (one segment behind), or else the newest snapshots as they come."""
     camera = _subject(request, "live")
     if camera is None:
         return _refused()
-    files = SnapshotFiles(_settings().snapshot_dir)
+    footage, files = Footage(_settings().video_dir), SnapshotFiles(_settings().snapshot_dir)
 
     async def frames() -> AsyncIterator[bytes]:
         last, ends = None, time.monotonic() + STILL_S
-        yield b"\r\n"  # the multipart preamble: the headers go out now, not with the first new snapshot
+        yield b"\r\n"  # the multipart preamble: the headers go out now, not with the first new frame
         while time.monotonic() < ends and not await request.is_disconnected():
-            ref = files.latest(camera)
-            if ref is not None and ref.path != last and (jpeg := files.read(ref.path)) is not None:
+            seg = footage.newest(camera)
+            if seg is not None and seg.name != last:
+                last = seg.name
+                jpegs = await run_in_threadpool(segment_jpegs, footage.folder(camera) / seg.name)
+                pause = seg.duration_s / max(1, len(jpegs))
+                for jpeg in jpegs:
+                    yield _part(jpeg)
+                    await asyncio.sleep(pause)
+                continue
+            if seg is None and (ref := files.latest(camera)) is not None and ref.path != last:
                 last = ref.path
-                yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n"
-            await asyncio.sleep(0.5)
+                if (snapshot := files.read(ref.path)) is not None:
+                    yield _part(snapshot)
+            await asyncio.sleep(0.2)
 
     return StreamingResponse(frames(), media_type="multipart/x-mixed-replace; boundary=frame",
                              headers={"Cache-Control": "no-store"})
@@ -179,7 +213,7 @@ def routes() -> list[BaseRoute]:
 
 # -- what a page draws ------------------------------------------------------------------------------------------
 def player_html(camera: str, texts: dict[str, str], *, now_s: float | None = None, height_px: int = 360) -> str:
-    """A live player for a camera (HLS by hls.js, native HLS on Safari, MJPEG of the snapshots otherwise) that
+    """A live player for a camera (HLS by hls.js, native HLS on Safari, MJPEG otherwise) that
     shows its delay behind real time. `texts`: "delay" (with {s}), "connecting", "fallback"."""
     t = token(f"live:{camera}", now_s)
     config = {"src": f"/video/live/{t}/{PLAYLIST}", "still": f"/video/still/{t}", "texts": texts}

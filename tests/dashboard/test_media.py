@@ -112,3 +112,30 @@ def test_a_media_token_is_no_message_link() -> None:
     s = Settings(notify={"link_secret": "k"})  # type: ignore[arg-type]
     with pytest.raises(LinkError):
         verify(media.token("live:7", 1_796_400_000, s), "k", 1_796_400_000)
+
+
+@pytest.mark.integration
+def test_the_mjpeg_fallback_streams_the_recorded_frames(client: TestClient, tmp_path: Path) -> None:
+    """A browser without HLS gets the buffer's own frames as MJPEG, not a snapshot every few seconds."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed (Debian package ffmpeg)")
+    folder = tmp_path / "video" / "cam-m"
+    folder.mkdir(parents=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=10", "-t", "2.5",
+                    "-c:v", "libx264", "-g", "10", "-f", "hls", "-hls_time", "1", "-hls_segment_filename",
+                    str(folder / "seg-1796409000-%04d.ts"), str(folder / "live.m3u8")], check=True)
+    parts: list[bytes] = []
+    with client.stream("GET", f"/video/still/{media.token('live:cam-m')}") as r:
+        assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
+        buffer = b""
+        for chunk in r.iter_bytes():
+            buffer += chunk
+            while (start := buffer.find(b"\xff\xd8")) >= 0 and (end := buffer.find(b"\xff\xd9", start)) >= 0:
+                parts.append(buffer[start:end + 2])
+                buffer = buffer[end + 2:]
+            if len(parts) >= 5:
+                break
+    assert len(parts) >= 5 and len(set(parts)) >= 4  # frames of a moving picture, one after another
