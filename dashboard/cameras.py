@@ -98,6 +98,14 @@ def tile(cv: CameraView, v: View, now_ns: int) -> None:
         st.caption(status_line(cv, v, now_ns))
 
 
+def _session() -> str | None:
+    """The viewer's session token, when signed in (dashboard/signin.py): video addresses end with the session."""
+    from dashboard import signin
+
+    value = st.session_state.get(signin.TOKEN)
+    return value if isinstance(value, str) else None
+
+
 def evidence(refs: list[SnapshotRef], v: View, *, full: bool = False, width: int | str = "stretch") -> None:
     """An alarm's camera evidence: a clip plays in place (dashboard/media.py signs its address), a snapshot shows
     as its thumbnail, or its full frame when `full`. Clips first: they show more than any one picture."""
@@ -113,7 +121,7 @@ def evidence(refs: list[SnapshotRef], v: View, *, full: bool = False, width: int
             poster = files.read(ref.thumb)
             data_uri = f"data:image/jpeg;base64,{base64.b64encode(poster).decode()}" if poster else None
             st.caption(v.t("cam.clip", camera=camera, time=v.fmt_time(ref.time_ns)))
-            components.html(media.clip_html(ref.path, data_uri), height=310)
+            components.html(media.clip_html(ref.path, data_uri, session=_session()), height=310)
         elif (photo := files.read(ref.path if full else ref.thumb)) is not None:
             st.image(photo, caption=v.t("cam.evidence", camera=camera, time=v.fmt_time(ref.time_ns)),
                      width=width)  # type: ignore[arg-type]
@@ -125,7 +133,8 @@ def live(cam: CameraConfig, v: View, height_px: int = 360) -> None:
 
     texts = {"delay": v.t("cam.live_delay", s="{s}"), "connecting": v.t("cam.live_connecting"),
              "fallback": v.t("cam.live_fallback")}
-    components.html(media.player_html(cam.id, texts, height_px=height_px), height=height_px + 30)
+    components.html(media.player_html(cam.id, texts, height_px=height_px, session=_session()),
+                    height=height_px + 30)
 
 
 def smart_live(shown: list[CameraView], seen_ns: dict[str, int], now_ns: int, max_live: int, hold_s: float

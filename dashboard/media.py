@@ -13,9 +13,11 @@ by dashboard/asgi.py):
 
 A page that shows video has already checked who may see it (signin.who, the person's plots); it signs the
 address for that camera or clip with `token()`, valid for TOKEN_S and bucketed to the hour, so the page's own
-refreshes keep the same address and the player keeps playing. The routes check only the signature, the subject
-and the expiry (orchard/links.py sign_media): no database lookup per segment, and a farmer cannot turn the token
-of their own camera into another plot's. The key is ORCHARD_NOTIFY__LINK_SECRET (else the kiosk secret, else a
+refreshes keep the same address and the player keeps playing; a signed-in person's address also carries their
+session's id, and stops working within SESSION_RECHECK_S of the session ending (signing out, disabled). The
+routes check the signature, the subject and the expiry (orchard/links.py sign_media), and a bound session at
+most every SESSION_RECHECK_S: no database lookup per segment, and a farmer cannot turn the token of their own
+camera into another plot's. The key is ORCHARD_NOTIFY__LINK_SECRET (else the kiosk secret, else a
 key of this process, which then must be the only dashboard process).
 """
 
@@ -39,6 +41,7 @@ from starlette.routing import BaseRoute, Route
 
 from orchard.footage import PLAYLIST, Footage
 from orchard.links import LinkError, sign_media, verify_media
+from orchard.records.accounts import session_id
 from orchard.records.snapshots import SnapshotFiles
 from orchard.settings import Settings
 
@@ -71,17 +74,42 @@ def secret(settings: Settings | None = None) -> str:
     return _process_key()
 
 
-def token(subject: str, now_s: float | None = None, settings: Settings | None = None) -> str:
-    """A signed address part for "live:<camera>" or "clip:<path>", the same for an hour (see TOKEN_S)."""
+def token(subject: str, now_s: float | None = None, settings: Settings | None = None,
+          session: str | None = None) -> str:
+    """A signed address part for "live:<camera>" or "clip:<path>", the same for an hour (see TOKEN_S). With the
+    viewer's `session` token, the address works only while that session does (signing out, a disabled user or
+    the session's end stop it within SESSION_RECHECK_S); without (the wall screen's kiosk link, a message's
+    link), until it expires."""
     now_s = time.time() if now_s is None else now_s
     expires = (int(now_s) // 3600 + 1) * 3600 + TOKEN_S - 3600
-    return sign_media(subject, expires, secret(settings))
+    bound = f"{subject}|{session_id(session)}" if session else subject
+    return sign_media(bound, expires, secret(settings))
 
 
-def _subject(request: Request, kind: str) -> str | None:
+SESSION_RECHECK_S = 10.0
+_alive: dict[str, tuple[float, bool]] = {}  # session id -> (when checked, still good)
+
+
+def _session_alive(sid: str) -> bool:
+    checked = _alive.get(sid)
+    if checked is not None and time.monotonic() - checked[0] < SESSION_RECHECK_S:
+        return checked[1]
+    from dashboard.cookie import _accounts
+
+    ok = _accounts().alive(sid, time.time_ns())
+    if len(_alive) > 10_000:
+        _alive.clear()
+    _alive[sid] = (time.monotonic(), ok)
+    return ok
+
+
+async def _subject(request: Request, kind: str) -> str | None:
     try:
         subject = verify_media(request.path_params["token"], secret(), time.time())
     except LinkError:
+        return None
+    subject, _, sid = subject.partition("|")
+    if sid and not await run_in_threadpool(_session_alive, sid):
         return None
     prefix = f"{kind}:"
     return subject[len(prefix):] if subject.startswith(prefix) else None
@@ -120,7 +148,7 @@ async def hls_js(_request: Request) -> Response:
 
 
 async def live(request: Request) -> Response:
-    camera = _subject(request, "live")
+    camera = await _subject(request, "live")
     if camera is None:
         return _refused()
     footage, name = Footage(_settings().video_dir), request.path_params["name"]
@@ -139,7 +167,7 @@ async def live(request: Request) -> Response:
 
 
 async def clip(request: Request) -> Response:
-    rel = _subject(request, "clip")
+    rel = await _subject(request, "clip")
     if rel is None or not SnapshotFiles.is_clip(rel):
         return _refused()
     try:
@@ -176,7 +204,7 @@ def segment_jpegs(path: Path, width: int = 640, quality: int = 70) -> list[bytes
 async def still(request: Request) -> Response:
     """MJPEG (multipart/x-mixed-replace) for a browser without HLS or MSE: a recorded camera's frames, segment by
     segment at their own pace (one segment behind), or else the newest snapshots as they come."""
-    camera = _subject(request, "live")
+    camera = await _subject(request, "live")
     if camera is None:
         return _refused()
     footage, files = Footage(_settings().video_dir), SnapshotFiles(_settings().snapshot_dir)
@@ -212,10 +240,11 @@ def routes() -> list[BaseRoute]:
 
 
 # -- what a page draws ------------------------------------------------------------------------------------------
-def player_html(camera: str, texts: dict[str, str], *, now_s: float | None = None, height_px: int = 360) -> str:
+def player_html(camera: str, texts: dict[str, str], *, now_s: float | None = None, height_px: int = 360,
+                session: str | None = None) -> str:
     """A live player for a camera (HLS by hls.js, native HLS on Safari, MJPEG otherwise) that
     shows its delay behind real time. `texts`: "delay" (with {s}), "connecting", "fallback"."""
-    t = token(f"live:{camera}", now_s)
+    t = token(f"live:{camera}", now_s, session=session)
     config = {"src": f"/video/live/{t}/{PLAYLIST}", "still": f"/video/still/{t}", "texts": texts}
     return f"""<div style="font-family:sans-serif">
 <video id="v" muted autoplay playsinline controls data-camera="{html.escape(camera)}"
@@ -245,9 +274,10 @@ else fallback();
 </script>"""
 
 
-def clip_html(rel: str, poster: str | None, *, now_s: float | None = None, height_px: int = 300) -> str:
+def clip_html(rel: str, poster: str | None, *, now_s: float | None = None, height_px: int = 300,
+              session: str | None = None) -> str:
     """A player for one clip (MP4: every browser plays it); `poster` is a data: or media address, or None."""
-    src = f"/video/clip/{token(f'clip:{rel}', now_s)}"
+    src = f"/video/clip/{token(f'clip:{rel}', now_s, session=session)}"
     poster_attr = f' poster="{html.escape(poster)}"' if poster else ""
     return (f'<video controls playsinline preload="metadata" src="{src}"{poster_attr} '
             f'style="width:100%;max-height:{height_px}px;background:#000;border-radius:6px"></video>')

@@ -63,6 +63,12 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def session_id(token: str) -> str:
+    """What a session is known by outside the browser (its token's hash, as stored): signed video addresses carry
+    it, so signing out ends them too; it cannot be turned back into the token."""
+    return _digest(token)
+
+
 def _clean(typed: str) -> str:
     """What a person typed, safe to store and compare: printable, trimmed, bounded (PostgreSQL refuses NUL)."""
     return "".join(c for c in typed if c.isprintable()).strip()[:64]
@@ -190,6 +196,17 @@ class Accounts:
         if person is None or not person.active:
             return None
         return principal_of(person, self.people)
+
+    def alive(self, token_hash: str, now_ns: int) -> bool:
+        """Whether the session of this token hash (`session_id`) is still good: known, not expired, not idle too
+        long, its user active. Does not slide the idle timeout (a video segment is not the person acting)."""
+        idle = int(self.policy.idle_minutes * 60 * NS)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(S).where(S.c.token_hash == token_hash)).first()
+        if row is None or now_ns >= row.expires_ns or now_ns - row.seen_ns > idle:
+            return False
+        person = self.people.get(row.user)
+        return person is not None and person.active
 
     def logout(self, token: str) -> None:
         with self.engine.begin() as conn:

@@ -4,6 +4,7 @@ each kind of token opens, the playlist's real recording times, and nothing outsi
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +140,30 @@ def test_the_mjpeg_fallback_streams_the_recorded_frames(client: TestClient, tmp_
             if len(parts) >= 5:
                 break
     assert len(parts) >= 5 and len(set(parts)) >= 4  # frames of a moving picture, one after another
+
+
+def test_a_signed_in_viewers_video_ends_with_their_session(client: TestClient, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signing out (or being disabled) stops the video addresses the person's pages made, within the recheck."""
+    from dashboard import cookie
+    from orchard.records import Records
+    from orchard.records.accounts import Accounts
+    from orchard.records.people import People, User
+
+    monkeypatch.setattr(media, "SESSION_RECHECK_S", 0.0)
+    cookie._settings.cache_clear()
+    cookie._accounts.cache_clear()
+    settings = Settings(data_dir=tmp_path)
+    records = Records.open(settings)
+    People(records).upsert(User("wang", "王建国", "farmer"))
+    accounts = Accounts(records, settings.dashboard)
+    session = accounts.open_session("wang", time.time_ns()).token
+    bound = media.token("live:cam-a", session=session)
+    unbound = media.token("live:cam-a")
+    assert bound != unbound
+    assert client.get(f"/video/live/{bound}/live.m3u8").status_code == 200
+    accounts.logout(session)
+    assert client.get(f"/video/live/{bound}/live.m3u8").status_code == 403
+    assert client.get(f"/video/live/{unbound}/live.m3u8").status_code == 200  # a kiosk's: until it expires
+    cookie._settings.cache_clear()
+    cookie._accounts.cache_clear()

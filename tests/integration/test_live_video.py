@@ -36,7 +36,7 @@ from orchard.site import SHIPPED
 from orchard.store import open_store
 from tests.conftest import KIOSK_SECRET, kiosk_link
 from tests.conftest import _missing as missing
-from tests.integration.browser import chrome, require_chromium, says, screenshot, sign_in, until
+from tests.integration.browser import chrome, require_chromium, says, screenshot, sign_in, tap, until
 from video.clips import cut
 from video.recorder import Recorder
 
@@ -181,6 +181,16 @@ def test_the_farmer_watches_his_camera_live(video: Video) -> None:
         assert fetch_status(d, own.replace(head, forged)) == 403  # the signature covers the camera
         assert fetch_status(d, f"{video.url}/video/live/x.y/live.m3u8") == 403
         assert fetch_status(d, f"{video.url}/video/still/{head}.{mac}") == 200  # the MJPEG fallback, same token
+        # Signing out ends the video addresses his pages made (within the dashboard's 10 s recheck).
+        d.get(f"{video.url}/cameras")
+        says(d, "视频监控")
+        opener = until(d, lambda drv: drv.find_elements("css selector", '[data-testid="stExpandSidebarButton"], '
+                                                         '[data-testid="stSidebarCollapsedControl"] button'), 30,
+                       "the phone's menu button")
+        opener[0].click()  # the menu, where signing out is
+        tap(d, "退出登录")
+        says(d, "您已退出登录")
+        until(d, lambda drv: fetch_status(drv, own) == 403, 30, "the video refused after signing out")
 
 
 def test_the_adviser_sees_both_cameras(video: Video) -> None:
