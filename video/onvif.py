@@ -1,5 +1,6 @@
-"""Just enough ONVIF to find a camera's addresses: the device service's GetCapabilities (where the media service
-is), then the media service's GetProfiles, GetStreamUri (RTSP over RTP-Unicast) and GetSnapshotUri.
+"""Just enough ONVIF to find a camera's addresses: the device service's GetSystemDateAndTime (the camera's clock,
+for the login), GetCapabilities (where the media service is), then the media service's GetProfiles,
+GetStreamUri (RTSP over RTP-Unicast) and GetSnapshotUri.
 
 SOAP 1.2 over HTTP with a WS-Security UsernameToken (PasswordDigest = Base64(SHA-1(nonce + created +
 password))), as the ONVIF Core Specification (section 5.12) asks of every conformant camera. Namespaces and
@@ -13,7 +14,7 @@ import hashlib
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -65,11 +66,13 @@ class Onvif:
     def __init__(self, device_url: str, user: str | None, password: str | None, timeout_s: float = 5,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.device_url, self.user, self.password = device_url, user, password
+        self.clock_offset_s = 0.0
         self.client = httpx.Client(timeout=timeout_s, transport=transport)
 
-    def _call(self, url: str, body: str) -> ET.Element:
+    def _call(self, url: str, body: str, signed: bool = True) -> ET.Element:
+        now = datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)  # the camera's clock, not ours
         try:
-            r = self.client.post(url, content=envelope(body, self.user, self.password),
+            r = self.client.post(url, content=envelope(body, self.user if signed else None, self.password, now),
                                  headers={"Content-Type": "application/soap+xml; charset=utf-8"})
         except httpx.HTTPError as e:
             raise OnvifError(f"无法连接 ONVIF 服务 / ONVIF unreachable at {url}: {type(e).__name__}") from None
@@ -88,7 +91,30 @@ class Onvif:
             raise OnvifError(f"ONVIF 应答没有正文 / an ONVIF answer without a body at {url}")
         return found
 
+    def sync_clock(self) -> float:
+        """The camera's clock against ours (GetSystemDateAndTime, which needs no login): a UsernameToken's
+        Created time must be the camera's, and a village camera's clock is often minutes or years off (never set,
+        or reset by a power cut). 0 when the camera does not say."""
+        try:
+            body = self._call(self.device_url, "<tds:GetSystemDateAndTime/>", signed=False)
+        except OnvifError:
+            return 0.0
+        utc = body.find(".//tt:UTCDateTime", NS)
+        if utc is None:
+            return 0.0
+        try:
+            d, t = utc.find("tt:Date", NS), utc.find("tt:Time", NS)
+            assert d is not None and t is not None
+            camera = datetime(int(d.findtext("tt:Year", "", NS)), int(d.findtext("tt:Month", "", NS)),
+                              int(d.findtext("tt:Day", "", NS)), int(t.findtext("tt:Hour", "", NS)),
+                              int(t.findtext("tt:Minute", "", NS)), int(t.findtext("tt:Second", "", NS)), tzinfo=UTC)
+        except (AssertionError, ValueError):
+            return 0.0
+        self.clock_offset_s = (camera - datetime.now(UTC)).total_seconds()
+        return self.clock_offset_s
+
     def media_url(self) -> str:
+        self.sync_clock()
         body = self._call(self.device_url, '<tds:GetCapabilities><tds:Category>Media</tds:Category>'
                                            '</tds:GetCapabilities>')
         addr = body.find(".//tt:Media/tt:XAddr", NS)

@@ -71,6 +71,21 @@ def test_probe_finds_a_hikvision_camera_and_its_onvif(rtsp: Callable[..., RtspSe
         assert "refused the login" in {p.source: p for p in wrong}["onvif"].detail
 
 
+@pytest.mark.integration
+def test_onvif_logs_in_to_a_camera_whose_clock_is_off(rtsp: Callable[..., RtspServer]) -> None:
+    """A camera whose clock is 3 hours behind (never set since a power cut) refuses a UsernameToken stamped with
+    our time; the probe reads the camera's clock first and stamps with it."""
+    server = rtsp({"Streaming/Channels/101": "test"})
+    with CameraServer(Scene(), auth="digest") as http:
+        http.onvif_rtsp = {"mainStream": server.url("Streaming/Channels/101")}
+        http.clock_offset_s = -3 * 3600
+        client = Onvif(f"{http.url}/onvif/device_service", "admin", "s3cret", 3)
+        profiles = client.profiles()
+        assert -3 * 3600 - 2 <= client.clock_offset_s <= -3 * 3600 + 2
+        assert [p.stream_uri for p in profiles] == [server.url("Streaming/Channels/101")]
+        client.close()
+
+
 def test_onvif_says_when_a_device_does_not_speak_it() -> None:
     with CameraServer(Scene()) as http:  # no ONVIF service
         client = Onvif(f"{http.url}/onvif/device_service", "admin", "x", 3)
