@@ -5,6 +5,7 @@
     orchard admin mqtt-auth                           the broker's passwd and acl files, from .env and the DB
     orchard admin plots import FILE.geojson           plot outlines and facts, checked before they replace the old
     orchard admin camera add|remove|list|probe        cameras in site.toml; which of a camera's addresses work
+    orchard admin county check FILE [--only TOWN,...]  a county file and its villages' site files, checked
     orchard admin kiosk-link                          the wall screen's signed address
     orchard admin backup FILE | restore FILE          records, time series and files
     orchard admin audit                               who did what
@@ -41,6 +42,8 @@ admin_app.add_typer(user_app, name="user")
 admin_app.add_typer(device_app, name="device")
 admin_app.add_typer(plots_app, name="plots")
 admin_app.add_typer(camera_app, name="camera")
+county_app = typer.Typer(help="县 The county file: towns and their villages.", no_args_is_help=True)
+admin_app.add_typer(county_app, name="county")
 SHIPPED_SITES = SHIPPED.resolve()  # the sites inside the package, which an upgrade replaces
 
 
@@ -409,6 +412,29 @@ def camera_list() -> None:
 
     for c in site_for(settings()).cameras:
         typer.echo(f"{c.id:16} {c.plot:8} {c.kind:10} {c.label()}")
+
+
+@county_app.command("check")
+def county_check(
+    county_file: Annotated[Path, typer.Argument(help="county.toml: the county, its towns and their villages.")],
+    only: Annotated[str, typer.Option(help="Only these towns or villages, comma-separated (what one process "
+                                           "would serve).")] = "",
+) -> None:
+    """Read a county file and every village's site file, and say what the county holds (or what to fix)."""
+    from orchard.county import CountyError, load_county
+
+    try:
+        county = load_county(county_file)
+        served = county.villages([x.strip() for x in only.split(",") if x.strip()] or None)
+    except CountyError as e:
+        raise fail(str(e)) from None
+    typer.echo(f"{county.info.name} ({county.info.id}): {len(county.towns)} towns, {len(county.sites)} villages")
+    for town in county.towns:
+        for v in town.villages:
+            if v.id in served:
+                site = county.sites[v.id]
+                typer.echo(f"  {town.name:8} {v.id:16} {site.site.name:10} {len(site.plots):3} plots "
+                           f"{len(site.devices):4} devices {len(site.cameras):3} cameras")
 
 
 # -- the wall screen, backups, the audit log ----------------------------------------------------------------------

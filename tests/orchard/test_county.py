@@ -96,3 +96,17 @@ def test_a_site_file_listed_under_another_village_is_refused(county_file: Path) 
     village(county_file.parent, "dawan2", "dawan/site.toml")  # dawan's folder now holds site dawan2
     with pytest.raises(CountyError, match="describes site 'dawan2'"):
         load_county(county_file)
+
+
+def test_the_check_command_says_what_the_county_holds(county_file: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    result = CliRunner().invoke(app, ["admin", "county", "check", str(county_file), "--only", "yuanba"])
+    assert result.exit_code == 0, result.output
+    assert "苍溪县 (cangxi): 2 towns, 3 villages" in result.output
+    assert "shiban" in result.output and "sunzigou" not in result.output  # only the town asked for
+    county_file.write_text(county_file.read_text().replace('id = "dawan"', 'id = "sunzigou"'))
+    bad = CliRunner().invoke(app, ["admin", "county", "check", str(county_file)])
+    assert bad.exit_code == 2 and "village ids listed more than once: sunzigou" in bad.output
