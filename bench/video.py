@@ -63,13 +63,14 @@ def read_code(img: np.ndarray) -> int:
     return sum(1 << b for b in range(BITS) if grey[16:40, 16 + b * 39:16 + b * 39 + 16].mean() > 128)
 
 
-def _cpu_s(pids: list[int]) -> float:
-    """CPU seconds these processes have run so far, every thread of each: the scheduler's own nanosecond count
-    (/proc/<pid>/task/<tid>/schedstat), or clock ticks of /proc/<pid>/stat where the kernel has no schedstat
-    (10 ms steps: too coarse for a short run)."""
+def _cpu_s(pids: list[int], precise: bool = True) -> float:
+    """CPU seconds these processes have run so far. Precise: the scheduler's own nanoseconds of each live thread
+    (/proc/<pid>/task/<tid>/schedstat; threads that ended are not counted). Else, or where the kernel has no
+    schedstat: the process's clock ticks (/proc/<pid>/stat, ended threads included, in 10 ms steps: too coarse
+    for a short run)."""
     total = 0.0
     for pid in pids:
-        tasks = list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
+        tasks = list(Path(f"/proc/{pid}/task").glob("*/schedstat")) if precise else []
         if tasks:
             for t in tasks:
                 try:
@@ -182,14 +183,15 @@ def run_bench(cameras: int = 8, seconds: float = 20, repeat: int = 3, delay_seco
     try:
         # Every stream's shared encoder starts with its first client: warm them all up once.
         _bare(server, mounts, base / "warm", cfg, 2)
-        server_c0, server_t0 = _cpu_s([server.proc.pid]) if server.proc else 0.0, time.monotonic()
+        # The server's pipelines start and stop threads with their clients: its process-wide ticks count them all.
+        server_c0, server_t0 = _cpu_s([server.proc.pid], False) if server.proc else 0.0, time.monotonic()
         bare, ours = [], []
         for i in range(repeat):
             bare.append(_bare(server, mounts, base / f"bare{i}", cfg, seconds))
             ours.append(_ours(server, mounts, base / f"ours{i}", cfg, seconds))
             print(f"round {i + 1}/{repeat}: bare {bare[-1]:.2f} %, ours {ours[-1]:.2f} % of a core per camera",
                   flush=True)
-        server_pct = 100 * (_cpu_s([server.proc.pid]) - server_c0) / (time.monotonic() - server_t0) if (
+        server_pct = 100 * (_cpu_s([server.proc.pid], False) - server_c0) / (time.monotonic() - server_t0) if (
             server.proc) else 0.0
         first, last = _delays(server, feed, base / "delay", cfg, delay_seconds)
     finally:
