@@ -182,3 +182,23 @@ def test_the_cameras_service_keeps_the_clip_of_an_alarm_on_its_plot(tmp_path: Pa
     finally:
         service.stop.set()
         runner.join(30)
+
+
+def test_prune_deletes_only_what_an_earlier_ffmpeg_left_behind(tmp_path: Path) -> None:
+    """Segments in the playlist stay whatever their age; unlisted ones go once older than the buffer (a crashed
+    ffmpeg's, not yet deleted by the next one, which only deletes what its own playlist drops)."""
+    import os
+
+    footage = Footage(tmp_path / "video")
+    folder = footage.folder("cam-p")
+    folder.mkdir(parents=True)
+    (folder / "live.m3u8").write_text("#EXTM3U\n#EXTINF:1.0,\nseg-1796400000-0001.ts\n")
+    now = 1_796_500_000.0
+    for name, age_s in (("seg-1796400000-0001.ts", 9_999), ("seg-1796300000-0007.ts", CFG.buffer_s + 61),
+                        ("seg-1796499990-0008.ts", 10), ("notes.txt", 99_999)):
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (now - age_s, now - age_s))
+    recorder = Recorder("cam-p", "rtsp://127.0.0.1:9/none", footage, CFG)  # never started: prune only
+    assert recorder.prune(now) == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["live.m3u8", "notes.txt", "seg-1796400000-0001.ts",
+                                                        "seg-1796499990-0008.ts"]
