@@ -23,11 +23,14 @@ from analytics.forecast import feed_for
 from analytics.notify.channels import AlertPublisher, build_channels
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
+from analytics.notify.notices import NoticeDesk
+from orchard.county import county_for
 from orchard.logs import event
 from orchard.models import DEVICE_TYPES
 from orchard.mqtt import connect_to, make_client
 from orchard.records import Records
 from orchard.records.alarms import Alarm, AlarmBook, alarm_text
+from orchard.records.notices import NoticeBook
 from orchard.records.outbox import Outbox
 from orchard.records.people import People, Role
 from orchard.records.pruning import prune
@@ -63,7 +66,7 @@ class Analytics:
 
     def __init__(self, settings: Settings, engine: Engine, dispatcher: Dispatcher, digest: Digest | None,
                  client: Client | None, heartbeat: Heartbeat | None = None,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, notices: NoticeDesk | None = None) -> None:
         self.settings, self.engine, self.dispatcher, self.digest, self.client = (settings, engine, dispatcher,
                                                                                  digest, client)
         self.wake = threading.Event()
@@ -74,6 +77,7 @@ class Analytics:
         self.quick_busy = threading.Event()
         self.cycles = 0
         self.clock = clock  # epoch ns: the time the rules, escalation and the digest judge by
+        self.notices = notices  # notices people wrote (orchard/records/notices.py): queued and sent each full cycle
         self.steps = Steps(log)
         self.last_ok = False
         self.untold: list[tuple[Alarm, str]] = []  # alarm changes recorded, their messages not yet queued
@@ -127,6 +131,9 @@ class Analytics:
         if plots is None:
             ok = self.steps.run("escalate", lambda: self.dispatcher.escalate(now)) and ok
         ok = self.steps.run("deliver", lambda: self.dispatcher.deliver(now), scope=scope) and ok
+        if plots is None and self.notices is not None:
+            desk = self.notices
+            ok = self.steps.run("notices", lambda: desk.cycle(now)) and ok
         if plots is None and self.digest is not None:
             digest = self.digest
             ok = self.steps.run("digest", lambda: digest.send(now)) and ok
@@ -249,7 +256,8 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     if cfg.link_secret is None:
         event(log, "no_link_secret", logging.WARNING,
               hint="set ORCHARD_NOTIFY__LINK_SECRET so messages carry read/ack links")
-    service = Analytics(settings, engine, dispatcher, digest, client, clock=clock)
+    desk = NoticeDesk(NoticeBook(records, county_for(settings, site)), people, channels, cfg, site.tz)
+    service = Analytics(settings, engine, dispatcher, digest, client, clock=clock, notices=desk)
     engine.yield_to_quick = service.wait_for_quick
     return service
 

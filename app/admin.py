@@ -83,11 +83,31 @@ def _new_password(given: str | None, stdin: bool) -> tuple[str, bool]:
 
 
 # -- users --------------------------------------------------------------------------------------------------------
+def _check_place(s: Settings, role: str, village: str | None, town: str | None) -> None:
+    """The village or town named is one of the county's, and fits the role."""
+    from orchard.county import CountyError, county_for
+    from orchard.site import site_for
+
+    try:
+        county = county_for(s, site_for(s))
+    except CountyError as e:
+        raise fail(str(e)) from None
+    if village is not None and village not in county.sites:
+        raise fail(f"县里没有这个村 / no such village in {county.info.id}: {village}")
+    if town is not None and county.town(town) is None:
+        raise fail(f"县里没有这个乡镇 / no such town in {county.info.id}: {town}")
+    if town is not None and role != "town":
+        raise fail("只有乡镇工作人员有 --town / only town staff (--role town) have a town")
+    if role in ("town", "county") and village is not None:
+        raise fail("乡镇和县级工作人员不属于某个村 / town and county staff belong to no village")
+
+
+
 @user_app.command("add")
 def user_add(
     name: str,
     display: Annotated[str, typer.Option(help="Name shown to people, e.g. 王建国.")],
-    role: Annotated[str, typer.Option(help="farmer, adviser, center or kiosk.")],
+    role: Annotated[str, typer.Option(help="farmer, adviser, center (village staff), town, county or kiosk.")],
     plots: Annotated[str, typer.Option(help="Comma-separated plot ids the farmer owns or the adviser covers.")] = "",
     channels: Annotated[str, typer.Option(help="Comma-separated: inbox, dingtalk, wecom, email, sms, webhook.")]
     = "inbox",
@@ -99,8 +119,11 @@ def user_add(
     password: Annotated[bool, typer.Option("--password/--no-password",
                                            help="Give them a dashboard password (made here and shown once).")]
     = False,
+    village: Annotated[str | None, typer.Option(help="The village they belong to (a village of the county "
+                                                     "file; default: this site).")] = None,
+    town: Annotated[str | None, typer.Option(help="Town staff: their town (a town of the county file).")] = None,
 ) -> None:
-    """Add or update a person and the plots they own or cover."""
+    """Add or update a person, where they belong in the county and the plots they own or cover."""
     from orchard.records.accounts import Accounts
     from orchard.records.people import People, User
 
@@ -109,12 +132,13 @@ def user_add(
     if bad := sorted(set(plot_ids) - _site_plots(s)):
         raise fail(f"没有这些地块 / no such plots: {', '.join(bad)}")
     quiet_from, quiet_to = [*quiet.split("-", 1), ""][:2] if quiet else (None, None)
+    _check_place(s, role, village, town)
     records = Records.open(s)
     people = People(records)
     try:
         people.upsert(User(name, display, role, lang, phone, email,  # type: ignore[arg-type]
                            tuple(c.strip() for c in channels.split(",") if c.strip()), quiet_from or None,
-                           quiet_to or None))
+                           quiet_to or None, village=village, town=town))
     except ValueError as e:
         raise fail(f"人员信息有误 / invalid: {e}") from None
     if role in ("farmer", "adviser"):
@@ -182,7 +206,9 @@ def user_list() -> None:
     for u in people.all():
         quiet = f"{u.quiet_from}-{u.quiet_to}" if u.quiet_from else "-"
         sign_in = "password" if accounts.has_password(u.name) else "-"
-        typer.echo(f"{u.name:16} {u.display:10} {u.role:8} {','.join(sorted(people.plots_of(u.name))) or '-':20} "
+        place = u.town or u.village or "-"
+        typer.echo(f"{u.name:16} {u.display:10} {u.role:8} {place:12} "
+                   f"{','.join(sorted(people.plots_of(u.name))) or '-':20} "
                    f"{','.join(u.channels):20} {quiet:12} {sign_in:9} {'active' if u.active else 'disabled'}")
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from orchard import i18n
 from orchard.access import Principal
+from orchard.county import County, county_for
 from orchard.records import Records
 from orchard.records.accounts import Accounts
 from orchard.redact import hide
@@ -29,6 +30,12 @@ def settings() -> Settings:
 @st.cache_resource
 def site() -> Site:
     return site_for(settings())
+
+
+@st.cache_resource
+def county() -> County:
+    """The deployment's county (ORCHARD_COUNTY_FILE, or this village as a county of one): notices and tiers."""
+    return county_for(settings(), site())
 
 
 @st.cache_resource

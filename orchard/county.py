@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError, model_validator
 
-from orchard.settings import Section
+from orchard.settings import Section, Settings
 from orchard.site import Site, SiteError, load_site
 
 _ID = r"^[\w.:-]{1,64}$"
@@ -89,6 +89,13 @@ class County:
     towns: tuple[TownEntry, ...]
     sites: dict[str, Site]  # village id -> its site
 
+    @property
+    def village_ids(self) -> list[str]:
+        return [v.id for t in self.towns for v in t.villages]
+
+    def town(self, town_id: str) -> TownEntry | None:
+        return next((t for t in self.towns if t.id == town_id), None)
+
     def town_of(self, village: str) -> TownEntry:
         return next(t for t in self.towns if any(v.id == village for v in t.villages))
 
@@ -132,3 +139,22 @@ def load_county(path: Path) -> County:
                                   f"{v.id!r} under {town.id}")
             sites[v.id] = site
     return County(spec.county, spec.towns, sites)
+
+
+def one_village(site: Site) -> County:
+    """The county of a one-village deployment (no ORCHARD_COUNTY_FILE): one town holding the site's village, so
+    the county's tools (notices, their read matrix) work the same there."""
+    info = site.site
+    town = TownEntry(id=f"{site.id}-town", name=info.name, name_en=info.name_en,
+                     villages=(VillageEntry(id=site.id, site_file=""),))
+    return County(CountyInfo(id=site.id, name=info.name, name_en=info.name_en), (town,), {site.id: site})
+
+
+def county_for(settings: Settings, site: Site) -> County:
+    """The deployment's county: ORCHARD_COUNTY_FILE (which must list this site), or the site as a county of one."""
+    if settings.county_file is None:
+        return one_village(site)
+    county = load_county(settings.county_file)
+    if site.id not in county.sites:
+        raise CountyError(f"县文件中没有本村 / {settings.county_file} does not list ORCHARD_SITE {site.id!r}")
+    return county

@@ -334,6 +334,9 @@ class Settings(BaseSettings):
     site_file: Path | None = Field(
         None, description="site.toml (plots, devices, time zone); default: the shipped one for ORCHARD_SITE."
     )
+    county_file: Path | None = Field(
+        None, description="county.toml: the county's towns and villages (orchard/county.py), for notices and the "
+        "tiers of staff; ORCHARD_SITE must be one of its villages. Without it the county is this one village.")
     unknown_devices: UnknownDevicePolicy = Field(
         UnknownDevicePolicy.HOLD, description="accept, hold (production default) or reject unknown devices."
     )

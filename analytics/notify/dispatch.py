@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -122,13 +121,7 @@ class Dispatcher:
         return len(self.outbox.queue(alarm.id, rows, stage, kind, now_ns)) if rows else 0
 
     def _quiet_end(self, u: User, now_ns: int) -> int | None:
-        local = datetime.fromtimestamp(now_ns / NS, self.site.tz)
-        if not u.quiet_at(local.time()) or not u.quiet_to:
-            return None
-        end = datetime.combine(local.date(), datetime.strptime(u.quiet_to, "%H:%M").time(), self.site.tz)
-        if end <= local:
-            end += timedelta(days=1)
-        return int(end.timestamp() * NS)
+        return u.quiet_end(now_ns, self.site.tz)
 
     # -- what the engine reports ------------------------------------------------------------------------------
     def on_changes(self, changes: Iterable[tuple[Alarm, str]], now_ns: int) -> None:

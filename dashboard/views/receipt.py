@@ -11,9 +11,11 @@ import time
 import streamlit as st
 
 from dashboard import cameras, shell
-from orchard.links import LinkError, verify
+from dashboard import notices as shown_notice
+from orchard.links import LinkError, verify, verify_notice
 from orchard.models import Alarm
 from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.notices import NoticeBook
 from orchard.records.outbox import Outbox
 from orchard.records.people import People
 
@@ -24,6 +26,29 @@ v = shell.view()
 site = shell.site()
 cfg = shell.settings().notify
 records = shell.records()
+
+if notice_token := st.query_params.get("n", ""):  # a notice's link (dashboard/notices.py), not an alarm's
+    if cfg.link_secret is None:
+        st.error(v.t("receipt.no_link"))
+        st.stop()
+    try:
+        notice_id, reader = verify_notice(notice_token, cfg.link_secret.get_secret_value(), time.time())
+    except LinkError as e:
+        st.error(v.t(f"receipt.{e.reason}"))
+        st.stop()
+    notice_book = NoticeBook(records, shell.county())
+    notice, recipient = notice_book.get(notice_id), notice_book.recipient(notice_id, reader)
+    reader_user = People(records).get(reader)
+    if notice is None or recipient is None:
+        st.error(v.t("receipt.tampered"))
+        st.stop()
+    if reader_user is None or not reader_user.active:
+        st.error(v.t("receipt.inactive_notice"))
+        st.stop()
+    if "lang" not in st.query_params:
+        v = shell.View(reader_user.lang, v.kiosk)
+    shown_notice.show(notice, recipient, v, notice_book, key="receipt_notice")
+    st.stop()
 
 token = st.query_params.get("t", "")
 if cfg.link_secret is None or not token:

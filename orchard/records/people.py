@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Literal
 
@@ -22,8 +22,13 @@ class Role(StrEnum):
 
     FARMER = "farmer"
     ADVISER = "adviser"
-    CENTER = "center"
+    CENTER = "center"  # the village's command center: village staff (村级)
     KIOSK = "kiosk"  # the wall screen: not a person, a signed link
+    TOWN = "town"  # town staff (乡镇): their town's villages
+    COUNTY = "county"  # county staff (县级): every village of the county
+
+
+STAFF: tuple[Role, ...] = (Role.COUNTY, Role.TOWN, Role.CENTER)  # the tiers that write notices, highest first
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
@@ -54,11 +59,17 @@ class User:
     quiet_from: str | None = None  # "22:00"
     quiet_to: str | None = None  # "06:30"
     active: bool = True
+    village: str | None = None  # the village they belong to (None: the deployment's one village)
+    town: str | None = None  # town staff: their town
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:  # "farmer" from a form or the CLI is Role.FARMER
             raise ValueError(f"unknown role {self.role!r}; one of {', '.join(ROLES)}")
         object.__setattr__(self, "role", Role(self.role))
+        if self.role == Role.TOWN and not self.town:
+            raise ValueError("town staff need their town (--town)")
+        if self.role == Role.COUNTY and (self.town or self.village):
+            raise ValueError("county staff belong to no town or village")
 
     def quiet_at(self, local: time) -> bool:
         """Within the user's quiet hours (which may run over midnight)?"""
@@ -66,6 +77,16 @@ class User:
             return False
         start, end = time.fromisoformat(self.quiet_from), time.fromisoformat(self.quiet_to)
         return start <= local < end if start <= end else local >= start or local < end
+
+    def quiet_end(self, now_ns: int, tz: tzinfo) -> int | None:
+        """When the quiet hours that hold `now_ns` end (epoch ns), None when it is not quiet for them now."""
+        local = datetime.fromtimestamp(now_ns / 1e9, tz)
+        if not self.quiet_at(local.time()) or not self.quiet_to:
+            return None
+        end = datetime.combine(local.date(), datetime.strptime(self.quiet_to, "%H:%M").time(), tz)
+        if end <= local:
+            end += timedelta(days=1)
+        return int(end.timestamp()) * 1_000_000_000
 
 
 class People:
@@ -82,7 +103,7 @@ class People:
                 time.fromisoformat(t)  # "HH:MM", or ValueError
         row = {"name": u.name, "display": u.display, "role": u.role, "lang": u.lang, "phone": u.phone,
                "email": u.email, "channels": orjson.dumps(list(u.channels)).decode(), "quiet_from": u.quiet_from,
-               "quiet_to": u.quiet_to, "active": u.active}
+               "quiet_to": u.quiet_to, "active": u.active, "village": u.village, "town": u.town}
         with self.engine.begin() as conn:
             exists = conn.execute(select(U.c.name).where(U.c.name == u.name)).first() is not None
             if exists:
@@ -101,7 +122,7 @@ class People:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()  # type: ignore[call-overload]
         return [User(r.name, r.display, r.role, r.lang, r.phone, r.email, tuple(orjson.loads(r.channels)),
-                     r.quiet_from, r.quiet_to, bool(r.active)) for r in rows]
+                     r.quiet_from, r.quiet_to, bool(r.active), r.village, r.town) for r in rows]
 
     def get(self, name: str) -> User | None:
         found = self._users(select(U).where(U.c.name == name))

@@ -139,6 +139,10 @@ users = Table(
     Column("quiet_from", Text),  # local "HH:MM"; with quiet_to, no non-critical messages in between
     Column("quiet_to", Text),
     Column("active", Boolean, nullable=False, server_default="1"),
+    # Where a person belongs in the county ("1+31+N", orchard/county.py): village staff, farmers and advisers
+    # their village (NULL: the deployment's one village, as before a county file), town staff their town.
+    Column("village", Text),
+    Column("town", Text),
 )
 
 user_plots = Table(
@@ -167,6 +171,62 @@ notifications = Table(
     Column("read_ns", BigInteger),  # the signed link was opened (or the inbox entry seen)
     Index("notifications_due", "status", "next_try_ns"),
     Index("notifications_alarm", "alarm_id", "user"),
+)
+
+# -- notices (通知): a message a person writes, with who has read it (orchard/records/notices.py) ----------------
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("author", Text, nullable=False),  # user name
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False, server_default=""),
+    Column("urgency", Text, nullable=False, server_default="normal"),  # normal | urgent
+    Column("level", Text),  # an official warning's colour: blue | yellow | orange | red; NULL otherwise
+    Column("plots", Text, nullable=False, server_default="[]"),  # JSON ["<village>/<plot>", ...] it concerns
+    Column("audience", Text, nullable=False, server_default="{}"),  # JSON: towns, villages, roles, people asked for
+    Column("attachment", Text),  # path under the data dir
+    Column("attachment_name", Text),  # the file's name as uploaded
+    Column("confirm", Boolean, nullable=False, server_default="0"),  # asks each reader for 收到
+    Column("remind_every_min", Integer),  # remind the unread this often (NULL: only by hand)
+    Column("remind_until_ns", BigInteger),
+    Column("withdrawn_ns", BigInteger),
+    Index("notices_time", "created_ns"),
+)
+
+notice_recipients = Table(
+    "notice_recipients",
+    metadata,
+    Column("notice_id", Integer, ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True),
+    Column("user", Text, primary_key=True),  # kept when the person is later removed: the record stays true
+    Column("village", Text, nullable=False),  # where they were when it was sent ("" for town and county staff)
+    Column("town", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("read_ns", BigInteger),  # the first open of their link (or of the notice on the dashboard)
+    Column("confirmed_ns", BigInteger),  # 收到
+    Column("reminders", Integer, nullable=False, server_default="0"),
+    Column("reminded_ns", BigInteger),
+    Column("wanted", Text),  # the message the analytics service is to queue next: notice | reminder; NULL: none
+    Index("notice_recipients_user", "user", "notice_id"),
+)
+
+notice_deliveries = Table(
+    "notice_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notice_id", Integer, ForeignKey("notices.id", ondelete="CASCADE"), nullable=False),
+    Column("user", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # notice | reminder
+    Column("status", Text, nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_try_ns", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("sent_ns", BigInteger),
+    Index("notice_deliveries_due", "status", "next_try_ns"),
+    Index("notice_deliveries_notice", "notice_id", "user"),
 )
 
 # -- work orders (工单) ----------------------------------------------------------------------------------------

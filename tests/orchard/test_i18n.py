@@ -11,7 +11,8 @@ from analytics.rules import load
 from dashboard.risk import LEVELS
 from orchard import i18n
 from orchard.models import CAMERA_HEALTH, GRADES, REJECT_REASONS, SEVERITIES
-from orchard.records.people import ROLES
+from orchard.records.notices import Urgency
+from orchard.records.people import CHANNELS, ROLES
 from orchard.records.workorders import STATES
 from orchard.site import VARIETIES
 
@@ -48,6 +49,8 @@ DYNAMIC = (
     + [f"alarms.kind_{k}" for k in ("alarm", "reminder", "cleared")]
     + [f"alarms.outcome_{k}" for k in ("frost", "no_frost")]
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
+    + [f"notice.ch_{c}" for c in CHANNELS] + [f"notice.st_{s}" for s in ("pending", "sent", "failed")]
+    + [f"notice.urgency_{u}" for u in Urgency]
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented",
                                                            "evidence", "handled")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
