@@ -15,6 +15,7 @@ from analytics.engine import CycleResult
 from analytics.service import Analytics, build, reading_time_ns
 from orchard.catalogue import TELEMETRY
 from orchard.models import Point
+from orchard.records.notices import Draft
 from orchard.records.people import User
 from orchard.settings import Settings
 from orchard.store import open_store
@@ -114,3 +115,26 @@ def test_changes_of_a_cycle_that_broke_off_are_still_told(tmp_path: Path, monkey
     assert service.steps.failures.get("evaluate") == 1
     (alarm,) = book.active()
     assert [n.user for n in service.dispatcher.outbox.for_alarm(alarm.id)] == ["adviser"]
+
+
+def test_the_full_cycle_sends_notices_and_their_reminders(tmp_path: Path) -> None:
+    """A notice the village's staff wrote on the dashboard goes out at the next full cycle, not in a quick one;
+    a reminder asked for later goes at the cycle after that, to the one who had not read it."""
+    service, now = battery_service(tmp_path)
+    assert service.notices is not None
+    book = service.notices.book
+    people = service.dispatcher.people
+    people.upsert(User("zhao", "赵主任", "center"))
+    people.upsert(User("wang", "王建国", "farmer"))
+    n = book.send(people.get("zhao"), Draft("今晚有霜冻"), now)  # type: ignore[arg-type]
+    service.run_once(plots={"p04"})  # a quick cycle leaves notices to the full one
+    assert book.deliveries(n.id) == []
+    service.run_once()
+    assert service.last_ok
+    assert sorted((d.user, d.kind, d.status) for d in book.deliveries(n.id)) == [
+        ("adviser", "notice", "sent"), ("wang", "notice", "sent")]
+    book.read(n.id, "adviser", now)
+    book.remind(n.id, now)
+    service.run_once()
+    assert sorted((d.user, d.kind) for d in book.deliveries(n.id)) == [
+        ("adviser", "notice"), ("wang", "notice"), ("wang", "reminder")]
