@@ -18,7 +18,7 @@ NAV = {"url": "cameras", "title": "nav.cameras", "icon": "📹", "order": 30,
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 
 v = shell.view()
-me = signin.who()
+me = signin.who("center", "adviser", "farmer", "kiosk")
 site = shell.visible_site(me)  # only the cameras on the plots this person may see
 cfg = shell.settings().dashboard
 PER_PAGE = 12  # thumbnails on screen at once: what the browser and the server hold stays bounded

@@ -18,7 +18,7 @@ NAV = {"url": "command-center", "title": "nav.command_center", "icon": "🛰️"
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 
 v = shell.view()
-me = signin.who()
+me = signin.who("center", "adviser", "farmer", "kiosk")
 site = shell.visible_site(me)  # a farmer's command center is their own plots
 cfg = shell.settings().dashboard
 WALL = 6  # camera tiles on the wall; troubled cameras first

@@ -17,7 +17,7 @@ NAV = {"url": "environment", "title": "nav.environment", "icon": "🌡️", "ord
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 
 v = shell.view()
-me = signin.who()
+me = signin.who("center", "adviser", "farmer", "kiosk")
 site = shell.visible_site(me)  # the plots and devices to choose from are the ones this person may see
 cfg = shell.settings().dashboard
 RANGES = {"6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "1y": 365 * 86400}

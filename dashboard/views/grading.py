@@ -19,7 +19,7 @@ NAV = {"url": "grading", "title": "nav.grading", "icon": "🥝", "order": 40,
        "roles": ["center", "adviser", "farmer", "kiosk"]}
 
 v = shell.view()
-me = signin.who()
+me = signin.who("center", "adviser", "farmer", "kiosk")
 site = shell.visible_site(me)  # a farmer has no line here, only their own lots
 settings = shell.settings()
 cfg = settings.dashboard

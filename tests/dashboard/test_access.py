@@ -20,13 +20,16 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.views import discover
 from orchard.access import Forbidden, Principal
+from orchard.county import one_village
 from orchard.links import sign_screen
 from orchard.models import CameraStatus, Signal
 from orchard.records import Records
 from orchard.records.alarms import AlarmBook
+from orchard.records.notices import Audience, Draft, NoticeBook
 from orchard.records.people import People, User
 from orchard.records.workorders import WorkOrders
 from orchard.settings import Settings
+from orchard.site import site_for
 from orchard.store import open_store
 from tests.conftest import KIOSK_SECRET, Seeded, kiosk_link
 from tests.dashboard.conftest import grade, seed
@@ -52,7 +55,14 @@ def village(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Seeded, 
     people.set_plots("farmer-p02", ["p02"], "owns")
     people.upsert(User("adviser", "李明", "adviser", phone="13800000003"))
     people.set_plots("adviser", ["p01", "p02"], "covers")
+    people.upsert(User("center", "村指挥中心", "center"))
     now = time.time_ns()
+    notices = NoticeBook(records, one_village(site_for(settings)))
+    writer = people.get("center")
+    assert writer is not None
+    notices.send(writer, Draft("大湾红阳园：冬剪后喷铜", audience=Audience(people=("farmer-p01",))), now)
+    notices.send(writer, Draft("石板坡红阳园：补种", "李秀英请到村委领苗", audience=Audience(people=("farmer-p02",))),
+                 now)
     book = AlarmBook(records)
     mine, _ = book.fire(Signal("sunzigou", "plot:p01", "spring_frost", "critical", "alarm.spring_frost_text",
                                {"plot": "p01", "temp_c": -2.1, "threshold_c": -1.5, "minutes": 35}, "p01"), now)
@@ -107,6 +117,7 @@ PAGES: list[tuple[str, dict[str, str], str]] = [
     ("alarms", {}, OWN),
     ("report", {}, OWN),
     ("my_orchard", {}, OWN),
+    ("notices", {}, OWN),  # only the notices sent to them
     ("lot_report", {"lot": "{their_lot}"}, "没有这个批次"),  # the answer for a lot that does not exist
     ("lot_report", {"lot": "{my_lot}"}, OWN),
 ]

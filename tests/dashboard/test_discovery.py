@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
-from dashboard.views import PageError, discover
+from dashboard.views import HERE, PageError, PageInfo, discover
 
 GOOD = '"""A page."""\n\nNAV = {"url": "x", "title": "nav.x", "icon": "x", "order": 1, "roles": ["center"]}\n'
 
@@ -58,3 +59,19 @@ def test_a_name_registered_twice_is_refused() -> None:
     kinds.add("stream")("first")
     with pytest.raises(ValueError, match="two implementations of camera kind stream"):
         kinds.add("stream")("second")
+
+
+def _who_roles(path: Path) -> set[str] | None:
+    """The roles a page's own `signin.who(...)` call lets in (None: it has no such call)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "who"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "signin"):
+            return {ast.literal_eval(a) for a in node.args}
+    return None
+
+
+@pytest.mark.parametrize("page", [p for p in discover() if not p.public], ids=lambda p: p.file)
+def test_each_page_lets_in_exactly_the_roles_its_menu_names(page: PageInfo) -> None:
+    """A page checks the roles itself, by name: a new role (town or county staff) is refused until a page says it
+    is for them, and the menu and the page agree on who that is."""
+    assert _who_roles(HERE / f"{page.file}.py") == set(page.roles)
