@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import cameras, data, shell, signin, today
 from orchard.models import GRADES, Alarm
 from orchard.records.alarms import AlarmBook, alarm_text
+from orchard.records.notices import NoticeBook
 from orchard.records.workorders import OPEN_STATES, WorkOrders
 from orchard.store import StoreError
 
@@ -36,6 +37,9 @@ st.html(BIG)
 
 st.title(v.t("home.title"))
 st.markdown(v.t("home.hello", name=me.display))
+if unread := NoticeBook(records, shell.county()).unread_count(me.name):  # a notice from the village, town, county
+    st.warning(v.t("home.notices_unread", n=unread))
+    st.page_link("views/notices.py", label=v.t("home.notices_open"), icon="📢")
 if st.button(f"📷 {v.t('home.snap')}", type="primary", width="stretch", key="home_snap"):
     st.switch_page("views/report.py")
 

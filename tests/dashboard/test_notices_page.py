@@ -155,3 +155,17 @@ def test_a_link_of_a_disabled_account_opens_nothing(run_app: RunApp, village: Se
     assert at.error and "停用" in at.error[0].value and not at.subheader
     assert book.recipient(n.id, "gone").read_ns is None  # type: ignore[union-attr]
     records.close()
+
+
+def test_the_farmers_home_says_when_a_notice_waits(run_app: RunApp, village: Seeded) -> None:
+    records, book = book_of(village)
+    zhao = book.people.get("zhao")
+    assert zhao is not None
+    book.people.upsert(User("qian", "钱大伯", Role.FARMER))
+    n = book.send(zhao, Draft("明天统一打药", audience=Audience(people=("qian",))), time.time_ns())
+    at = run_app(village, "my_orchard", who="qian")
+    assert any("有 1 条通知" in w.value for w in at.warning)
+    book.read(n.id, "qian", time.time_ns())
+    at = run_app(village, "my_orchard", who="qian")
+    assert not any("通知" in w.value for w in at.warning)
+    records.close()
