@@ -238,7 +238,7 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     site = site_for(settings)
     store = open_store(settings.store_url)
     records = Records.open(settings)
-    book = AlarmBook(records)
+    book = AlarmBook(records, site.id)
     orders = WorkOrders(records, settings.data_dir / "photos")
     engine = Engine(site, store, records, book, orders=orders,
                     evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)),
@@ -249,7 +249,7 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     cfg = settings.notify
     alerts = AlertPublisher(client, settings.mqtt_prefix, site.id) if client is not None and cfg.mqtt_alerts else None
     channels = build_channels(cfg, httpx.Client(timeout=cfg.timeout_s))
-    people = People(records)
+    people = People(records, site.id)
     dispatcher = Dispatcher(site, people, Outbox(records), book, channels, cfg, escalation_for(site.escalation),
                             alerts)
     digest = Digest(site, records, people, book, orders, channels, settings.analytics.digest_at)

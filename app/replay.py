@@ -42,7 +42,7 @@ def run_replay(settings: Settings, start: str, end: str | None, sets: list[str],
     store = open_store(settings.store_url)
     records = Records.open(settings)
     try:
-        was = AlarmBook(records).between(start_ns, end_ns)
+        was = AlarmBook(records, settings.site).between(start_ns, end_ns)
         shown = [0]
 
         def progress(done: int, total: int) -> None:

@@ -297,7 +297,7 @@ def active_alarms(who: Principal) -> list[Alarm]:
 
 @st.cache_data(ttl=5, show_spinner=False)
 def _active_alarms() -> list[Alarm]:
-    return AlarmBook(shell.records()).active()
+    return AlarmBook(shell.records(), shell.site().id).active()
 
 
 def clear() -> None:

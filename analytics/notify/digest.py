@@ -36,7 +36,7 @@ class Digest:
         self.unrecorded: dict[tuple[str, str, str], dict[str, object]] = {}
 
     def recipients(self) -> list[User]:
-        return [u for u in self.people.all() if u.active and u.role in ("adviser", "center")]
+        return [u for u in self.people.here() if u.active and u.role in ("adviser", "center")]
 
     def message(self, lang: str, now_ns: int) -> Message:
         since = now_ns - 86400 * NS

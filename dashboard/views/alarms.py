@@ -27,12 +27,12 @@ me = signin.who("center", "adviser", "farmer")
 site = shell.visible_site(me)
 STAFF = ("center", "adviser")  # who may assign, silence and close; a farmer acknowledges and comments
 records = shell.records()
-book, outbox, people = AlarmBook(records), Outbox(records), People(records)
+book, outbox, people = AlarmBook(records, shell.site().id), Outbox(records), People(records, shell.site().id)
 orders = WorkOrders(records, shell.settings().data_dir / "photos")
 ICON = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 st.title(v.t("alarms.title"))
-users = people.all()
+users = people.here()
 staff = me.role in STAFF
 alarms = [a for a in book.needing_attention() if me.sees(a.plot)]
 plots = st.multiselect(v.t("alarms.plots"), [p.id for p in site.plots],

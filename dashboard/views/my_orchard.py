@@ -31,7 +31,7 @@ v = shell.view()
 me = signin.who("farmer")
 site = shell.visible_site(me)
 records = shell.records()
-book = AlarmBook(records)
+book = AlarmBook(records, shell.site().id)
 orders = WorkOrders(records, shell.settings().data_dir / "photos")
 st.html(BIG)
 

@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard import notices as shown
 from dashboard import shell, signin
 from orchard.records.notices import Audience, Draft, Level, NoticeBook, NoticeError, Urgency, tier_villages
-from orchard.records.people import STAFF, People, Role
+from orchard.records.people import TIERS, People, Role
 
 # Where this page sits in the navigation (dashboard/views/__init__.py reads it without running the page).
 NAV = {"url": "notices", "title": "nav.notices", "icon": "📢", "order": 8,
@@ -187,7 +187,7 @@ def sent() -> None:
         st.rerun()
 
 
-if person.role in STAFF:
+if person.role in TIERS:
     tab_mine, tab_write, tab_sent = st.tabs([v.t("notice.tab_mine"), v.t("notice.tab_write"),
                                              v.t("notice.tab_sent")])
     with tab_write:

@@ -60,7 +60,7 @@ except LinkError as e:
     st.error(v.t(f"receipt.{e.reason}"))
     st.stop()
 
-outbox, book = Outbox(records), AlarmBook(records)
+outbox, book = Outbox(records), AlarmBook(records, site.id)
 note = outbox.get(nid)
 if note is None:
     st.error(v.t("receipt.tampered"))

@@ -18,7 +18,7 @@ v = shell.view()
 me = signin.who("center", "adviser", "farmer")
 site = shell.visible_site(me)  # a farmer reports on their own plots
 records = shell.records()
-people = People(records)
+people = People(records, shell.site().id)
 orders = WorkOrders(records, shell.settings().data_dir / "photos")
 
 st.title(v.t("report.title"))

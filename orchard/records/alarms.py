@@ -1,6 +1,8 @@
 """The alarm lifecycle, shared by the analytics service (raise, clear) and the dashboard (ack, assign, comment).
 
-One active alarm per (source, type), enforced by the database itself. A rule that keeps firing updates its alarm;
+One active alarm per (site, source, type), enforced by the database itself. A book is a village's (`site`): it
+reads, acks and clears that village's alarms only, so villages can share one records DB; a book without a site
+is the county's, reading every village's. A rule that keeps firing updates its alarm;
 a worse severity un-acknowledges it (the situation that was acked is not the one now). Clearing and acking are
 independent (ThingsBoard's model): a cleared alarm nobody acked still waits for an ack. Every change writes an
 audit event in the same transaction.
@@ -84,14 +86,20 @@ def _log(conn: Connection, alarm_id: int, now_ns: int, actor: str, action: Alarm
 
 
 class AlarmBook:
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, site: str | None = None) -> None:
         self.engine = records.engine
+        self.site = site  # the village whose alarms these are; None: every village's (the county's view)
+
+    def _mine(self, stmt: Any) -> Any:
+        return stmt.where(A.c.site == self.site) if self.site is not None else stmt
 
     # -- what rules do ----------------------------------------------------------------------------------------
     def fire(self, s: Signal, now_ns: int) -> tuple[Alarm, Outcome]:
         """Raise the alarm of (source, type), or update the active one."""
         if s.severity not in SEVERITIES:
             raise ValueError(f"unknown severity {s.severity!r}")
+        if self.site is not None and s.site != self.site:
+            raise ValueError(f"a signal of {s.site!r} in the alarm book of {self.site!r}")
         for _ in range(3):  # two analytics processes racing for the same new alarm: the loser updates
             try:
                 with self.engine.begin() as conn:
@@ -102,8 +110,8 @@ class AlarmBook:
 
     def _fire(self, conn: Connection, s: Signal, now_ns: int) -> tuple[Alarm, Outcome]:
         details = orjson.dumps(dict(s.details), default=str).decode()
-        row = conn.execute(select(A).where(A.c.source == s.source, A.c.type == s.type, A.c.cleared_ns.is_(None))
-                           ).first()
+        row = conn.execute(select(A).where(A.c.site == s.site, A.c.source == s.source, A.c.type == s.type,
+                                           A.c.cleared_ns.is_(None))).first()
         if row is None:
             key = conn.execute(insert(A).values(
                 site=s.site, source=s.source, type=s.type, severity=s.severity, plot=s.plot, device=s.device,
@@ -131,8 +139,8 @@ class AlarmBook:
         """Clear the active alarm of (source, type); None when there is none. `details` (a rule's words on how it
         ended: the night's observed minimum, whether the frost came) go into its history."""
         with self.engine.begin() as conn:
-            row = conn.execute(select(A.c.id).where(A.c.source == source, A.c.type == type_,
-                                                    A.c.cleared_ns.is_(None))).first()
+            row = conn.execute(self._mine(select(A.c.id).where(A.c.source == source, A.c.type == type_,
+                                                               A.c.cleared_ns.is_(None)))).first()
             if row is None:
                 return None
             conn.execute(update(A).where(A.c.id == row.id).values(cleared_ns=now_ns, updated_ns=now_ns))
@@ -177,7 +185,7 @@ class AlarmBook:
 
     # -- reading ----------------------------------------------------------------------------------------------
     def _get(self, conn: Connection, alarm_id: int) -> Alarm:
-        row = conn.execute(select(A).where(A.c.id == alarm_id)).first()
+        row = conn.execute(self._mine(select(A).where(A.c.id == alarm_id))).first()  # another village's: not found
         if row is None:
             raise AlarmNotFound(alarm_id)
         return _alarm(row)
@@ -188,7 +196,7 @@ class AlarmBook:
 
     def active(self, plots: Sequence[str] | None = None) -> list[Alarm]:
         """Active alarms, worst first, then newest."""
-        stmt = select(A).where(A.c.cleared_ns.is_(None))
+        stmt = self._mine(select(A).where(A.c.cleared_ns.is_(None)))
         if plots is not None:
             stmt = stmt.where(A.c.plot.in_(list(plots)))
         with self.engine.connect() as conn:
@@ -197,7 +205,7 @@ class AlarmBook:
 
     def needing_attention(self) -> list[Alarm]:
         """Active, or cleared but never acknowledged."""
-        stmt = select(A).where((A.c.cleared_ns.is_(None)) | (A.c.acked_ns.is_(None)))
+        stmt = self._mine(select(A).where((A.c.cleared_ns.is_(None)) | (A.c.acked_ns.is_(None))))
         with self.engine.connect() as conn:
             return [_alarm(r) for r in conn.execute(stmt.order_by(A.c.started_ns.desc()))]
 
@@ -205,19 +213,24 @@ class AlarmBook:
         """Alarms that started in the last `days`, newest first (for KPIs and history)."""
         since = (now_ns if now_ns is not None else time.time_ns()) - int(days * 86400e9)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(A).where(A.c.started_ns >= since).order_by(A.c.started_ns.desc()))
+            rows = conn.execute(self._mine(select(A).where(A.c.started_ns >= since)).order_by(A.c.started_ns.desc()))
             return [_alarm(r) for r in rows]
 
     def between(self, start_ns: int, end_ns: int) -> list[Alarm]:
         """Alarms active at some time in [start, end): raised before the end and not cleared before the start,
         oldest first (what a replay of that span compares with)."""
-        stmt = select(A).where(A.c.started_ns < end_ns,
-                               A.c.cleared_ns.is_(None) | (A.c.cleared_ns >= start_ns)).order_by(A.c.started_ns)
+        stmt = self._mine(select(A).where(A.c.started_ns < end_ns, A.c.cleared_ns.is_(None)
+                                          | (A.c.cleared_ns >= start_ns))).order_by(A.c.started_ns)
         with self.engine.connect() as conn:
             return [_alarm(r) for r in conn.execute(stmt)]
 
+    def _ours(self, alarm_id: int) -> Any:
+        """The condition "this alarm is this book's village's" for a query of a table that names an alarm."""
+        return select(A.c.id).where(A.c.id == alarm_id) if self.site is None else \
+            select(A.c.id).where(A.c.id == alarm_id, A.c.site == self.site)
+
     def events(self, alarm_id: int) -> list[AlarmEvent]:
-        stmt = select(E).where(E.c.alarm_id == alarm_id).order_by(E.c.time_ns, E.c.id)
+        stmt = select(E).where(E.c.alarm_id.in_(self._ours(alarm_id))).order_by(E.c.time_ns, E.c.id)
         with self.engine.connect() as conn:
             return [AlarmEvent(r.alarm_id, r.time_ns, r.actor, r.action, orjson.loads(r.detail))
                     for r in conn.execute(stmt)]
@@ -230,7 +243,8 @@ class AlarmBook:
         if not reason.strip():
             raise ValueError("say why (the reason is shown with every muted alarm)")
         with self.engine.begin() as conn:
-            key = conn.execute(insert(S).values(plot=plot, device=device, rule=rule, starts_ns=starts_ns,
+            key = conn.execute(insert(S).values(site=self.site, plot=plot, device=device, rule=rule,
+                                                starts_ns=starts_ns,
                                                 ends_ns=ends_ns, reason=reason.strip(), created_by=created_by,
                                                 created_ns=now_ns)).inserted_primary_key
         assert key is not None
@@ -239,12 +253,18 @@ class AlarmBook:
     def silences(self, now_ns: int) -> list[Silence]:
         """Silences not yet over (current and planned)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(S).where(S.c.ends_ns > now_ns).order_by(S.c.starts_ns)).all()
+            stmt = select(S).where(S.c.ends_ns > now_ns)
+            if self.site is not None:  # this village's, and those from before villages shared the DB
+                stmt = stmt.where(S.c.site.is_(None) | (S.c.site == self.site))
+            rows = conn.execute(stmt.order_by(S.c.starts_ns)).all()
         return [Silence(r.id, r.plot, r.device, r.rule, r.starts_ns, r.ends_ns, r.reason, r.created_by) for r in rows]
 
     def end_silence(self, silence_id: int, now_ns: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(S).where(S.c.id == silence_id, S.c.ends_ns > now_ns).values(ends_ns=now_ns))
+            stmt = update(S).where(S.c.id == silence_id, S.c.ends_ns > now_ns)
+            if self.site is not None:
+                stmt = stmt.where(S.c.site.is_(None) | (S.c.site == self.site))
+            conn.execute(stmt.values(ends_ns=now_ns))
 
     # -- camera evidence --------------------------------------------------------------------------------------
     def attach(self, alarm_id: int, ref: SnapshotRef, now_ns: int) -> None:
@@ -259,7 +279,7 @@ class AlarmBook:
                  time_ns=ref.time_ns)
 
     def evidence(self, alarm_id: int) -> list[SnapshotRef]:
-        stmt = select(V).where(V.c.alarm_id == alarm_id).order_by(V.c.time_ns)
+        stmt = select(V).where(V.c.alarm_id.in_(self._ours(alarm_id))).order_by(V.c.time_ns)
         with self.engine.connect() as conn:
             return [SnapshotRef(r.camera, r.time_ns, r.path, r.thumb) for r in conn.execute(stmt)]
 

@@ -29,7 +29,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from orchard.county import County
 from orchard.records import Records
-from orchard.records.people import STAFF, People, Role, User
+from orchard.records.people import TIERS, People, Role, User
 from orchard.records.schema import notice_deliveries as D
 from orchard.records.schema import notice_recipients as R
 from orchard.records.schema import notices as N
@@ -198,7 +198,7 @@ def tier_villages(user: User, county: County) -> list[str]:
     if user.role == Role.COUNTY:
         return county.village_ids
     place = place_of(user, county)
-    if place is None or user.role not in STAFF:
+    if place is None or user.role not in TIERS:
         return []
     village, town = place
     if user.role == Role.TOWN:

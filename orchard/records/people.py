@@ -28,7 +28,7 @@ class Role(StrEnum):
     COUNTY = "county"  # county staff (县级): every village of the county
 
 
-STAFF: tuple[Role, ...] = (Role.COUNTY, Role.TOWN, Role.CENTER)  # the tiers that write notices, highest first
+TIERS: tuple[Role, ...] = (Role.COUNTY, Role.TOWN, Role.CENTER)  # the staff tiers, who write notices; highest first
 
 
 ROLES: tuple[Role, ...] = tuple(Role)
@@ -90,8 +90,11 @@ class User:
 
 
 class People:
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, site: str | None = None) -> None:
         self.engine = records.engine
+        # The village whose plots `for_plot` means: its own people (and those with no village, from a one-village
+        # deployment); None: plot ids are the deployment's one village's. Every village has a plot p01.
+        self.site = site
 
     def upsert(self, u: User) -> None:
         if u.role not in ROLES:
@@ -131,14 +134,24 @@ class People:
     def all(self) -> list[User]:
         return self._users(select(U).order_by(U.c.role, U.c.name))
 
+    def here(self) -> list[User]:
+        """The people of this village (with those of no village, but not the town's or county's staff); everyone
+        when the book has no village."""
+        if self.site is None:
+            return self.all()
+        return self._users(select(U).where(U.c.village.is_(None) | (U.c.village == self.site),
+                                           U.c.role.not_in([Role.TOWN, Role.COUNTY])).order_by(U.c.role, U.c.name))
+
     def plots_of(self, user: str) -> set[str]:
         with self.engine.connect() as conn:
             return {r[0] for r in conn.execute(select(UP.c.plot).where(UP.c.user == user))}
 
     def for_plot(self, plot: str | None, role: Role) -> list[User]:
-        """Active users of a role tied to a plot: the farmers who own it, the advisers who cover it; for the
-        command center role, everyone of it (the center sees every plot)."""
+        """Active users of a role tied to a plot of this village: the farmers who own it, the advisers who cover
+        it; for the command center role, everyone of it (the village's center sees every plot)."""
         stmt = select(U).where(U.c.role == role, U.c.active.is_(True))
+        if self.site is not None:
+            stmt = stmt.where(U.c.village.is_(None) | (U.c.village == self.site))
         if role != "center":
             if plot is None:
                 return []

@@ -92,8 +92,9 @@ alarms = Table(
     Column("assignee", Text),
     Column("message", Text, nullable=False, server_default=""),  # i18n key
     Column("details", Text, nullable=False, server_default="{}"),  # JSON: values, thresholds, i18n params
-    # One active alarm per (source, type): a partial unique index, which SQLite and PostgreSQL both enforce.
-    Index("alarms_one_active", "source", "type", unique=True, sqlite_where=text("cleared_ns IS NULL"),
+    # One active alarm per (site, source, type): a partial unique index, which SQLite and PostgreSQL both enforce.
+    # The site is in it because villages sharing a records DB each have a plot p01 (migration 0014).
+    Index("alarms_one_active", "site", "source", "type", unique=True, sqlite_where=text("cleared_ns IS NULL"),
           postgresql_where=text("cleared_ns IS NULL")),
     Index("alarms_plot", "plot", "started_ns"),
 )
@@ -122,6 +123,7 @@ silences = Table(
     Column("reason", Text, nullable=False),
     Column("created_by", Text, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
+    Column("site", Text),  # the village it is for; NULL: every village (rows from before migration 0014)
     Index("silences_ends", "ends_ns"),
 )
 

@@ -112,6 +112,31 @@ def test_racing_raisers_make_one_alarm(records: Records) -> None:
     assert len(set(ids)) == 1 and len(book.active()) == 1
 
 
+def village_frost(site: str, severity: str = "warning") -> Signal:
+    return Signal(site, "plot:p01", "spring_frost", severity, "alarm.spring_frost", {}, plot="p01")
+
+
+def test_villages_sharing_one_records_db_keep_their_alarms_apart(records: Records) -> None:
+    """Every village has its plot p01: a frost on each is two alarms; each village's book sees, acks, clears and
+    silences its own only; the county's book (no site) sees both."""
+    sun, hexi, county = AlarmBook(records, "sunzigou"), AlarmBook(records, "hexi"), AlarmBook(records)
+    a, how_a = sun.fire(village_frost("sunzigou"), 10 * NS)
+    b, how_b = hexi.fire(village_frost("hexi", "major"), 20 * NS)
+    assert (how_a, how_b) == ("raised", "raised") and a.id != b.id
+    assert [x.id for x in sun.active()] == [a.id] and [x.id for x in hexi.active()] == [b.id]
+    assert {x.id for x in county.active()} == {a.id, b.id}
+    with pytest.raises(AlarmNotFound):
+        sun.ack(b.id, "wang", 30 * NS)  # another village's alarm by its id: as if it did not exist
+    assert sun.events(b.id) == [] and hexi.events(b.id)
+    assert sun.clear("plot:p01", "spring_frost", 40 * NS) is not None
+    assert hexi.get(b.id).active and [x.id for x in hexi.needing_attention()] == [b.id]
+    sun.silence(plot="p01", device=None, rule=None, starts_ns=0, ends_ns=100 * NS, reason="修剪", created_by="zhao",
+                now_ns=50 * NS)
+    assert len(sun.silences(60 * NS)) == 1 and hexi.silences(60 * NS) == []
+    with pytest.raises(ValueError, match="hexi"):
+        sun.fire(village_frost("hexi"), 70 * NS)  # a village's book takes only its own signals
+
+
 @dataclass
 class Model:
     severity: str

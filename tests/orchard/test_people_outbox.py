@@ -15,6 +15,24 @@ from orchard.records.people import People, User
 NS = 10**9
 
 
+def test_each_village_routes_its_plot_p01_to_its_own_people(records: Records) -> None:
+    """Villages sharing one records DB each have a plot p01: a village's book finds its own farmer, adviser and
+    command center for it (and the people of no village, from before the county), never the other village's."""
+    everyone = People(records)
+    for village in ("sunzigou", "hexi"):
+        everyone.upsert(User(f"farmer-{village}", "果农", "farmer", village=village))
+        everyone.set_plots(f"farmer-{village}", ["p01"], "owns")
+        everyone.upsert(User(f"center-{village}", "村委", "center", village=village))
+    everyone.upsert(User("old-center", "老指挥中心", "center"))
+    everyone.upsert(User("town-1", "镇农业站", "town", town="yongning"))
+    sun = People(records, "sunzigou")
+    assert [u.name for u in sun.for_plot("p01", "farmer")] == ["farmer-sunzigou"]
+    assert [u.name for u in sun.for_plot("p01", "center")] == ["center-sunzigou", "old-center"]
+    assert [u.name for u in People(records, "hexi").for_plot("p01", "farmer")] == ["farmer-hexi"]
+    assert [u.name for u in sun.here()] == ["center-sunzigou", "old-center", "farmer-sunzigou"]
+    assert len(everyone.for_plot("p01", "farmer")) == 2 and len(everyone.here()) == 6
+
+
 def test_people_by_plot_and_role(records: Records) -> None:
     people = People(records)
     people.upsert(User("wang", "王建国", "farmer", channels=("dingtalk", "inbox")))
