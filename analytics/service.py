@@ -239,7 +239,7 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     store = open_store(settings.store_url)
     records = Records.open(settings)
     book = AlarmBook(records, site.id)
-    orders = WorkOrders(records, settings.data_dir / "photos")
+    orders = WorkOrders(records, settings.data_dir / "photos", site=site.id)
     engine = Engine(site, store, records, book, orders=orders,
                     evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)),
                     ingest_behind_s=settings.analytics.ingest_behind_s,

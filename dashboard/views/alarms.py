@@ -28,7 +28,7 @@ site = shell.visible_site(me)
 STAFF = ("center", "adviser")  # who may assign, silence and close; a farmer acknowledges and comments
 records = shell.records()
 book, outbox, people = AlarmBook(records, shell.site().id), Outbox(records), People(records, shell.site().id)
-orders = WorkOrders(records, shell.settings().data_dir / "photos")
+orders = WorkOrders(records, shell.settings().data_dir / "photos", site=shell.site().id)
 ICON = {"critical": "🔴", "major": "🟠", "warning": "🟡", "info": "🔵"}
 
 st.title(v.t("alarms.title"))

@@ -32,7 +32,7 @@ me = signin.who("farmer")
 site = shell.visible_site(me)
 records = shell.records()
 book = AlarmBook(records, shell.site().id)
-orders = WorkOrders(records, shell.settings().data_dir / "photos")
+orders = WorkOrders(records, shell.settings().data_dir / "photos", site=shell.site().id)
 st.html(BIG)
 
 st.title(v.t("home.title"))

@@ -21,7 +21,7 @@ me = signin.who("adviser")
 site = shell.visible_site(me)
 records = shell.records()
 book = AlarmBook(records, shell.site().id)
-orders = WorkOrders(records, shell.settings().data_dir / "photos")
+orders = WorkOrders(records, shell.settings().data_dir / "photos", site=shell.site().id)
 now = time.time_ns()
 plots = [p.id for p in site.plots]
 

@@ -19,7 +19,7 @@ me = signin.who("center", "adviser", "farmer")
 site = shell.visible_site(me)  # a farmer reports on their own plots
 records = shell.records()
 people = People(records, shell.site().id)
-orders = WorkOrders(records, shell.settings().data_dir / "photos")
+orders = WorkOrders(records, shell.settings().data_dir / "photos", site=shell.site().id)
 
 st.title(v.t("report.title"))
 st.caption(v.t("report.help"))

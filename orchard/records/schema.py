@@ -248,6 +248,7 @@ work_orders = Table(
     Column("state_since_ns", BigInteger, nullable=False),
     Column("due_ns", BigInteger),  # the current state's SLA deadline; NULL once closed
     Column("closed_ns", BigInteger),
+    Column("site", Text),  # the village (migration 0015); NULL in rows from before: the deployment's one village
     Index("work_orders_state", "state", "due_ns"),
 )
 

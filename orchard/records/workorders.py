@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
@@ -58,6 +59,7 @@ class WorkOrder:
     state_since_ns: int
     due_ns: int | None
     closed_ns: int | None
+    site: str | None = None  # the village; None: from before villages shared a records DB
 
     def overdue(self, now_ns: int) -> bool:
         return self.due_ns is not None and now_ns > self.due_ns
@@ -80,10 +82,15 @@ def _wo(r: object) -> WorkOrder:
 
 
 class WorkOrders:
-    def __init__(self, records: Records, photos_dir: Path, sla_min: dict[str, float] | None = None) -> None:
+    def __init__(self, records: Records, photos_dir: Path, sla_min: dict[str, float] | None = None,
+                 site: str | None = None) -> None:
         self.engine = records.engine
+        self.site = site  # the village whose work orders these are (and those of no village); None: every one's
         self.photos_dir = photos_dir
         self.sla_min = {**SLA_MIN, **(sla_min or {})}
+
+    def _mine(self, stmt: Any) -> Any:
+        return stmt.where(W.c.site.is_(None) | (W.c.site == self.site)) if self.site is not None else stmt
 
     def _due(self, state: str, now_ns: int) -> int | None:
         return None if state == "closed" else now_ns + int(self.sla_min[state] * 60 * NS)
@@ -105,7 +112,8 @@ class WorkOrders:
         state = "assigned" if assignee else "new"
         with self.engine.begin() as conn:
             key = conn.execute(insert(W).values(
-                alarm_id=alarm_id, plot=plot, title=title.strip(), description=description.strip(), source=source,
+                site=self.site, alarm_id=alarm_id, plot=plot, title=title.strip(), description=description.strip(),
+                source=source,
                 state=state, assignee=assignee, created_by=created_by, created_ns=now_ns, state_since_ns=now_ns,
                 due_ns=self._due(state, now_ns))).inserted_primary_key
             assert key is not None
@@ -163,14 +171,14 @@ class WorkOrders:
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, wo_id: int) -> WorkOrder:
         with self.engine.connect() as conn:
-            row = conn.execute(select(W).where(W.c.id == wo_id)).first()
-        if row is None:
+            row = conn.execute(self._mine(select(W).where(W.c.id == wo_id))).first()
+        if row is None:  # another village's: as if there were none
             raise WorkOrderError("wo.err_missing")
         return _wo(row)
 
     def find(self, *, states: Sequence[str] | None = None, plots: Sequence[str] | None = None,
              assignee: str | None = None) -> list[WorkOrder]:
-        stmt = select(W)
+        stmt = self._mine(select(W))
         if states is not None:
             stmt = stmt.where(W.c.state.in_(list(states)))
         if plots is not None:
@@ -182,15 +190,16 @@ class WorkOrders:
 
     def for_alarm(self, alarm_id: int) -> list[WorkOrder]:
         with self.engine.connect() as conn:
-            return [_wo(r) for r in conn.execute(select(W).where(W.c.alarm_id == alarm_id))]
+            return [_wo(r) for r in conn.execute(self._mine(select(W).where(W.c.alarm_id == alarm_id)))]
 
     def overdue(self, now_ns: int) -> list[WorkOrder]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(W).where(W.c.state != "closed", W.c.due_ns < now_ns)).all()
+            rows = conn.execute(self._mine(select(W).where(W.c.state != "closed", W.c.due_ns < now_ns))).all()
         return [_wo(r) for r in rows]
 
     def events(self, wo_id: int) -> list[WorkOrderEvent]:
-        stmt = select(WE).where(WE.c.work_order_id == wo_id).order_by(WE.c.time_ns, WE.c.id)
+        stmt = (select(WE).where(WE.c.work_order_id.in_(self._mine(select(W.c.id).where(W.c.id == wo_id))))
+                .order_by(WE.c.time_ns, WE.c.id))
         with self.engine.connect() as conn:
             return [WorkOrderEvent(r.work_order_id, r.time_ns, r.actor, r.from_state, r.to_state, r.note, r.photo,
                                    r.photo_kind) for r in conn.execute(stmt)]

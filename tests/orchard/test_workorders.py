@@ -110,3 +110,17 @@ def test_kpis_per_adviser_and_month() -> None:
     (k,) = rows
     assert (k.adviser, k.alarms, k.first_read_min, k.ack_min) == ("li", 2, 2.5, 6.0)  # reads after 1 and 4 min
     assert (k.work_orders, k.close_min, k.closure_rate, k.overdue_rate) == (2, 600.0, 0.5, 0.5)
+
+
+def test_villages_sharing_one_records_db_see_their_own_work_orders(records: Records, tmp_path: Path) -> None:
+    sun = WorkOrders(records, tmp_path, site="sunzigou")
+    hexi = WorkOrders(records, tmp_path, site="hexi")
+    mine = sun.open(plot="p01", title="大湾霜冻巡查", created_by="system", now_ns=NS)
+    theirs = hexi.open(plot="p01", title="河西霜冻巡查", created_by="system", now_ns=NS)
+    assert [w.id for w in sun.find()] == [mine.id] and [w.id for w in hexi.find(plots=["p01"])] == [theirs.id]
+    assert mine.site == "sunzigou"
+    with pytest.raises(WorkOrderError):
+        sun.move(theirs.id, "accepted", "li", 2 * NS)  # another village's order, by its id: as if there were none
+    assert sun.events(theirs.id) == [] and len(hexi.events(theirs.id)) == 1
+    assert [w.id for w in sun.overdue(10**15)] == [mine.id]
+    assert {w.id for w in WorkOrders(records, tmp_path).find()} == {mine.id, theirs.id}  # the county's view
