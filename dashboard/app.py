@@ -86,9 +86,9 @@ def stand_in(url_path: str) -> Callable[[], None]:
     return page
 
 
-# Each role lands on its own home: the farmer on 我的果园, the adviser on 我的工作, county and town staff on 通知,
+# Each role lands on its own home: the farmer on 我的果园, the adviser on 我的工作, county and town staff on 县域总览,
 # everyone else on the command center.
-HOME = {"farmer": "my-orchard", "adviser": "my-work", "county": "notices", "town": "notices"}
+HOME = {"farmer": "my-orchard", "adviser": "my-work", "county": "county", "town": "county"}
 home = HOME.get(me.role, "command-center") if me is not None else "command-center"
 pages = []
 by_url = {}  # the pages by their address (the default page's own url_path reads "")

@@ -5,7 +5,8 @@ Pure functions of data frames, so they are cheap to test and never query anythin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -16,6 +17,7 @@ import plotly.io as pio
 
 from dashboard.risk import COLOURS, Risk
 from orchard.catalogue import CATALOGUE
+from orchard.county import County
 from orchard.site import Site, local_xy
 
 SERIES_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -61,6 +63,34 @@ def plot_map(site: Site, risks: Mapping[str, Risk], hover: Mapping[str, str], la
     fig.update_layout(template=template(dark), height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0},
                       hoverlabel={"font_size": 16 if dark else 13}, paper_bgcolor="rgba(0,0,0,0)",
                       plot_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def county_map(county: County, villages: Sequence[str], states: Mapping[str, str], hover: Mapping[str, str],
+               lang: str, dark: bool, height: int = 520) -> go.Figure:
+    """The villages as filled outlines (the hull of each one's plots) coloured red/yellow/green, in kilometres on a
+    county-local grid: no map tiles, works offline."""
+    rings = {v: county.outline(v) for v in villages}
+    lats = [y for r in rings.values() for _, y in r]
+    lons = [x for r in rings.values() for x, _ in r]
+    lat0, lon0 = (min(lats), min(lons)) if lats else (0.0, 0.0)
+    kx = 111.32 * math.cos(math.radians(sum(lats) / len(lats))) if lats else 111.32
+    fig = go.Figure()
+    for v in villages:
+        xs = [(x - lon0) * kx for x, _ in rings[v]]
+        ys = [(y - lat0) * 110.574 for _, y in rings[v]]
+        site = county.sites[v].site
+        label = site.name if lang == "zh" else (site.name_en or v)
+        colour = COLOURS.get(states.get(v, "unknown"), COLOURS["unknown"])
+        fig.add_trace(go.Scatter(x=xs, y=ys, fill="toself", mode="lines", line={"color": colour, "width": 2},
+                                 fillcolor=colour, opacity=0.55, name=label, hoveron="fills+points",
+                                 text=hover.get(v, label), hoverinfo="text", showlegend=False))
+        fig.add_trace(go.Scatter(x=[float(np.mean(xs[:-1]))], y=[float(np.mean(ys[:-1]))], mode="text",
+                                 text=[label], hoverinfo="skip", showlegend=False))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    fig.update_layout(template=template(dark), height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 

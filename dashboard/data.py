@@ -33,6 +33,9 @@ from orchard.models import (
 )
 from orchard.records.alarms import AlarmBook
 from orchard.records.lots import Lot, Lots, SeasonQuality
+from orchard.records.notices import tier_villages
+from orchard.records.people import People, Role
+from orchard.records.tally import Figures, town_figures, village_figures
 from orchard.store.base import Aggregate, Where
 
 TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query
@@ -429,3 +432,21 @@ def _lot_fruit(lot_id: int, start_ns: int, end_ns: int) -> pd.DataFrame:
                       columns=["time_ns", *FRUIT_FIELDS])
     df["time"] = _times(df["time_ns"])
     return df
+
+
+def county_figures(who: Principal, days: float = 30) -> tuple[list[Figures], list[Figures]]:
+    """The county view's figures for a county or town staff member: per village of their tier, and per town."""
+    if who.role not in (Role.COUNTY, Role.TOWN):
+        raise Forbidden()
+    user = People(shell.records()).get(who.name)
+    if user is None:
+        raise Forbidden()
+    villages = tier_villages(user, shell.county())
+    return _county_figures(tuple(villages), days)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _county_figures(villages: tuple[str, ...], days: float) -> tuple[list[Figures], list[Figures]]:
+    records, county, now = shell.records(), shell.county(), now_ns()
+    per_village = village_figures(records, county, villages, now, days)
+    return per_village, town_figures(per_village, records, county, now, days)

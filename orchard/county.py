@@ -50,6 +50,8 @@ class VillageEntry(Section):
 
     id: str = Field(pattern=_ID, description="The village's site id: its [site] id and the `site` tag.")
     site_file: str = Field("", description="Its site.toml, relative to the county file; default <id>/site.toml.")
+    url: str = Field("", description="Its command center's address (the dashboard serving it), where the county "
+                     "view's click-through goes; empty: none shown.")
 
 
 class TownEntry(Section):
@@ -96,6 +98,13 @@ class County:
     def town(self, town_id: str) -> TownEntry | None:
         return next((t for t in self.towns if t.id == town_id), None)
 
+    def entry(self, village: str) -> VillageEntry:
+        return next(v for t in self.towns for v in t.villages if v.id == village)
+
+    def outline(self, village: str) -> list[tuple[float, float]]:
+        """The village drawn offline: the convex hull of its plots' outlines (lon, lat), closed."""
+        return convex_hull([pt for p in self.sites[village].plots for pt in p.polygon])
+
     def town_of(self, village: str) -> TownEntry:
         return next(t for t in self.towns if any(v.id == village for v in t.villages))
 
@@ -111,6 +120,29 @@ class County:
                               f"{', '.join(unknown)}")
         chosen = {v for name in only for v in towns.get(name, [name])}
         return [v for v in every if v in chosen]
+
+
+def convex_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Andrew's monotone chain; the ring closed (first point repeated), counter-clockwise."""
+    pts = sorted(set(points))
+    if len(pts) < 3:
+        return [*pts, *pts[:1]]
+
+    def turn(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and turn(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and turn(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    ring = lower[:-1] + upper[:-1]
+    return [*ring, ring[0]]
 
 
 def load_county(path: Path) -> County:

@@ -1,6 +1,6 @@
 """The 通知 page and a notice's link, in Streamlit's app test: the village's staff write a notice for the farmers,
 see who has read it and remind only the unread; the link records the reader's read and 收到 and refuses an
-altered or expired token; town and county staff land on 通知 and no village page opens for them."""
+altered or expired token; town and county staff write notices too, and no village page opens for them."""
 
 from __future__ import annotations
 
@@ -123,9 +123,12 @@ def test_an_altered_or_expired_link_records_nothing(run_app: RunApp, village: Se
 
 
 @pytest.mark.parametrize("who", ["town-1", "county-1"])
-def test_town_and_county_staff_land_on_notices(run_app: RunApp, village: Seeded, who: str) -> None:
+def test_town_and_county_staff_land_on_their_overview_and_write_notices(run_app: RunApp, village: Seeded,
+                                                                         who: str) -> None:
     at = run_app(village, who=who)
-    assert at.title[0].value == "通知"
+    assert at.title[0].value == "县域总览"  # a deployment of one village: a county of one
+    assert at.dataframe[0].value["村/乡镇"].tolist() == ["🟢 笋子沟村"]
+    at = run_app(village, "notices", who=who)
     assert [t.label for t in at.tabs] == ["发给我的", "写通知", "已发出"]
 
 

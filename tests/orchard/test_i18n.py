@@ -50,7 +50,7 @@ DYNAMIC = (
     + [f"alarms.outcome_{k}" for k in ("frost", "no_frost")]
     + [f"alarms.status_{s}" for s in ("pending", "sent", "failed")]
     + [f"notice.ch_{c}" for c in CHANNELS] + [f"notice.st_{s}" for s in ("pending", "sent", "failed")]
-    + [f"notice.urgency_{u}" for u in Urgency]
+    + [f"notice.urgency_{u}" for u in Urgency] + [f"county.state_{s}" for s in ("red", "yellow", "green")]
     + [f"alarms.action_{a}" for a in ("raised", "severity", "cleared", "acked", "assigned", "commented",
                                                            "evidence", "handled")]
     + [f"receipt.{reason}" for reason in ("expired", "tampered")]
