@@ -53,18 +53,30 @@ class Failures:
 
 
 class Records:
-    def __init__(self, url: str, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, engine: Engine | None = None, site: str | None = None) -> None:
         self.engine = engine or db.make_engine(url)
+        # The village whose devices and dead letters these are (villages sharing one records DB each have a
+        # ws-p01); None: every village's. The other books have their own village (AlarmBook, People, WorkOrders).
+        self.site = site
         db.migrate(self.engine)
 
     @classmethod
     def open(cls, settings: Settings) -> Records:
-        return cls(settings.records_url)
+        """The records DB, with the devices of this process's village (ORCHARD_SITE)."""
+        return cls(settings.records_url, site=settings.site)
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> Records:
+    def in_data_dir(cls, data_dir: Path, site: str | None = None) -> Records:
         """The default SQLite file of a data dir (what `open` uses when ORCHARD_DB_URL is not set)."""
-        return cls(f"sqlite:///{data_dir}/records.sqlite")
+        return cls(f"sqlite:///{data_dir}/records.sqlite", site=site)
+
+    def _dev(self, stmt: Any) -> Any:
+        """A devices query cut to this village."""
+        return stmt.where(D.c.site == self.site) if self.site is not None else stmt
+
+    def _letters(self, conds: list[Any]) -> list[Any]:
+        """Dead letters of this village, and those whose topic named no village."""
+        return [*conds, L.c.site.is_(None) | (L.c.site == self.site)] if self.site is not None else conds
 
     def close(self) -> None:
         self.engine.dispose()
@@ -78,34 +90,34 @@ class Records:
         row = {"device": d.device, "site": d.site, "plot": d.plot, "status": d.status, "kind": d.kind,
                "dev_eui": d.dev_eui, "extra": orjson.dumps(dict(d.extra)).decode(), "profile": d.profile}
         stmt = self._upsert(D).values(**row)
-        stmt = stmt.on_conflict_do_update(index_elements=[D.c.device],
-                                          set_={k: stmt.excluded[k] for k in row if k != "device"})
+        stmt = stmt.on_conflict_do_update(index_elements=[D.c.site, D.c.device],
+                                          set_={k: stmt.excluded[k] for k in row if k not in ("device", "site")})
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
     def set_device_status(self, device: str, status: str) -> bool:
         with self.engine.begin() as conn:
-            return conn.execute(update(D).where(D.c.device == device).values(status=status)).rowcount == 1
+            return conn.execute(self._dev(update(D).where(D.c.device == device)).values(status=status)).rowcount == 1
 
     def devices(self) -> list[Device]:
         cols = (D.c.device, D.c.site, D.c.plot, D.c.status, D.c.kind, D.c.dev_eui, D.c.online, D.c.last_seen_ns,
                 D.c.extra, D.c.profile, D.c.unmapped, D.c.clock_skew_s)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*cols).order_by(D.c.site, D.c.plot, D.c.device)).all()
+            rows = conn.execute(self._dev(select(*cols)).order_by(D.c.site, D.c.plot, D.c.device)).all()
         return [Device(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else bool(r[6]), r[7],
                        orjson.loads(r[8]), r[9], tuple(orjson.loads(r[10])) if r[10] else (), r[11]) for r in rows]
 
     def note_clock_skew(self, device: str, skew_s: int) -> None:
         """Its uplinks carry a gateway time this far off the network server's: they are filed at the server's."""
         with self.engine.begin() as conn:
-            conn.execute(update(D).where(D.c.device == device).values(clock_skew_s=skew_s))
+            conn.execute(self._dev(update(D).where(D.c.device == device)).values(clock_skew_s=skew_s))
 
     def note_unmapped(self, device: str, fields: Sequence[str], day: str) -> bool:
         """Record the payload fields a device's profile does not know, at most once per device and day (a
         new field is worth a look, not a dead letter per uplink). True when this was the day's first report."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(D).where(D.c.device == device, (D.c.unmapped_day.is_(None))
-                                                | (D.c.unmapped_day != day))
+            done = conn.execute(self._dev(update(D).where(D.c.device == device, (D.c.unmapped_day.is_(None))
+                                                          | (D.c.unmapped_day != day)))
                                 .values(unmapped=orjson.dumps(sorted(fields)).decode(), unmapped_day=day))
             return bool(done.rowcount)
 
@@ -113,7 +125,7 @@ class Records:
         """(device, received_ns, topic, payload): the last payload each device sent, for the devices page."""
         if not payloads:
             return
-        stmt = (update(D).where(D.c.device == bindparam("dev"))
+        stmt = (self._dev(update(D).where(D.c.device == bindparam("dev")))
                 .values(last_payload=bindparam("payload"), last_payload_ns=bindparam("ns"),
                         last_topic=bindparam("topic")))
         with self.engine.begin() as conn:
@@ -122,15 +134,15 @@ class Records:
     def last_payload(self, device: str) -> tuple[int, str, bytes] | None:
         """(received_ns, topic, payload) of the device's last stored payload, if ingest has noted one."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(D.c.last_payload_ns, D.c.last_topic, D.c.last_payload)
-                               .where(D.c.device == device)).first()
+            row = conn.execute(self._dev(select(D.c.last_payload_ns, D.c.last_topic, D.c.last_payload)
+                                         .where(D.c.device == device))).first()
         if row is None or row[2] is None:
             return None
         return int(row[0]), str(row[1]), bytes(row[2])
 
     def device_statuses(self) -> dict[str, str]:
         with self.engine.connect() as conn:
-            return {r[0]: r[1] for r in conn.execute(select(D.c.device, D.c.status))}
+            return {r[0]: r[1] for r in conn.execute(self._dev(select(D.c.device, D.c.status)))}
 
     def devices_by_eui(self) -> dict[str, Device]:
         return {d.dev_eui.lower(): d for d in self.devices() if d.dev_eui}
@@ -158,12 +170,12 @@ class Records:
                 stmt = self._upsert(D)
                 newest = case((stmt.excluded.last_seen_ns > func.coalesce(D.c.last_seen_ns, 0),
                                stmt.excluded.last_seen_ns), else_=D.c.last_seen_ns)
-                conn.execute(stmt.on_conflict_do_update(index_elements=[D.c.device], set_={"last_seen_ns": newest}),
-                             seen)
+                conn.execute(stmt.on_conflict_do_update(index_elements=[D.c.site, D.c.device],
+                                                        set_={"last_seen_ns": newest}), seen)
             if told:
                 stmt = self._upsert(D)
                 conn.execute(stmt.on_conflict_do_update(
-                    index_elements=[D.c.device],
+                    index_elements=[D.c.site, D.c.device],
                     set_={"online": stmt.excluded.online, "status_changed_ns": stmt.excluded.status_changed_ns}),
                     told)
 
@@ -182,7 +194,7 @@ class Records:
             conds.append(L.c.received_ns < until_ns)
         if kind is not None:
             conds.append(L.c.kind == kind)
-        return self._select_letters(conds, L.c.id.desc(), limit)
+        return self._select_letters(self._letters(conds), L.c.id.desc(), limit)
 
     def _select_letters(self, conds: list[Any], order: Any, limit: int | None) -> list[StoredDeadLetter]:
         stmt = select(L.c.id, L.c.received_ns, L.c.topic, L.c.payload, L.c.reason, L.c.device, L.c.site, L.c.plot,
@@ -196,7 +208,8 @@ class Records:
     def dead_letter_counts(self) -> dict[tuple[str | None, str], int]:
         """(device, reason kind) -> count; the reason kind is the text before the first colon."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(L.c.device, L.c.kind, func.count()).group_by(L.c.device, L.c.kind)).all()
+            rows = conn.execute(select(L.c.device, L.c.kind, func.count()).where(*self._letters([]))
+                                .group_by(L.c.device, L.c.kind)).all()
         return {(d, k): n for d, k, n in rows}
 
     def failures(self, kinds: Sequence[str], since_ns: int) -> dict[str, Failures]:
@@ -204,33 +217,35 @@ class Records:
         registered device, so a device's codec errors are found here by its id)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(L.c.device, func.count(), func.min(L.c.received_ns), func.max(L.c.received_ns))
-                                .where(L.c.received_ns >= since_ns, L.c.kind.in_(list(kinds)), L.c.device.is_not(None))
+                                .where(*self._letters([L.c.received_ns >= since_ns, L.c.kind.in_(list(kinds)),
+                                                       L.c.device.is_not(None)]))
                                 .group_by(L.c.device)).all()
             out = {}
             for device, n, first, last in rows:
-                reason = conn.execute(select(L.c.reason).where(L.c.device == device, L.c.received_ns == last,
-                                                               L.c.kind.in_(list(kinds))).limit(1)).scalar()
+                reason = conn.execute(select(L.c.reason).where(*self._letters([
+                    L.c.device == device, L.c.received_ns == last, L.c.kind.in_(list(kinds))])).limit(1)).scalar()
                 out[str(device)] = Failures(int(n), int(first), int(last), str(reason or ""))
         return out
 
     def held(self, device: str) -> list[StoredDeadLetter]:
         """A device's readings waiting for its approval, oldest first (the order they are replayed in)."""
-        return self._select_letters([L.c.device == device, L.c.held.is_(True), L.c.replayed_ns.is_(None)],
-                                    L.c.id, None)
+        return self._select_letters(self._letters([L.c.device == device, L.c.held.is_(True),
+                                                   L.c.replayed_ns.is_(None)]), L.c.id, None)
 
     def held_counts(self, devices: Sequence[str]) -> dict[str, int]:
         """How many readings each of these devices has waiting, in one query (the pending list's page)."""
         if not devices:
             return {}
-        stmt = (select(L.c.device, func.count()).where(L.c.device.in_(list(devices)), L.c.held.is_(True),
-                                                     L.c.replayed_ns.is_(None)).group_by(L.c.device))
+        stmt = (select(L.c.device, func.count()).where(*self._letters([
+            L.c.device.in_(list(devices)), L.c.held.is_(True), L.c.replayed_ns.is_(None)])).group_by(L.c.device))
         with self.engine.connect() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(stmt)}
 
     def approved_with_held(self) -> list[str]:
         """Approved devices that still have held readings waiting to be replayed."""
-        stmt = (select(D.c.device).distinct().join_from(L, D, L.c.device == D.c.device)
-                .where(L.c.held.is_(True), L.c.replayed_ns.is_(None), D.c.status == "approved")
+        stmt = (self._dev(select(D.c.device).distinct()
+                          .join_from(L, D, (L.c.device == D.c.device) & (L.c.site == D.c.site))
+                          .where(L.c.held.is_(True), L.c.replayed_ns.is_(None), D.c.status == "approved"))
                 .order_by(D.c.device))
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(stmt)]

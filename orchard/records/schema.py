@@ -27,8 +27,8 @@ metadata = MetaData()
 devices = Table(
     "devices",
     metadata,
-    Column("device", Text, primary_key=True),
-    Column("site", Text, nullable=False),
+    Column("device", Text, primary_key=True),  # unique per village: the key is (site, device) (migration 0016)
+    Column("site", Text, primary_key=True),
     Column("plot", Text, nullable=False),
     Column("status", Text, nullable=False, server_default="approved"),  # approved | new | pending | rejected
     Column("kind", Text, nullable=False, server_default=""),

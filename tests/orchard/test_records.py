@@ -44,6 +44,24 @@ def test_batch_keeps_newest_sighting_and_presence(records: Records) -> None:
     assert by_id["d2"].online is True and by_id["d2"].status == "pending"
 
 
+def test_villages_sharing_one_records_db_each_have_their_ws_p01(records: Records) -> None:
+    """Device ids are unique per village: each village's records see, approve and note their own station."""
+    sun, hexi = Records("", records.engine, site="sunzigou"), Records("", records.engine, site="hexi")
+    for r in (sun, hexi):
+        r.upsert_device(Device("ws-p01", r.site or "", "p01", "pending", "weather"))
+    assert sun.set_device_status("ws-p01", "approved")
+    assert [(d.site, d.status) for d in sun.devices()] == [("sunzigou", "approved")]
+    assert [(d.site, d.status) for d in hexi.devices()] == [("hexi", "pending")]
+    sun.record_batch([], [Sighting("ws-p01", "sunzigou", "p01", 100 * NS, "new")],
+                     [("ws-p01", "hexi", "p01", True, 90 * NS)])
+    (s,), (h,) = sun.devices(), hexi.devices()
+    assert (s.last_seen_ns, s.online) == (100 * NS, None) and (h.last_seen_ns, h.online) == (None, True)
+    refused = DeadLetter(5 * NS, "orchard/hexi/p01/ws-p01/telemetry", b"{}", "out_of_range: rh_pct 140", "ws-p01",
+                         "hexi", "p01")
+    hexi.record_batch([(refused, False)], [], [])
+    assert sun.dead_letters() == [] and len(hexi.dead_letters()) == 1 and len(records.devices()) == 2
+
+
 def test_dead_letters_filters_and_counts(records: Records) -> None:
     records.record_batch(
         [(letter(1, "d1", "out_of_range: air_temp_c 99 > 60"), False),
