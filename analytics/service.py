@@ -37,7 +37,7 @@ from orchard.records.pruning import prune
 from orchard.records.snapshots import SnapshotFiles
 from orchard.records.workorders import WorkOrders
 from orchard.settings import Settings
-from orchard.site import site_for
+from orchard.site import Site, site_for
 from orchard.store import open_store
 from orchard.supervise import Backoff, Heartbeat, Steps
 
@@ -205,9 +205,12 @@ class Analytics:
                 wait = backoff.failed()
             self.stop.wait(max(0.0, wait))
 
-    def run(self) -> None:
+    def run(self, own_mqtt: bool = True) -> None:
+        """The quick cycles here, the full cycle on its own thread; `own_mqtt` False when the MQTT connection is a
+        town's, shared by its villages (analytics/town.py subscribes and hands the messages on)."""
         cfg = self.settings.analytics
-        self.subscribe()
+        if own_mqtt:
+            self.subscribe()
         full = threading.Thread(target=self.run_full, name="full-cycle", daemon=True)
         full.start()
         while not self.stop.is_set():
@@ -227,16 +230,18 @@ class Analytics:
                 self.steps.run("look_again", functools.partial(self.look_again, news, result))
             self.stop.wait(max(0.0, cfg.min_gap_s - (time.monotonic() - started)))
         full.join(30)
-        if self.client is not None:
+        if self.client is not None and own_mqtt:
             self.client.loop_stop()
             self.client.disconnect()
         self.dispatcher.close()
 
 
-def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] = time.time_ns) -> Analytics:
-    """Everything the service needs, in order; nothing is contacted until `run`."""
-    site = site_for(settings)
-    store = open_store(settings.store_url)
+def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] = time.time_ns,
+          site: Site | None = None, client: Client | None = None, heartbeat: str = "analytics") -> Analytics:
+    """Everything the service needs for one village (ORCHARD_SITE, or `site`), in order; nothing is contacted
+    until `run`. A town's villages pass the town's MQTT `client` and each its own `heartbeat` name."""
+    site = site or site_for(settings)
+    store = open_store(settings.store_url, site=site.id)
     records = Records.open(settings)
     book = AlarmBook(records, site.id)
     orders = WorkOrders(records, settings.data_dir / "photos", site=site.id)
@@ -244,8 +249,8 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
                     evidence=Evidence(site, SnapshotFiles(settings.snapshot_dir)),
                     ingest_behind_s=settings.analytics.ingest_behind_s,
                     forecast=feed_for(settings.forecast, *site.centre), warnings=warnings_feed(settings.warnings))
-    client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}",
-                         protocol=settings.mqtt_protocol) if with_mqtt else None
+    if client is None and with_mqtt:
+        client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}", protocol=settings.mqtt_protocol)
     cfg = settings.notify
     alerts = AlertPublisher(client, settings.mqtt_prefix, site.id) if client is not None and cfg.mqtt_alerts else None
     channels = build_channels(cfg, httpx.Client(timeout=cfg.timeout_s))
@@ -257,12 +262,19 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
         event(log, "no_link_secret", logging.WARNING,
               hint="set ORCHARD_NOTIFY__LINK_SECRET so messages carry read/ack links")
     desk = NoticeDesk(NoticeBook(records, county_for(settings, site)), people, channels, cfg, site.tz)
-    service = Analytics(settings, engine, dispatcher, digest, client, clock=clock, notices=desk)
+    limit = max(300.0, 5 * settings.analytics.every_s)
+    service = Analytics(settings, engine, dispatcher, digest, client, clock=clock, notices=desk,
+                        heartbeat=Heartbeat(settings.data_dir, heartbeat, limit))
     engine.yield_to_quick = service.wait_for_quick
     return service
 
 
 def run_analytics(settings: Settings) -> None:
+    if settings.analytics.serve.strip():
+        from analytics.town import run_town
+
+        run_town(settings)
+        return
     service = build(settings)
 
     def stop(*_: object) -> None:

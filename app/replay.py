@@ -39,7 +39,7 @@ def run_replay(settings: Settings, start: str, end: str | None, sets: list[str],
     end_ns = local_time(end, site) if end else int(datetime.now().timestamp() * NS)
     if end_ns <= start_ns:
         raise typer.BadParameter("--to must be after --from")
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, site=settings.site)
     records = Records.open(settings)
     try:
         was = AlarmBook(records, settings.site).between(start_ns, end_ns)

@@ -40,7 +40,7 @@ def county() -> County:
 
 @st.cache_resource
 def store() -> TimeSeriesStore:
-    return open_store(settings().store_url)
+    return open_store(settings().store_url, site=settings().site)
 
 
 @st.cache_resource

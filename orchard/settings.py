@@ -124,6 +124,9 @@ class DashboardSettings(Section):
 class AnalyticsSettings(Section):
 
     every_s: float = Field(60, gt=0, description="Evaluate the rule pack at least this often.")
+    serve: str = Field("", description="The towns or villages of the county file (ORCHARD_COUNTY_FILE) this process "
+                       "serves, comma-separated (a town: every village of it), so a county runs one analytics "
+                       "process per town; empty: ORCHARD_SITE alone.")
     min_gap_s: float = Field(0.2, ge=0, description="New telemetry triggers a quick cycle over its plots, but not "
                              "sooner than this after the last one began (a burst of messages is one cycle).")
     settle_s: float = Field(0.3, ge=0, description="After news arrives, wait this long so ingest has stored it.")

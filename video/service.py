@@ -204,7 +204,7 @@ def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
     """Everything the service needs, in order; no camera is contacted until `run`."""
     site = site_for(settings)
     cfg = settings.cameras
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, site=site.id)
     store.ensure_ready()
     files = SnapshotFiles(settings.snapshot_dir)
     retention = Retention(files, cfg.max_days, int(cfg.max_gb * 1e9), cfg.evidence_days)

@@ -31,8 +31,13 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> TimeSeriesStore:
-    """Build the adapter for ORCHARD_STORE_URL. Nothing is contacted until the first call."""
+def open_store(url: str, site: str | None = None) -> TimeSeriesStore:
+    """Build the adapter for ORCHARD_STORE_URL, with every read cut to one village when `site` is given (a store
+    the county's villages share: orchard/store/village.py). Nothing is contacted until the first call."""
+    if site is not None:
+        from orchard.store.village import VillageStore
+
+        return VillageStore(open_store(url), site)
     target = parse_store_url(url)
     if target.kind == "sqlite":
         from orchard.store.sqlite import SQLiteStore

@@ -9,6 +9,7 @@ import pytest
 
 from orchard.models import Point
 from orchard.store import TimeSeriesStore
+from orchard.store.village import VillageStore
 
 S = 1_000_000_000
 MIN = 60 * S
@@ -194,3 +195,20 @@ def test_points_without_writable_fields_are_rejected_not_lost_silently(store: Ti
     assert result.written == 1
     assert [r.point for r in result.rejected] == [nan]
     assert "no writable field" in result.rejected[0].reason
+
+
+def test_a_village_reads_only_its_own_p1_from_a_shared_store(store: TimeSeriesStore) -> None:
+    """Two villages write to one store, both with a plot p1 and a device d1: each village's view reads its own
+    readings only, in every kind of read; what belongs to no village (ingest's counters) is read by all."""
+    a, b = VillageStore(store, "a"), VillageStore(store, "b")
+    a.write([Point("telemetry", {"site": "a", "plot": "p1", "device": "d1"}, {"air_temp_c": 1.0}, T0)])
+    b.write([Point("telemetry", {"site": "b", "plot": "p1", "device": "d1"}, {"air_temp_c": -3.0}, T0)])
+    store.write([Point("ingest_stats", {"client_id": "ingest"}, {"received": 7.0}, T0)])
+    assert [r.values["air_temp_c"] for r in a.range("telemetry", ["air_temp_c"], T0, T0 + MIN)] == [1.0]
+    assert [v.value for v in b.latest("telemetry", ["air_temp_c"])] == [-3.0]
+    (row,) = a.aggregate("telemetry", ["air_temp_c"], ["min"], T0, T0 + MIN, group_by=["plot"])
+    assert row.values["air_temp_c.min"] == 1.0
+    assert b.tag_values("telemetry", "site") == ["b"]
+    assert [r.values["received"] for r in b.range("ingest_stats", ["received"], T0, T0 + MIN)] == [7.0]
+    both = a.range("telemetry", ["air_temp_c"], T0, T0 + MIN, where={"site": ["a", "b"]})  # named: as asked
+    assert sorted(r.values["air_temp_c"] for r in both) == [-3.0, 1.0]
