@@ -242,7 +242,7 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
     until `run`. A town's villages pass the town's MQTT `client` and each its own `heartbeat` name."""
     site = site or site_for(settings)
     store = open_store(settings.store_url, site=site.id)
-    records = Records.open(settings)
+    records = Records.village(settings)
     book = AlarmBook(records, site.id)
     orders = WorkOrders(records, settings.data_dir / "photos", site=site.id)
     engine = Engine(site, store, records, book, orders=orders,

@@ -45,7 +45,7 @@ def store() -> TimeSeriesStore:
 
 @st.cache_resource
 def records() -> Records:
-    return Records.open(settings())
+    return Records.village(settings())
 
 
 @st.cache_resource

@@ -208,7 +208,7 @@ def build(settings: Settings, with_mqtt: bool = True) -> Cameras:
     store.ensure_ready()
     files = SnapshotFiles(settings.snapshot_dir)
     retention = Retention(files, cfg.max_days, int(cfg.max_gb * 1e9), cfg.evidence_days)
-    book = AlarmBook(Records.open(settings), site.id)
+    book = AlarmBook(Records.village(settings), site.id)
     # Alive while status points reach the store (or nothing waits): every camera reports at least each interval.
     limit = max(180.0, 3 * max((c.interval_s for c in site.cameras), default=60.0))
     writer = PointWriter(store, on_written=Heartbeat(settings.data_dir, "cameras", limit).beat)

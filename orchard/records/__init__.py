@@ -62,7 +62,14 @@ class Records:
 
     @classmethod
     def open(cls, settings: Settings) -> Records:
-        """The records DB, with the devices of this process's village (ORCHARD_SITE)."""
+        """The records DB, with every village's devices (ingest, which files each device under the village its
+        topic names, and the operator's commands)."""
+        return cls(settings.records_url)
+
+    @classmethod
+    def village(cls, settings: Settings) -> Records:
+        """The records DB, with the devices and dead letters of this process's village (ORCHARD_SITE) only: what
+        the analytics engine judges and a village's dashboard shows."""
         return cls(settings.records_url, site=settings.site)
 
     @classmethod

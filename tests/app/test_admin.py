@@ -120,3 +120,23 @@ def test_kiosk_link_and_audit_listing(env: Path) -> None:
     listing = run(app, ["admin", "audit"]).output
     assert "kiosk.link" in listing and "days=30" in listing
     assert People(Records.in_data_dir(env)).all() == []
+
+
+def test_town_and_county_staff_are_placed_in_the_county(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.demo_county import write_county
+
+    monkeypatch.setenv("ORCHARD_COUNTY_FILE", str(write_county(env / "county")))
+    ok = run(app, ["admin", "user", "add", "ln", "--display", "陵江镇农业站", "--role", "town", "--town", "lingjiang"])
+    assert ok.exit_code == 0, ok.output
+    assert run(app, ["admin", "user", "add", "f", "--display", "河西果农", "--role", "farmer",
+                     "--village", "hexi"]).exit_code == 0
+    people = People(Records.in_data_dir(env))
+    assert (people.get("ln").town, people.get("f").village) == ("lingjiang", "hexi")  # type: ignore[union-attr]
+    for bad, says in ((["--role", "town", "--town", "nowhere"], "no such town"),
+                      (["--role", "farmer", "--village", "nowhere"], "no such village"),
+                      (["--role", "farmer", "--town", "lingjiang"], "only town staff"),
+                      (["--role", "town"], "town staff need their town"),
+                      (["--role", "county", "--village", "hexi"], "belong to no village")):
+        refused = run(app, ["admin", "user", "add", "x", "--display", "x", *bad])
+        assert refused.exit_code != 0 and says in refused.output, (bad, refused.output)
+    assert "lingjiang" in run(app, ["admin", "user", "list"]).output
