@@ -188,8 +188,9 @@ def sent() -> None:
 
 
 if person.role in TIERS:
+    # keyed: the open tab stays open when typing into it reruns the page (unkeyed, it went back to the first)
     tab_mine, tab_write, tab_sent = st.tabs([v.t("notice.tab_mine"), v.t("notice.tab_write"),
-                                             v.t("notice.tab_sent")])
+                                             v.t("notice.tab_sent")], key="notice_tabs")
     with tab_write:
         write()
     with tab_sent:
