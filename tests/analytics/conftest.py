@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,23 @@ from orchard.records import Records
 from orchard.records.alarms import AlarmBook
 from orchard.site import SHIPPED, load_site
 from orchard.store import TimeSeriesStore, open_store
+from tests.analytics.receivers import HttpReceiver
 
 # Cameras have their own tests (test_cameras.py): here they would only add their offline alarms.
 ENGINE_SITE = load_site(SHIPPED / "sunzigou" / "site.toml").model_copy(update={"cameras": ()})
+
+
+def at(local: str) -> int:
+    """A local time of the village (its time zone), as epoch ns: "2026-03-15T04:10"."""
+    return int(datetime.fromisoformat(local).replace(tzinfo=ENGINE_SITE.tz).timestamp() * 1_000_000_000)
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    """Real HTTP receivers on loopback for the channels (tests/analytics/receivers.py)."""
+    r = HttpReceiver().start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

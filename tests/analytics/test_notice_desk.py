@@ -6,7 +6,6 @@ unread; the analytics service's full cycle sends them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -21,23 +20,13 @@ from orchard.records.notices import Audience, Draft, Level, NoticeBook, Urgency
 from orchard.records.people import People, Role, User
 from orchard.settings import NotifySettings
 from orchard.site import SHIPPED, load_site
+from tests.analytics.conftest import at
 from tests.analytics.receivers import DING_SECRET, HOOK_SECRET, HttpReceiver, SmtpReceiver
 
 SITE = load_site(SHIPPED / "sunzigou" / "site.toml")
 NS = 10**9
 MIN = 60 * NS
 LINK_SECRET = "link-secret-for-notices"
-
-
-def at(local: str) -> int:
-    return int(datetime.fromisoformat(local).replace(tzinfo=SITE.tz).timestamp() * NS)
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    r = HttpReceiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from orchard.records.outbox import Outbox
 from orchard.records.people import People, User
 from orchard.settings import NotifySettings
 from orchard.site import SHIPPED, load_site
+from tests.analytics.conftest import at
 from tests.analytics.receivers import DING_SECRET, HOOK_SECRET, HttpReceiver, SmtpReceiver
 from tests.conftest import unique
 
@@ -33,17 +33,6 @@ SITE = load_site(SHIPPED / "sunzigou" / "site.toml")
 NS = 10**9
 MIN = 60 * NS
 LINK_SECRET = "link-secret-for-tests"
-
-
-def at(local: str) -> int:
-    return int(datetime.fromisoformat(local).replace(tzinfo=SITE.tz).timestamp() * NS)
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    r = HttpReceiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
