@@ -9,7 +9,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import httpx
@@ -20,7 +20,7 @@ from analytics.cap.feed import feed_for as warnings_feed
 from analytics.engine import CycleFailed, CycleResult, Engine
 from analytics.evidence import Evidence
 from analytics.forecast import feed_for
-from analytics.notify.channels import AlertPublisher, build_channels
+from analytics.notify.channels import AlertPublisher, Channel, Robot, build_channels
 from analytics.notify.digest import Digest
 from analytics.notify.dispatch import Dispatcher, escalation_for
 from analytics.notify.notices import NoticeDesk
@@ -237,9 +237,11 @@ class Analytics:
 
 
 def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] = time.time_ns,
-          site: Site | None = None, client: Client | None = None, heartbeat: str = "analytics") -> Analytics:
+          site: Site | None = None, client: Client | None = None, heartbeat: str = "analytics",
+          channels: Mapping[str, Channel | Robot] | None = None) -> Analytics:
     """Everything the service needs for one village (ORCHARD_SITE, or `site`), in order; nothing is contacted
-    until `run`. A town's villages pass the town's MQTT `client` and each its own `heartbeat` name."""
+    until `run`. A town's villages pass the town's MQTT `client` and `channels` (one robot, one per-minute
+    budget, whichever village posts) and each its own `heartbeat` name."""
     site = site or site_for(settings)
     store = open_store(settings.store_url, site=site.id)
     records = Records.village(settings)
@@ -253,7 +255,8 @@ def build(settings: Settings, with_mqtt: bool = True, clock: Callable[[], int] =
         client = make_client(settings.mqtt_url, f"orchard-analytics-{settings.site}", protocol=settings.mqtt_protocol)
     cfg = settings.notify
     alerts = AlertPublisher(client, settings.mqtt_prefix, site.id) if client is not None and cfg.mqtt_alerts else None
-    channels = build_channels(cfg, httpx.Client(timeout=cfg.timeout_s))
+    if channels is None:
+        channels = build_channels(cfg, httpx.Client(timeout=cfg.timeout_s))
     people = People(records, site.id)
     dispatcher = Dispatcher(site, people, Outbox(records), book, channels, cfg, escalation_for(site.escalation),
                             alerts)

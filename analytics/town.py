@@ -17,8 +17,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+import httpx
 from paho.mqtt.client import Client, MQTTMessage
 
+from analytics.notify.channels import build_channels
 from analytics.service import Analytics, build
 from orchard.county import County, CountyError, load_county
 from orchard.logs import event
@@ -103,8 +105,11 @@ def build_town(settings: Settings, with_mqtt: bool = True, clock: Callable[[], i
     county, villages = served(settings)
     client = make_client(settings.mqtt_url, f"orchard-analytics-{villages[0]}-town",
                          protocol=settings.mqtt_protocol) if with_mqtt and villages else None
+    # One set of channels for the town: a group robot takes 20 posts a minute whichever village they are from.
+    channels = build_channels(settings.notify, httpx.Client(timeout=settings.notify.timeout_s))
     services = {v: build(settings.model_copy(update={"site": v}), with_mqtt=False, clock=clock,
-                         site=county.sites[v], client=client, heartbeat=f"analytics-{v}") for v in villages}
+                         site=county.sites[v], client=client, heartbeat=f"analytics-{v}", channels=channels)
+                for v in villages}
     return Town(settings, services, client)
 
 

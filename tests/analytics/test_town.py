@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from analytics.notify.channels import Robot
 from analytics.town import build_town, served
 from app.demo_county import write_county
 from bench.servers import Mosquitto
@@ -18,7 +19,7 @@ from orchard.catalogue import TELEMETRY
 from orchard.county import CountyError
 from orchard.models import Point
 from orchard.mqtt import connect_to, make_client
-from orchard.settings import AnalyticsSettings, Settings
+from orchard.settings import AnalyticsSettings, NotifySettings, Settings
 from orchard.store import open_store
 from tests.conftest import unique
 
@@ -47,6 +48,15 @@ def test_a_town_serves_its_villages_and_keeps_their_alarms_apart(tmp_path: Path)
     low = {v: [(a.site, a.device) for a in s.engine.book.active() if a.type == "low_battery"]
            for v, s in town.services.items()}
     assert low == {"sunzigou": [], "hexi": [("hexi", "ws-p04")]}
+
+
+def test_a_towns_villages_share_one_robot_and_its_per_minute_budget(tmp_path: Path) -> None:
+    settings = town_settings(tmp_path).model_copy(update={"notify": NotifySettings(
+        dingtalk_url="https://oapi.dingtalk.com/robot/send?access_token=t")})  # type: ignore[arg-type]
+    sun, hexi = build_town(settings, with_mqtt=False).services.values()
+    robot = sun.dispatcher.channels["dingtalk"]
+    assert isinstance(robot, Robot) and robot is hexi.dispatcher.channels["dingtalk"]
+    assert sun.notices is not None and sun.notices.channels["dingtalk"] is robot
 
 
 @pytest.mark.integration
