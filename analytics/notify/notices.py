@@ -31,6 +31,7 @@ from orchard.settings import NotifySettings
 
 log = logging.getLogger("orchard.notices")
 NS = 1_000_000_000
+DELIVER_BATCH = 200  # deliveries read and sent at a time
 LEVEL_ICONS = {Level.BLUE: "🔵", Level.YELLOW: "🟡", Level.ORANGE: "🟠", Level.RED: "🔴"}
 # How a notice sorts among alarm posts on a robot (robots.py orders by severity) and whether it may wake people.
 LEVEL_SEVERITY = {Level.RED: "critical", Level.ORANGE: "major", Level.YELLOW: "warning", Level.BLUE: "info"}
@@ -82,13 +83,26 @@ class NoticeDesk:
         self.book, self.people, self.channels, self.cfg, self.tz = book, people, dict(channels), cfg, tz
         self.wall_clock = wall_clock  # the links' expiry from the real clock (a test's injected clock may be years off)
 
-    def cycle(self, now_ns: int) -> dict[str, int]:
-        """Scheduled reminders, then queue what is wanted, then send what is due."""
+    def cycle(self, now_ns: int, budget_s: float = 20.0) -> dict[str, int]:
+        """Scheduled reminders, then queue what is wanted, then send what is due: batch after batch until nothing
+        is left or `budget_s` has gone (a warning for a whole county is thousands of people, and must not wait
+        for a batch a minute)."""
         reminded = self.book.scheduled(now_ns)
         if reminded:
             event(log, "notice_reminders", notices=len(reminded), people=sum(len(w) for w in reminded.values()))
-        queued = self.queue(now_ns)
-        return {"queued": queued, **self.deliver(now_ns)}
+        started = time.monotonic()
+        queued = 0
+        while (n := self.queue(now_ns)) and time.monotonic() - started < budget_s:
+            queued += n
+        queued += n
+        counts: dict[str, int] = defaultdict(int)
+        while time.monotonic() - started < budget_s:
+            done = self.deliver(now_ns)
+            for k, v in done.items():
+                counts[k] += v
+            if sum(v for k, v in done.items() if k != "waiting") < DELIVER_BATCH:
+                break
+        return {"queued": queued, **counts}
 
     def queue(self, now_ns: int) -> int:
         rows: dict[tuple[int, str], list[tuple[str, int]]] = {}
@@ -112,7 +126,7 @@ class NoticeDesk:
 
     def deliver(self, now_ns: int) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
-        due = self.book.due(now_ns)
+        due = self.book.due(now_ns, limit=DELIVER_BATCH)
         notices = {i: self.book.get(i) for i in {d.notice_id for d in due}}
         users = {u: self.people.get(u) for u in {d.user for d in due}}
         authors: dict[str, str] = {}
