@@ -82,6 +82,9 @@ class NoticeDesk:
                  cfg: NotifySettings, tz: tzinfo, wall_clock: bool = True) -> None:
         self.book, self.people, self.channels, self.cfg, self.tz = book, people, dict(channels), cfg, tz
         self.wall_clock = wall_clock  # the links' expiry from the real clock (a test's injected clock may be years off)
+        # Sent, but the records DB went away before it could say so: recorded first at the next delivery, and
+        # never sent again meanwhile (delivery id -> when it was sent).
+        self.unrecorded: dict[int, int] = {}
 
     def cycle(self, now_ns: int, budget_s: float = 20.0) -> dict[str, int]:
         """Scheduled reminders, then queue what is wanted, then send what is due: batch after batch until nothing
@@ -126,6 +129,11 @@ class NoticeDesk:
 
     def deliver(self, now_ns: int) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
+        for when in sorted(set(self.unrecorded.values())):
+            ids = [i for i, t in self.unrecorded.items() if t == when]
+            self.book.sent(ids, when)
+            for i in ids:
+                del self.unrecorded[i]
         due = self.book.due(now_ns, limit=DELIVER_BATCH)
         notices = {i: self.book.get(i) for i in {d.notice_id for d in due}}
         users = {u: self.people.get(u) for u in {d.user for d in due}}
@@ -187,7 +195,11 @@ class NoticeDesk:
             event(log, "notice_failed", logging.WARNING, channel=ds[0].channel, notice=ds[0].notice_id,
                   attempt=ds[0].attempts + 1, error=str(e)[:200], retry=retry is not None)
         else:
-            self.book.sent(ids, now_ns)
+            try:
+                self.book.sent(ids, now_ns)
+            except Exception:
+                self.unrecorded.update({i: now_ns for i in ids})
+                raise
             counts["sent"] += len(ids)
             event(log, "notice_sent", channel=ds[0].channel, notice=ds[0].notice_id, people=len(ids))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from analytics.notify.channels import build_channels
 from analytics.notify.notices import NoticeDesk
@@ -172,3 +173,24 @@ def test_a_notice_to_a_thousand_people_goes_out_in_one_cycle(records: Records, h
     assert counts["queued"] == 1003 and counts["sent"] == 1003, counts
     assert sum(d.status == "sent" for d in book.deliveries(n.id)) == 1003
     print(f"1,003 deliveries in one cycle: {took:.1f} s")
+
+
+def test_sent_while_the_records_db_went_away_is_recorded_later_and_not_sent_twice(
+        records: Records, http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = at("2026-03-14T10:00")
+    desk, book = desk_for(records, http_receiver, 1)
+    n = book.send(author(records), Draft("检查设备", audience=Audience(people=("chen",))), now)
+    real_sent = book.sent
+
+    def away(*_: object) -> None:
+        raise OperationalError("UPDATE", {}, ConnectionError("records DB away"))
+
+    monkeypatch.setattr(book, "sent", away)
+    with pytest.raises(OperationalError):
+        desk.cycle(now)  # the webhook got it; the records DB did not hear of it
+    assert len([g for g in http_receiver.got if g.path == "/hook"]) == 1
+    monkeypatch.setattr(book, "sent", real_sent)
+    desk.cycle(now + 60 * NS)
+    assert len([g for g in http_receiver.got if g.path == "/hook"]) == 1  # not sent again
+    (d,) = book.deliveries(n.id)
+    assert (d.status, d.sent_ns) == ("sent", now)
