@@ -278,9 +278,17 @@ def test_the_center_assigns_silences_and_closes(village: Village) -> None:
             buttons = box.find_elements(By.CSS_SELECTOR, "button") if box is not None else []
             return next((b for b in buttons if b.text.strip().split("\n")[0] == label), None)
 
-        found = until(drv, find, 30, f"the button {label!r} in p02's alarm")
-        drv.execute_script("arguments[0].scrollIntoView({block: 'center'})", found)
-        found.click()
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for attempt in range(3):  # a rerun can redraw the alarm between finding its button and clicking it
+            found = until(drv, find, 30, f"the button {label!r} in p02's alarm")
+            try:
+                drv.execute_script("arguments[0].scrollIntoView({block: 'center'})", found)
+                found.click()
+                return
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
 
     alarm = village.center_alarm
     with chrome("wall", lang="en-US") as d:
