@@ -31,11 +31,12 @@ from orchard.models import (
     FieldValue,
     LineMinute,
 )
+from orchard.records import tally
 from orchard.records.alarms import AlarmBook
 from orchard.records.lots import Lot, Lots, SeasonQuality
 from orchard.records.notices import tier_villages
 from orchard.records.people import People, Role
-from orchard.records.tally import Figures, town_figures, village_figures
+from orchard.records.tally import Figures
 from orchard.store.base import Aggregate, Where
 
 TTL_S = 15  # a wall screen refreshing every 30 s sees data at most ~45 s old; many viewers share one query
@@ -447,6 +448,4 @@ def county_figures(who: Principal, days: float = 30) -> tuple[list[Figures], lis
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _county_figures(villages: tuple[str, ...], days: float) -> tuple[list[Figures], list[Figures]]:
-    records, county, now = shell.records(), shell.county(), now_ns()
-    per_village = village_figures(records, county, villages, now, days)
-    return per_village, town_figures(per_village, records, county, now, days)
+    return tally.county_figures(shell.records(), shell.county(), villages, now_ns(), days)

@@ -11,10 +11,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import shell
-from orchard.records.notices import Level, Notice, NoticeBook, Recipient, Urgency
+from orchard.records.notices import LEVEL_ICONS, Notice, NoticeBook, Recipient, Urgency
 from orchard.records.people import People
 
-LEVEL_ICONS = {Level.BLUE: "🔵", Level.YELLOW: "🟡", Level.ORANGE: "🟠", Level.RED: "🔴"}
 MAX_ATTACHMENT = 20 * 1024 * 1024  # a photo or a PDF from the meteorological office
 IMAGE = re.compile(r"\.(jpe?g|png|webp)$", re.IGNORECASE)
 

@@ -25,14 +25,13 @@ from analytics.notify.robots import Item, Mention, single
 from orchard import i18n
 from orchard.links import sign_notice
 from orchard.logs import event
-from orchard.records.notices import Delivery, Level, Notice, NoticeBook, Urgency
+from orchard.records.notices import LEVEL_ICONS, Delivery, Level, Notice, NoticeBook, Urgency
 from orchard.records.people import People
 from orchard.settings import NotifySettings
 
 log = logging.getLogger("orchard.notices")
 NS = 1_000_000_000
 DELIVER_BATCH = 200  # deliveries read and sent at a time
-LEVEL_ICONS = {Level.BLUE: "🔵", Level.YELLOW: "🟡", Level.ORANGE: "🟠", Level.RED: "🔴"}
 # How a notice sorts among alarm posts on a robot (robots.py orders by severity) and whether it may wake people.
 LEVEL_SEVERITY = {Level.RED: "critical", Level.ORANGE: "major", Level.YELLOW: "warning", Level.BLUE: "info"}
 
@@ -110,8 +109,10 @@ class NoticeDesk:
     def queue(self, now_ns: int) -> int:
         rows: dict[tuple[int, str], list[tuple[str, int]]] = {}
         kinds: dict[tuple[int, str], str] = {}
-        for notice, r in self.book.wanted():
-            user = self.people.get(r.user)
+        wanted = self.book.wanted()
+        people = self.people.named(r.user for _, r in wanted)
+        for notice, r in wanted:
+            user = people.get(r.user)
             key = (notice.id, r.user)
             kinds[key] = r.wanted or "notice"
             if user is None or not user.active:
@@ -136,12 +137,10 @@ class NoticeDesk:
                 del self.unrecorded[i]
         due = self.book.due(now_ns, limit=DELIVER_BATCH)
         notices = {i: self.book.get(i) for i in {d.notice_id for d in due}}
-        users = {u: self.people.get(u) for u in {d.user for d in due}}
-        authors: dict[str, str] = {}
-        for n in notices.values():
-            if n is not None and n.author not in authors:
-                a = self.people.get(n.author)
-                authors[n.author] = a.display if a else n.author
+        users = self.people.named(d.user for d in due)
+        writers = self.people.named(n.author for n in notices.values() if n is not None)
+        authors = {a: (writers[a].display if a in writers else a)
+                   for a in {n.author for n in notices.values() if n is not None}}
         robots: dict[tuple[str, int, str], list[Delivery]] = defaultdict(list)
         for d in due:
             notice, user, ch = notices.get(d.notice_id), users.get(d.user), self.channels.get(d.channel)
@@ -165,7 +164,7 @@ class NoticeDesk:
                 counts["waiting"] += len(ds)
                 continue
             mentions = tuple(Mention(u, notice_link(nid, u.name, self.cfg, None if self.wall_clock else now_ns / NS))
-                             for d in ds if (u := users[d.user]) is not None)
+                             for d in ds if (u := users.get(d.user)) is not None)
             lang = i18n.DEFAULT_LANG
             msg = compose_notice(notice, authors[notice.author], kind, lang, None)
             post = single(Item((nid, f"notice-{kind}", 0), msg.severity, notice.created_ns, msg, mentions),

@@ -49,6 +49,9 @@ class Level(StrEnum):
     RED = "red"
 
 
+LEVEL_ICONS = {Level.BLUE: "🔵", Level.YELLOW: "🟡", Level.ORANGE: "🟠", Level.RED: "🔴"}  # messages and pages
+
+
 READER_ROLES: tuple[Role, ...] = (Role.FARMER, Role.ADVISER, Role.CENTER, Role.TOWN)  # who a notice can be for
 TIER_RANK = {Role.COUNTY: 3, Role.TOWN: 2, Role.CENTER: 1}
 

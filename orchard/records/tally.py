@@ -88,9 +88,9 @@ def _state(levels: Iterable[str]) -> str:
     return next((s for s in STATES if s in got), "green")
 
 
-def village_figures(records: Records, county: County, villages: Iterable[str], now_ns: int,
-                    days: float = 30) -> list[Figures]:
-    """Per village of `villages`, in the county file's order."""
+def _collect(records: Records, county: County, villages: Iterable[str], now_ns: int,
+             days: float) -> dict[str, _Acc]:
+    """What each village's figures are made of, in the county file's order (one pass over the rows)."""
     wanted = [v for v in county.village_ids if v in set(villages)]
     since = now_ns - int(days * 86400 * NS)
     acc = {v: _Acc() for v in wanted}
@@ -128,42 +128,40 @@ def village_figures(records: Records, county: County, villages: Iterable[str], n
                 a.orders_closed += w.state == "closed"
             if w.state != "closed" and w.due_ns is not None and w.due_ns < now_ns:
                 a.overdue += 1
-    return [Figures(county.town_of(v).id, v, _state(a.open_levels), len(a.open_levels), a.unacked, a.alarms,
-                    _med(a.read), _med(a.ack), _med(a.clear), a.notice_people, a.notice_read, a.orders,
-                    a.orders_closed, a.overdue) for v, a in acc.items()]
+    return acc
 
 
-def town_figures(per_village: Sequence[Figures], records: Records, county: County, now_ns: int,
-                 days: float = 30) -> list[Figures]:
-    """Per town of these villages: sums, its worst state, medians over all its villages' alarms."""
-    by_town: dict[str, list[Figures]] = defaultdict(list)
-    for f in per_village:
-        by_town[f.town].append(f)
-    out = []
-    for town, fs in by_town.items():
-        merged = _pooled(records, [f.village for f in fs], now_ns, days)
-        out.append(Figures(town, "", next(s for s in (*STATES, "green") if any(f.state == s for f in fs)),
-                           sum(f.open_alarms for f in fs), sum(f.unacked for f in fs), sum(f.alarms for f in fs),
-                           *merged, sum(f.notice_people for f in fs), sum(f.notice_read for f in fs),
-                           sum(f.orders for f in fs), sum(f.orders_closed for f in fs), sum(f.overdue for f in fs)))
-    order = {t.id: n for n, t in enumerate(county.towns)}
-    return sorted(out, key=lambda f: order.get(f.town, 999))
+def _figures(town: str, village: str, states: Iterable[str], accs: Sequence[_Acc]) -> Figures:
+    def total(attr: str) -> int:
+        return sum(getattr(a, attr) for a in accs)
+
+    def pooled(attr: str) -> list[float]:
+        return [x for a in accs for x in getattr(a, attr)]
+
+    return Figures(town, village, next((s for s in STATES if s in set(states)), "green"),
+                   sum(len(a.open_levels) for a in accs), total("unacked"), total("alarms"), _med(pooled("read")),
+                   _med(pooled("ack")), _med(pooled("clear")), total("notice_people"), total("notice_read"),
+                   total("orders"), total("orders_closed"), total("overdue"))
 
 
-def _pooled(records: Records, villages: list[str], now_ns: int,
-            days: float) -> tuple[float | None, float | None, float | None]:
-    """Medians to read, ack and clear over all these villages' alarms of the period together."""
-    since = now_ns - int(days * 86400 * NS)
-    with records.engine.connect() as conn:
-        rows = conn.execute(select(A.c.id, A.c.started_ns, A.c.acked_ns, A.c.cleared_ns)
-                            .where(A.c.site.in_(villages), A.c.started_ns >= since)).all()
-        ids = [r.id for r in rows]
-        first = dict(conn.execute(select(N.c.alarm_id, func.min(N.c.read_ns)).where(
-            N.c.alarm_id.in_(ids), N.c.read_ns.is_not(None)).group_by(N.c.alarm_id)).all()) if ids else {}
-    read = [(first[r.id] - r.started_ns) / 60 / NS for r in rows if r.id in first]
-    ack = [(r.acked_ns - r.started_ns) / 60 / NS for r in rows if r.acked_ns is not None]
-    clear = [(r.cleared_ns - r.started_ns) / 60 / NS for r in rows if r.cleared_ns is not None]
-    return _med(read), _med(ack), _med(clear)
+def county_figures(records: Records, county: County, villages: Iterable[str], now_ns: int,
+                   days: float = 30) -> tuple[list[Figures], list[Figures]]:
+    """Per village of `villages` and per town of theirs (sums, its worst state, medians over all its villages'
+    alarms together), in the county file's order, from one read of the records."""
+    acc = _collect(records, county, villages, now_ns, days)
+    per_village = [_figures(county.town_of(v).id, v, [_state(a.open_levels)], [a]) for v, a in acc.items()]
+    by_town: dict[str, list[str]] = defaultdict(list)
+    for v in acc:
+        by_town[county.town_of(v).id].append(v)
+    towns = [_figures(t, "", [f.state for f in per_village if f.town == t], [acc[v] for v in vs])
+             for t, vs in by_town.items()]
+    return per_village, towns
+
+
+def village_figures(records: Records, county: County, villages: Iterable[str], now_ns: int,
+                    days: float = 30) -> list[Figures]:
+    """Per village of `villages`, in the county file's order."""
+    return county_figures(records, county, villages, now_ns, days)[0]
 
 
 def ranking(per_village: Sequence[Figures]) -> list[Figures]:
